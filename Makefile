@@ -1,0 +1,71 @@
+# PipeCRM developer entry points (README: "make run", "make test").
+#
+# Installation is idempotent: pip runs only when pyproject.toml is newer than the stamp file
+# in .venv, so repeated `make run` / `make test` start in seconds.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-m 'not browser' -x"`.
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.installed
+STAMP_DEV := $(VENV)/.installed-dev
+
+.DEFAULT_GOAL := help
+.PHONY: help run test install install-dev lint format clean
+
+help:
+	@echo "make run          set up, migrate, seed demo data and serve on http://127.0.0.1:$(PORT)/"
+	@echo "make test         set up with the dev extra and run the whole test suite"
+	@echo "make lint         ruff check + ruff format --check"
+	@echo "make format       ruff format + ruff check --fix"
+	@echo "make install      install the project into $(VENV) (make install-dev: with dev extra)"
+	@echo "make clean        remove install stamps, collected static files and caches"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# The dev install is a superset of the plain one, so it refreshes both stamps.
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@ $(STAMP)
+
+install: $(STAMP)
+
+install-dev: $(STAMP_DEV)
+
+# Embedded mode (SPEC §3): SQLite, in-memory channel layer, eager Celery. In DEBUG WhiteNoise
+# serves /static/ straight from the finders, so no collectstatic is needed under daphne.
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  PipeCRM is starting at  http://127.0.0.1:$(PORT)/"
+	@echo "  Demo logins are listed above (password pipecrm-demo). Stop with Ctrl-C."
+	@echo ""
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+test: $(STAMP_DEV)
+	@status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; failing." >&2; exit 1; fi; \
+	exit $$status
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP_DEV)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -f $(STAMP) $(STAMP_DEV)
+	rm -rf staticfiles .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,283 @@
+"""Deal tools: search, read, create, change, move along the pipeline, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+from django.http import QueryDict
+
+from aiagent.registry import ToolContext, ToolError, tool
+from aiagent.tools.common import (
+    CUSTOM_FIELDS,
+    DATE,
+    LIMIT,
+    MINE,
+    MONEY,
+    QUERY,
+    USER_REF,
+    UUID,
+    activity_brief,
+    deal_brief,
+    iso,
+    limit_of,
+    parse_day,
+    parse_money,
+    require_text,
+    resolve_user,
+    short,
+)
+from crm import permissions
+from crm import selectors as crm_selectors
+from crm.errors import ValidationFailed
+from customfields.selectors import active_values
+from deals import selectors, services
+from deals.filters import DealFilter
+from deals.models import Deal
+
+DEAL_FIELDS = {
+    "name": {"type": "string", "maxLength": 200},
+    "amount": MONEY,
+    "currency": {"type": "string", "maxLength": 3, "description": "ISO code, e.g. EUR."},
+    "expected_close_date": DATE,
+    "person_id": {**UUID, "description": "The contact person's id (search_people)."},
+    "organization_id": {**UUID, "description": "The organization's id (search_organizations)."},
+}
+ORDERINGS = [
+    "-amount",
+    "amount",
+    "-created_at",
+    "created_at",
+    "expected_close_date",
+    "name",
+    "step",
+    "-step",
+    "-weighted_amount",
+]
+
+
+def _deal(ctx: ToolContext, args: dict, action: permissions.Action = "view") -> Deal:
+    return selectors.deal_get(user=ctx.user, deal_id=args.get("deal_id"), action=action)
+
+
+def _deal_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key in DEAL_FIELDS:
+        if key not in args:
+            continue
+        value = args[key]
+        if key == "amount":
+            data["amount"] = parse_money(value, key)
+        elif key == "expected_close_date":
+            data[key] = parse_day(value, key)
+        elif key == "currency":
+            data[key] = str(value or "").strip().upper() or None
+        elif key == "person_id":
+            data["person"] = (
+                crm_selectors.person_get(user=ctx.user, person_id=value) if value else None
+            )
+        elif key == "organization_id":
+            data["organization"] = (
+                crm_selectors.organization_get(user=ctx.user, organization_id=value)
+                if value
+                else None
+            )
+        else:
+            data[key] = str(value or "").strip()
+    return data
+
+
+@tool(
+    "search_deals",
+    """Find deals the user can see: by words, pipeline step, outcome (open, won, lost),
+    amount, close date, or only the user's own. Returns the count and compact deals.""",
+    {
+        "query": QUERY,
+        "mine": MINE,
+        "step": {"type": "string", "maxLength": 100, "description": "A pipeline step name."},
+        "outcome": {"type": "string", "enum": ["open", "won", "lost"]},
+        "amount_min": MONEY,
+        "amount_max": MONEY,
+        "expected_close_after": DATE,
+        "expected_close_before": DATE,
+        "custom_fields": {**CUSTOM_FIELDS, "description": "Exact custom field values to match."},
+        "ordering": {"type": "string", "enum": ORDERINGS},
+        "limit": LIMIT,
+    },
+)
+def search_deals(ctx: ToolContext, args: dict) -> dict:
+    queryset = selectors.deal_list(user=ctx.user)
+    if args.get("mine"):
+        queryset = queryset.filter(Q(owner=ctx.user) | Q(assigned_to=ctx.user))
+    data = QueryDict(mutable=True)
+    if args.get("query"):
+        data["search"] = str(args["query"])
+    if args.get("step"):
+        data["step"] = ",".join(str(s.pk) for s in _deal_steps(args["step"]))
+    if args.get("outcome"):
+        data["outcome"] = args["outcome"]
+    for key in ("amount_min", "amount_max"):
+        if args.get(key) not in (None, ""):
+            data[key] = str(parse_money(args[key], key))
+    for key in ("expected_close_after", "expected_close_before"):
+        if args.get(key):
+            data[key] = parse_day(args[key], key).isoformat()
+    for name, value in (args.get("custom_fields") or {}).items():
+        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    if args.get("ordering"):
+        data["ordering"] = args["ordering"]
+    filterset = DealFilter(data, queryset=queryset)
+    if not filterset.is_valid():
+        details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
+        raise ToolError("Invalid filters.", code="invalid_arguments", details=details)
+    try:
+        rows = filterset.qs
+        total = rows.count()
+    except ValidationFailed as exc:
+        raise ToolError(exc.message, code="invalid_arguments", details=exc.details) from None
+    return {"count": total, "results": [deal_brief(d) for d in rows[: limit_of(args)]]}
+
+
+def _deal_steps(name: Any) -> list:
+    wanted = str(name).strip().lower()
+    steps = list(selectors.deal_steps())
+    found = [s for s in steps if s.name.lower() == wanted or str(s.pk) == wanted]
+    if not found:
+        names = ", ".join(dict.fromkeys(s.name for s in steps))
+        raise ToolError(
+            f"Unknown pipeline step “{short(name, 60)}”. Steps: {names}.",
+            code="invalid_arguments",
+            details={"step": [f"One of: {names}."]},
+        )
+    return found
+
+
+@tool(
+    "get_deal",
+    """Read one deal in full: amount, step and probability, contacts, custom fields, the
+    steps it can move to, and its latest activities.""",
+    {"deal_id": UUID},
+    required=("deal_id",),
+)
+def get_deal(ctx: ToolContext, args: dict) -> dict:
+    from activities.selectors import timeline
+    from wfm.selectors import available_transitions
+
+    deal = _deal(ctx, args)
+    can_change = permissions.can_change(ctx.user, deal)
+    result = {
+        **deal_brief(deal),
+        "weighted_amount": f"{deal.weighted_amount:.2f} {deal.currency}"
+        if getattr(deal, "weighted_amount", None) is not None
+        else None,
+        "lost_reason": deal.lost_reason or None,
+        "custom_fields": active_values("deal", deal.custom_field_values),
+        "created_at": iso(deal.created_at),
+        "can_change": can_change,
+    }
+    if can_change:
+        result["possible_moves"] = [
+            t.to_step.name for t in available_transitions(project=deal.wfm_project, user=ctx.user)
+        ]
+    open_, done, _more = timeline(record=deal, limit=10)
+    result["activities"] = [activity_brief(a) for a in [*open_[:5], *done[:5]]]
+    return result
+
+
+@tool(
+    "create_deal",
+    "Create a deal owned by the user at the first step of the Sales Pipeline.",
+    {**DEAL_FIELDS, "assigned_to": USER_REF, "custom_fields": CUSTOM_FIELDS},
+    required=("name",),
+    writes=True,
+)
+def create_deal(ctx: ToolContext, args: dict) -> dict:
+    data = _deal_data(ctx, args)
+    name = require_text(args, "name")
+    data.pop("name", None)
+    if data.get("amount") is None:
+        data.pop("amount", None)
+    deal = services.deal_create(
+        by=ctx.user,
+        name=name,
+        assigned_to=resolve_user(ctx, args.get("assigned_to"), "assigned_to"),
+        custom_field_values=args.get("custom_fields") or {},
+        **data,
+    )
+    return {"created": True, "deal": deal_brief(_refreshed(ctx, deal))}
+
+
+def _refreshed(ctx: ToolContext, deal: Deal) -> Deal:
+    return selectors.deal_get(user=ctx.user, deal_id=deal.pk)
+
+
+@tool(
+    "update_deal",
+    "Change fields of a deal: give only the fields to change (custom fields are merged).",
+    {"deal_id": UUID, **DEAL_FIELDS, "custom_fields": CUSTOM_FIELDS},
+    required=("deal_id",),
+    writes=True,
+)
+def update_deal(ctx: ToolContext, args: dict) -> dict:
+    deal = _deal(ctx, args, "change")
+    data = _deal_data(ctx, args)
+    if "amount" in data and data["amount"] is None:
+        raise ToolError("amount: give a number.", code="invalid_arguments")
+    if "custom_fields" in args:
+        data["custom_field_values"] = args["custom_fields"]
+    if not data:
+        raise ToolError("Give at least one field to change.", code="invalid_arguments")
+    deal = services.deal_update(by=ctx.user, deal=deal, data=data)
+    return {"updated": True, "deal": deal_brief(_refreshed(ctx, deal))}
+
+
+@tool(
+    "move_deal_stage",
+    """Move a deal to another step of its pipeline (by step name, e.g. Proposal, Negotiation,
+    Closed Won, Closed Lost). Only the workflow's allowed moves work; Closed Lost needs a
+    reason.""",
+    {
+        "deal_id": UUID,
+        "step": {"type": "string", "minLength": 1, "maxLength": 100},
+        "reason": {"type": "string", "maxLength": 300},
+    },
+    required=("deal_id", "step"),
+    writes=True,
+)
+def move_deal_stage(ctx: ToolContext, args: dict) -> dict:
+    deal = _deal(ctx, args, "change")
+    wanted = str(args["step"]).strip().lower()
+    steps = [s for s in selectors.deal_steps() if s.workflow_id == deal.wfm_project.workflow_id]
+    step = next((s for s in steps if s.name.lower() == wanted or str(s.pk) == wanted), None)
+    if step is None:
+        step = next((s for s in steps if wanted in s.name.lower()), None)
+    if step is None:
+        names = ", ".join(s.name for s in steps)
+        raise ToolError(
+            f"This deal's pipeline has no step “{short(args['step'], 60)}”. Steps: {names}.",
+            code="invalid_arguments",
+            details={"step": [f"One of: {names}."]},
+        )
+    services.deal_transition(
+        by=ctx.user, deal=deal, to_step=step, reason=str(args.get("reason") or "")
+    )
+    return {"moved": True, "deal": deal_brief(_refreshed(ctx, deal))}
+
+
+def _propose_delete(ctx: ToolContext, args: dict) -> str:
+    deal = _deal(ctx, args, "delete")
+    return f"Delete the deal “{short(deal.name, 120)}” (an administrator can restore it)."
+
+
+@tool(
+    "delete_deal",
+    """Delete a deal (soft delete). Needs the user's confirmation: calling it creates a
+    proposal; nothing changes before they confirm.""",
+    {"deal_id": UUID},
+    required=("deal_id",),
+    propose=_propose_delete,
+)
+def delete_deal(ctx: ToolContext, args: dict) -> dict:
+    deal = _deal(ctx, args, "delete")
+    services.deal_delete(by=ctx.user, deal=deal)
+    return {"deleted": True, "deal": {"id": str(deal.pk), "name": deal.name}}

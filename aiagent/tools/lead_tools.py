@@ -1,0 +1,597 @@
+"""Lead tools: search, read, create, change, assign, qualify, disqualify, convert, delete,
+rescore, analyse, next actions and metrics. Reads go through ``leads.selectors`` (visibility),
+writes through ``leads.services`` (permission checks, events)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, Q
+from django.http import QueryDict
+from django.utils import timezone
+
+from aiagent.registry import ToolContext, ToolError, tool
+from aiagent.tools.common import (
+    CUSTOM_FIELDS,
+    DATE,
+    LIMIT,
+    MINE,
+    MONEY,
+    QUERY,
+    USER_REF,
+    UUID,
+    activity_brief,
+    deal_brief,
+    deal_url,
+    iso,
+    lead_brief,
+    limit_of,
+    organization_brief,
+    organization_url,
+    parse_day,
+    parse_money,
+    person_brief,
+    person_url,
+    require_text,
+    resolve_user,
+    short,
+)
+from crm import permissions
+from crm.errors import ValidationFailed
+from customfields.selectors import active_values
+from leads import selectors, services
+from leads.filters import LeadFilter
+from leads.models import Lead
+
+HOT_FROM = 70  # the score band the lead badges call "hot" (leads.templatetags.lead_tags)
+
+LEAD_FIELDS = {
+    "name": {"type": "string", "maxLength": 200, "description": "What the opportunity is."},
+    "company_name": {"type": "string", "maxLength": 200},
+    "contact_name": {"type": "string", "maxLength": 200},
+    "contact_email": {"type": "string", "maxLength": 254},
+    "contact_phone": {"type": "string", "maxLength": 50},
+    "source": {"type": "string", "enum": list(Lead.Source.values)},
+    "priority": {"type": "string", "enum": list(Lead.Priority.values)},
+    "estimated_value": MONEY,
+    "currency": {"type": "string", "maxLength": 3, "description": "ISO code, e.g. EUR."},
+    "estimated_close_date": DATE,
+    "description": {"type": "string", "maxLength": 5000},
+}
+ORDERINGS = [
+    "-lead_score",
+    "lead_score",
+    "-created_at",
+    "created_at",
+    "name",
+    "-estimated_value",
+    "estimated_close_date",
+    "-last_activity_at",
+]
+
+
+def _lead(ctx: ToolContext, args: dict, action: permissions.Action = "view") -> Lead:
+    return selectors.lead_get(user=ctx.user, lead_id=args.get("lead_id"), action=action)
+
+
+def _lead_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
+    """Tool arguments → the keyword values the lead services take."""
+    data: dict[str, Any] = {}
+    for key in LEAD_FIELDS:
+        if key not in args:
+            continue
+        value = args[key]
+        if key == "estimated_value":
+            value = parse_money(value, key)
+        elif key == "estimated_close_date":
+            value = parse_day(value, key)
+        elif key == "currency":
+            value = str(value or "").strip().upper()
+        elif isinstance(value, str):
+            value = value.strip()
+        data[key] = value
+    return data
+
+
+# --- reads ------------------------------------------------------------------------------------
+@tool(
+    "search_leads",
+    """Find leads the user can see. Combine filters freely; without any, returns the newest
+    open leads. "Hot" leads have a score of 70 or more. Returns the total count and compact
+    leads (id, name, company, contact, step, score, value, owner, assignee, url).""",
+    {
+        "query": QUERY,
+        "mine": MINE,
+        "hot": {"type": "boolean", "description": "Only hot leads (score 70 or more)."},
+        "step": {
+            "type": "string",
+            "maxLength": 100,
+            "description": "A step of the lead workflow, e.g. New Lead, Contacted, Qualified.",
+        },
+        "source": {"type": "string", "enum": list(Lead.Source.values)},
+        "is_qualified": {"type": "boolean"},
+        "include_converted": {
+            "type": "boolean",
+            "description": "Also converted leads (default: only open ones).",
+        },
+        "score_min": {"type": "integer", "minimum": 0, "maximum": 100},
+        "score_max": {"type": "integer", "minimum": 0, "maximum": 100},
+        "assigned_to": USER_REF,
+        "created_after": DATE,
+        "created_before": DATE,
+        "custom_fields": {
+            **CUSTOM_FIELDS,
+            "description": "Exact custom field values to match, keyed by field name.",
+        },
+        "ordering": {"type": "string", "enum": ORDERINGS},
+        "limit": LIMIT,
+    },
+)
+def search_leads(ctx: ToolContext, args: dict) -> dict:
+    queryset = selectors.lead_list(
+        user=ctx.user, include_converted=bool(args.get("include_converted"))
+    )
+    if args.get("mine"):
+        queryset = queryset.filter(Q(owner=ctx.user) | Q(assigned_to=ctx.user))
+    data = QueryDict(mutable=True)
+    if args.get("query"):
+        data["search"] = str(args["query"])
+    if args.get("step"):
+        data["step"] = str(_lead_step(args["step"]).pk)
+    if args.get("source"):
+        data.setlist("source", [args["source"]])
+    if "is_qualified" in args:
+        data["is_qualified"] = "true" if args["is_qualified"] else "false"
+    score_min = args.get("score_min")
+    if args.get("hot"):
+        score_min = max(score_min or 0, HOT_FROM)
+    if score_min is not None:
+        data["score_min"] = str(score_min)
+    if args.get("score_max") is not None:
+        data["score_max"] = str(args["score_max"])
+    if args.get("assigned_to") not in (None, ""):
+        data["assigned_to"] = str(resolve_user(ctx, args["assigned_to"], "assigned_to").pk)
+    for key in ("created_after", "created_before"):
+        if args.get(key):
+            data[key] = parse_day(args[key], key).isoformat()
+    for name, value in (args.get("custom_fields") or {}).items():
+        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    data["ordering"] = args.get("ordering") or ("-lead_score" if args.get("hot") else "-created_at")
+    filterset = LeadFilter(data, queryset=queryset)
+    if not filterset.is_valid():
+        details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
+        raise ToolError("Invalid filters.", code="invalid_arguments", details=details)
+    try:
+        rows = filterset.qs
+        total = rows.count()
+    except ValidationFailed as exc:  # a bad custom-field filter value
+        raise ToolError(exc.message, code="invalid_arguments", details=exc.details) from None
+    limit = limit_of(args)
+    return {"count": total, "results": [lead_brief(lead) for lead in rows[:limit]]}
+
+
+def _lead_step(name: Any):
+    wanted = str(name).strip().lower()
+    steps = selectors.lead_steps()
+    for step in steps:
+        if step.name.lower() == wanted or str(step.pk) == wanted:
+            return step
+    names = ", ".join(s.name for s in steps)
+    raise ToolError(
+        f"Unknown lead step “{short(name, 60)}”. Steps: {names}.",
+        code="invalid_arguments",
+        details={"step": [f"One of: {names}."]},
+    )
+
+
+@tool(
+    "get_lead",
+    """Read one lead in full: fields, custom fields, score and its reasons, AI insights, the
+    moves it can make, and its latest activities.""",
+    {"lead_id": UUID},
+    required=("lead_id",),
+)
+def get_lead(ctx: ToolContext, args: dict) -> dict:
+    from activities.selectors import timeline
+    from wfm.selectors import available_transitions
+
+    lead = _lead(ctx, args)
+    can_change = permissions.can_change(ctx.user, lead)
+    result = {
+        **lead_brief(lead),
+        "priority": lead.priority,
+        "phone": lead.contact_phone or None,
+        "estimated_close_date": iso(lead.estimated_close_date),
+        "description": short(lead.description, 1500) or None,
+        "qualification_notes": short(lead.qualification_notes) or None,
+        "disqualify_reason": short(lead.disqualify_reason) or None,
+        "custom_fields": active_values("lead", lead.custom_field_values),
+        "score_breakdown": _score_summary(lead),
+        "ai_insights": insight_summary(lead.ai_insights),
+        "created_at": iso(lead.created_at),
+        "last_activity_at": iso(lead.last_activity_at),
+        "can_change": can_change,
+    }
+    if can_change and not lead.is_converted:
+        result["possible_moves"] = [
+            t.to_step.name for t in available_transitions(project=lead.wfm_project, user=ctx.user)
+        ]
+    open_, done, _more = timeline(record=lead, limit=10)
+    result["activities"] = [activity_brief(a) for a in [*open_[:5], *done[:5]]]
+    converted = {}
+    for name, obj, link in (
+        ("deal", lead.converted_to_deal, deal_url),
+        ("person", lead.converted_to_person, person_url),
+        ("organization", lead.converted_to_organization, organization_url),
+    ):
+        if obj is not None and permissions.can_view(ctx.user, obj):
+            converted[name] = {
+                "type": name,
+                "id": str(obj.pk),
+                "name": str(obj),
+                "url": link(obj.pk),
+            }
+    if converted:
+        result["converted_to"] = converted
+    return result
+
+
+def _score_summary(lead: Lead) -> dict:
+    factors = lead.lead_score_factors or {}
+    categories = [
+        {"name": c.get("name"), "score": c.get("score"), "weight": c.get("weight")}
+        for c in factors.get("categories", [])
+    ]
+    summary = {"total": lead.lead_score, "categories": categories}
+    if (factors.get("decay") or {}).get("reason"):
+        summary["decay"] = factors["decay"]["reason"]
+    return summary
+
+
+def insight_summary(insights: dict | None) -> dict | None:
+    if not insights:
+        return None
+    out: dict[str, Any] = {}
+    for key in ("budget", "authority", "need", "timeline", "sentiment", "intent"):
+        value = insights.get(key)
+        if isinstance(value, dict):
+            out[key] = {
+                k: v
+                for k, v in value.items()
+                if k in ("level", "summary", "amount", "currency", "date")
+            }
+    if insights.get("next_actions"):
+        out["next_actions"] = insights["next_actions"][:5]
+    out["analyzed_at"] = insights.get("analyzed_at")
+    out["source"] = insights.get("source")
+    return out
+
+
+# --- writes -----------------------------------------------------------------------------------
+@tool(
+    "create_lead",
+    """Create a lead owned by the user, at the start of the lead workflow. Only "name" is
+    required; give whatever else is known. Returns the new lead.""",
+    {
+        **LEAD_FIELDS,
+        "assigned_to": USER_REF,
+        "custom_fields": CUSTOM_FIELDS,
+    },
+    required=("name",),
+    writes=True,
+)
+def create_lead(ctx: ToolContext, args: dict) -> dict:
+    data = _lead_data(ctx, args)
+    name = require_text(args, "name")
+    data.pop("name", None)
+    source = data.pop("source", Lead.Source.OTHER)
+    assignee = resolve_user(ctx, args.get("assigned_to"), "assigned_to")
+    lead = services.lead_create(
+        by=ctx.user,
+        name=name,
+        source=source,
+        assigned_to=assignee,
+        custom_field_values=args.get("custom_fields") or {},
+        **data,
+    )
+    return {"created": True, "lead": lead_brief(lead)}
+
+
+@tool(
+    "update_lead",
+    """Change fields of a lead: give only the fields to change. Custom fields are merged
+    (null clears one).""",
+    {"lead_id": UUID, **LEAD_FIELDS, "custom_fields": CUSTOM_FIELDS},
+    required=("lead_id",),
+    writes=True,
+)
+def update_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "change")
+    data = _lead_data(ctx, args)
+    if "custom_fields" in args:
+        data["custom_field_values"] = args["custom_fields"]
+    if not data:
+        raise ToolError("Give at least one field to change.", code="invalid_arguments")
+    lead = services.lead_update(by=ctx.user, lead=lead, data=data)
+    return {"updated": True, "lead": lead_brief(lead)}
+
+
+@tool(
+    "assign_lead",
+    """Give a lead to a user (id, username or "me"); null unassigns it. Giving a lead to
+    someone else needs its owner or a manager.""",
+    {"lead_id": UUID, "user": USER_REF},
+    required=("lead_id", "user"),
+    writes=True,
+)
+def assign_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "change")
+    assignee = resolve_user(ctx, args.get("user"))
+    lead = services.lead_assign(by=ctx.user, lead=lead, assignee=assignee)
+    return {"assigned": True, "lead": lead_brief(lead)}
+
+
+@tool(
+    "qualify_lead",
+    "Mark a lead as qualified (with notes on why) and move it to the Qualified step.",
+    {"lead_id": UUID, "notes": {"type": "string", "maxLength": 5000}},
+    required=("lead_id",),
+    writes=True,
+)
+def qualify_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "change")
+    lead = services.lead_qualify(by=ctx.user, lead=lead, notes=str(args.get("notes") or ""))
+    return {"qualified": True, "lead": lead_brief(lead)}
+
+
+@tool(
+    "disqualify_lead",
+    "Disqualify a lead with a reason; it moves to the Disqualified step.",
+    {"lead_id": UUID, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
+    required=("lead_id", "reason"),
+    writes=True,
+)
+def disqualify_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "change")
+    lead = services.lead_disqualify(by=ctx.user, lead=lead, reason=str(args.get("reason")))
+    return {"disqualified": True, "lead": lead_brief(lead)}
+
+
+def _propose_convert(ctx: ToolContext, args: dict) -> str:
+    lead = _lead(ctx, args, "change")
+    if lead.is_converted:
+        raise ToolError("This lead is already converted.", code="already_converted")
+    parts = []
+    if args.get("person", True):
+        who = lead.person or lead.contact_name or lead.contact_email or "its contact"
+        parts.append(f"a person ({who})")
+    if args.get("organization", True):
+        org = lead.organization or lead.company_name or "its company"
+        parts.append(f"an organization ({org})")
+    if args.get("deal", True):
+        amount = parse_money(args.get("deal_amount"), "deal_amount")
+        amount = amount if amount is not None else lead.estimated_value
+        value = f" of {amount:,.2f} {lead.currency}" if amount is not None else ""
+        parts.append(f"a deal “{short(args.get('deal_name') or lead.name, 120)}”{value}")
+    if not parts:
+        raise ToolError(
+            "Choose at least one of person, organization or deal.", code="invalid_arguments"
+        )
+    return f"Convert the lead “{short(lead.name, 120)}” into " + ", ".join(parts) + "."
+
+
+@tool(
+    "convert_lead",
+    """Convert a lead into a person, an organization and a deal (each optional, default all
+    three). This needs the user's confirmation: calling it creates a proposal the user
+    confirms in the chat; nothing changes before that.""",
+    {
+        "lead_id": UUID,
+        "person": {"type": "boolean"},
+        "organization": {"type": "boolean"},
+        "deal": {"type": "boolean"},
+        "deal_name": {"type": "string", "maxLength": 200},
+        "deal_amount": MONEY,
+    },
+    required=("lead_id",),
+    propose=_propose_convert,
+)
+def convert_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "change")
+    deal: bool | dict = bool(args.get("deal", True))
+    if deal and (args.get("deal_name") or args.get("deal_amount") is not None):
+        deal = {}
+        if args.get("deal_name"):
+            deal["name"] = str(args["deal_name"])
+        if args.get("deal_amount") is not None:
+            deal["amount"] = parse_money(args["deal_amount"], "deal_amount")
+    result = services.lead_convert(
+        by=ctx.user,
+        lead=lead,
+        person=bool(args.get("person", True)),
+        organization=bool(args.get("organization", True)),
+        deal=deal,
+    )
+    out: dict[str, Any] = {"converted": True, "lead": lead_brief(result.lead)}
+    if result.person:
+        out["person"] = person_brief(result.person)
+    if result.organization:
+        out["organization"] = organization_brief(result.organization)
+    if result.deal:
+        out["deal"] = {
+            "type": "deal",
+            "id": str(result.deal.pk),
+            "name": result.deal.name,
+            "url": deal_url(result.deal.pk),
+        }
+    return out
+
+
+def _propose_delete(ctx: ToolContext, args: dict) -> str:
+    lead = _lead(ctx, args, "delete")
+    return f"Delete the lead “{short(lead.name, 120)}” (an administrator can restore it)."
+
+
+@tool(
+    "delete_lead",
+    """Delete a lead (soft delete: an administrator can restore it). Needs the user's
+    confirmation: calling it creates a proposal; nothing changes before they confirm.""",
+    {"lead_id": UUID},
+    required=("lead_id",),
+    propose=_propose_delete,
+)
+def delete_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "delete")
+    services.lead_delete(by=ctx.user, lead=lead)
+    return {"deleted": True, "lead": {"id": str(lead.pk), "name": lead.name}}
+
+
+def _bulk_leads(ctx: ToolContext, args: dict) -> list[Lead]:
+    ids = [str(i) for i in dict.fromkeys(args.get("lead_ids") or [])]
+    if not ids:
+        raise ToolError("Give the ids of the leads.", code="invalid_arguments")
+    leads = []
+    for lead_id in ids:
+        leads.append(selectors.lead_get(user=ctx.user, lead_id=lead_id, action="change"))
+    return leads
+
+
+def _propose_bulk_assign(ctx: ToolContext, args: dict) -> str:
+    leads = _bulk_leads(ctx, args)
+    assignee = resolve_user(ctx, args.get("user"))
+    who = assignee.display_name if assignee else "nobody (unassign)"
+    names = ", ".join(f"“{short(lead.name, 60)}”" for lead in leads[:5])
+    more = f" and {len(leads) - 5} more" if len(leads) > 5 else ""
+    return f"Assign {len(leads)} leads to {who}: {names}{more}."
+
+
+@tool(
+    "bulk_assign_leads",
+    """Assign several leads (up to 100) to one user at once. Needs the user's confirmation:
+    calling it creates a proposal; nothing changes before they confirm.""",
+    {
+        "lead_ids": {"type": "array", "items": UUID, "minItems": 1, "maxItems": 100},
+        "user": USER_REF,
+    },
+    required=("lead_ids", "user"),
+    propose=_propose_bulk_assign,
+)
+def bulk_assign_leads(ctx: ToolContext, args: dict) -> dict:
+    assignee = resolve_user(ctx, args.get("user"))
+    done, failed = [], []
+    for lead_id in dict.fromkeys(args.get("lead_ids") or []):
+        try:
+            lead = selectors.lead_get(user=ctx.user, lead_id=lead_id, action="change")
+            services.lead_assign(by=ctx.user, lead=lead, assignee=assignee)
+            done.append(lead_brief(lead))
+        except Exception as exc:  # one refused lead does not stop the others
+            failed.append({"id": str(lead_id)[:64], "error": getattr(exc, "message", "failed")})
+    return {"assigned": len(done), "results": done, "failed": failed}
+
+
+@tool(
+    "rescore_lead",
+    "Recompute a lead's score now and return it with the reasons per category.",
+    {"lead_id": UUID},
+    required=("lead_id",),
+    writes=True,
+)
+def rescore_lead(ctx: ToolContext, args: dict) -> dict:
+    from leads.scoring import services as scoring_services
+
+    lead = _lead(ctx, args, "change")
+    lead = scoring_services.lead_rescore(by=ctx.user, lead=lead)
+    return {"lead": lead_brief(lead), "score_breakdown": _score_summary(lead)}
+
+
+@tool(
+    "analyze_lead",
+    """Qualification analysis of a lead: budget, authority, need, timeline, sentiment and
+    intent, next actions and suggested field values, from the given text (call notes, an
+    email thread) or, without text, from the lead's description and activity notes. The
+    insights are stored on the lead (when the user may change it) and feed its score.""",
+    {"lead_id": UUID, "text": {"type": "string", "maxLength": 20000}},
+    required=("lead_id",),
+    writes=True,
+)
+def analyze_lead(ctx: ToolContext, args: dict) -> dict:
+    from aiagent import services as ai_services
+
+    lead = _lead(ctx, args)
+    outcome = ai_services.lead_analyze(by=ctx.user, lead=lead, text=str(args.get("text") or ""))
+    return {
+        "lead": lead_brief(outcome.lead),
+        "stored": outcome.stored,
+        "analysed_by": outcome.mode,
+        "insights": {k: v for k, v in outcome.insights.items() if k not in ("text_excerpt",)},
+    }
+
+
+@tool(
+    "suggest_next_actions",
+    """Concrete next steps for a lead (from its stage, activities, insights and gaps), or
+    for a deal. Suggests only; create_activity creates them.""",
+    {"lead_id": UUID, "deal_id": UUID},
+)
+def suggest_next_actions(ctx: ToolContext, args: dict) -> dict:
+    from aiagent import services as ai_services
+
+    if args.get("lead_id"):
+        lead = _lead(ctx, args)
+        return {"lead": lead_brief(lead), "results": ai_services.lead_next_actions(lead=lead)}
+    if args.get("deal_id"):
+        from deals import selectors as deal_selectors
+
+        deal = deal_selectors.deal_get(user=ctx.user, deal_id=args["deal_id"])
+        return {"deal": deal_brief(deal), "results": ai_services.deal_next_actions(deal=deal)}
+    raise ToolError("Give a lead_id or a deal_id.", code="invalid_arguments")
+
+
+@tool(
+    "lead_metrics",
+    """Lead KPIs over the leads the user can see (or only theirs): totals, new this week, by
+    step and source, average score, hot leads, qualification and conversion rates.""",
+    {"mine": MINE, "created_after": DATE, "created_before": DATE},
+)
+def lead_metrics(ctx: ToolContext, args: dict) -> dict:
+    leads = selectors.lead_list(user=ctx.user)
+    if args.get("mine"):
+        leads = leads.filter(Q(owner=ctx.user) | Q(assigned_to=ctx.user))
+    if args.get("created_after"):
+        leads = leads.filter(
+            created_at__date__gte=parse_day(args["created_after"], "created_after")
+        )
+    if args.get("created_before"):
+        leads = leads.filter(
+            created_at__date__lte=parse_day(args["created_before"], "created_before")
+        )
+    week_ago = timezone.now() - timedelta(days=7)
+    totals = leads.order_by().aggregate(
+        total=Count("pk"),
+        new_this_week=Count("pk", filter=Q(created_at__gte=week_ago)),
+        qualified=Count("pk", filter=Q(is_qualified=True)),
+        converted=Count("pk", filter=Q(converted_at__isnull=False)),
+        hot=Count("pk", filter=Q(lead_score__gte=HOT_FROM, converted_at__isnull=True)),
+        average_score=Avg("lead_score"),
+    )
+    by_step = (
+        leads.order_by()
+        .values("wfm_project__current_step__status__name", "wfm_project__current_step__order")
+        .annotate(n=Count("pk"))
+        .order_by("wfm_project__current_step__order")
+    )
+    by_source = leads.order_by().values("source").annotate(n=Count("pk")).order_by("-n")
+    total = totals["total"] or 0
+    return {
+        "total": total,
+        "new_this_week": totals["new_this_week"],
+        "hot": totals["hot"],
+        "average_score": round(totals["average_score"] or 0, 1),
+        "qualified": totals["qualified"],
+        "converted": totals["converted"],
+        "qualification_rate": round(100 * totals["qualified"] / total, 1) if total else 0.0,
+        "conversion_rate": round(100 * totals["converted"] / total, 1) if total else 0.0,
+        "by_step": {row["wfm_project__current_step__status__name"]: row["n"] for row in by_step},
+        "by_source": {row["source"]: row["n"] for row in by_source},
+    }

@@ -1,0 +1,33 @@
+"""Every REST resource under /api/v1/ (SPEC §7). Each app contributes its viewsets here."""
+
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from activities import api as activities_api
+from aiagent import api as aiagent_api
+from crm import api as crm_api
+from customfields import api as cf_api
+from deals import api as deals_api
+from leads import api as leads_api
+from leads.scoring_api import LeadRescoreView
+from wfm import api as wfm_api
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("people", crm_api.PersonViewSet, basename="person")
+router.register("organizations", crm_api.OrganizationViewSet, basename="organization")
+router.register("users", crm_api.UserViewSet, basename="user")
+router.register("custom-fields", cf_api.CustomFieldViewSet, basename="custom-field")
+router.register("workflows", wfm_api.WorkflowViewSet, basename="workflow")
+router.register("leads", leads_api.LeadViewSet, basename="lead")
+activities_api.register(router)
+router.register("deals", deals_api.DealViewSet, basename="deal")
+router.register("ai/conversations", aiagent_api.ConversationViewSet, basename="ai-conversation")
+
+urlpatterns = [
+    path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),
+    path("auth/me/", crm_api.MeView.as_view(), name="api-me"),
+    path("leads/<uuid:pk>/rescore/", LeadRescoreView.as_view(), name="lead-rescore"),
+    path("leads/<uuid:pk>/analyze/", aiagent_api.LeadAnalyzeView.as_view(), name="lead-analyze"),
+    *router.urls,
+]

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from crm import views as crm_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("crm.auth_urls")),
+    path("healthz", crm_views.healthz, name="healthz"),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("crm.urls")),
+    path("wfm/", include("wfm.urls")),
+    path("leads/", include("leads.urls")),
+    path("deals/", include("deals.urls")),
+    path("activities/", include("activities.urls")),
+    path("ai/", include("aiagent.urls")),
+]
+
+handler400 = "crm.rest.bad_request"
+handler403 = "crm.rest.permission_denied"
+handler404 = "crm.rest.page_not_found"
+handler500 = "crm.rest.server_error"

@@ -1,0 +1,95 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from guardian.admin import GuardedModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from crm import events
+from crm.models import AuditLog, Event, HandlerRun, Organization, Person, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "role", "is_active", "is_away")
+    list_filter = ("groups", "is_active", "is_staff", "is_away")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("Availability", {"fields": ("is_away",)}),
+    )
+
+    @admin.display(description="Role")
+    def role(self, obj):
+        return obj.role
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+
+class RecordAdmin(SimpleHistoryAdmin, GuardedModelAdmin):
+    """People and organizations; soft-deleted rows included, with restore."""
+
+    readonly_fields = ("created_at", "updated_at", "created_by", "deleted_at")
+    actions = ["restore_selected"]
+
+    def get_queryset(self, request):
+        return self.model.all_objects.all()
+
+    @admin.action(description="Restore selected (undo soft delete)")
+    def restore_selected(self, request, queryset):
+        count = queryset.exclude(deleted_at=None).update(deleted_at=None)
+        self.message_user(request, f"Restored {count} record(s).", messages.SUCCESS)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(RecordAdmin):
+    list_display = ("name", "domain", "industry", "size", "owner", "created_at", "deleted_at")
+    list_filter = ("industry", "size")
+    search_fields = ("name", "domain")
+    autocomplete_fields = ("owner",)
+
+
+@admin.register(Person)
+class PersonAdmin(RecordAdmin):
+    list_display = ("__str__", "email", "organization", "owner", "created_at", "deleted_at")
+    search_fields = ("first_name", "last_name", "email")
+    autocomplete_fields = ("owner", "organization")
+    list_select_related = ("organization", "owner")
+
+
+class HandlerRunInline(admin.TabularInline):
+    model = HandlerRun
+    extra = 0
+    readonly_fields = ("handler", "status", "attempts", "error", "started_at", "finished_at")
+    can_delete = False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "status", "actor", "created_at", "processed_at", "dispatch_count")
+    list_filter = ("status", "name")
+    readonly_fields = [f.name for f in Event._meta.fields]
+    inlines = [HandlerRunInline]
+    actions = ["retry_selected"]
+
+    @admin.action(description="Retry selected events (failed handlers run again)")
+    def retry_selected(self, request, queryset):
+        ids = list(queryset.exclude(status=Event.Status.PROCESSED).values_list("pk", flat=True))
+        Event.objects.filter(pk__in=ids).update(status=Event.Status.PENDING)
+        for event_id in ids:
+            events.dispatch(event_id)
+        self.message_user(request, f"Dispatched {len(ids)} event(s) again.", messages.SUCCESS)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ("at", "user", "action", "object_type", "object_id")
+    list_filter = ("action",)
+    readonly_fields = ("at", "user", "action", "object_type", "object_id", "details")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

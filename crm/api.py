@@ -1,0 +1,276 @@
+"""REST API of the crm core (SPEC §7): auth, users, people, organizations.
+
+Thin: serializers describe input and output; writes call crm.services, reads crm.selectors.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm import selectors, services
+from crm.errors import ValidationFailed
+from crm.filters import OrganizationFilter, PersonFilter
+from crm.models import Organization, Person, User
+
+
+# --- users and auth ---------------------------------------------------------------------------
+class UserSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="display_name", read_only=True)
+    role = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "name", "role"]
+
+
+class MeSerializer(UserSerializer):
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "email", "is_superuser"]
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class ObtainTokenView(APIView):
+    """Exchange a username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+    )
+    def post(self, request):
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            raise ValidationFailed(
+                "Unable to log in with these credentials.",
+                code="invalid_credentials",
+                details={"non_field_errors": ["Unable to log in with these credentials."]},
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class UserViewSet(viewsets.ReadOnlyModelViewSet):
+    """Active users, for assignment pickers."""
+
+    serializer_class = UserSerializer
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.assignable_users()
+
+
+# --- people and organizations ------------------------------------------------------------------
+class OrganizationSerializer(serializers.ModelSerializer):
+    owner_name = serializers.CharField(source="owner.display_name", read_only=True, default="")
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "domain",
+            "industry",
+            "size",
+            "address",
+            "owner",
+            "owner_name",
+            "custom_field_values",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrganizationInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    size = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    address = serializers.CharField(required=False, allow_blank=True)
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False
+    )
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    full_name = serializers.CharField(read_only=True)
+    organization_name = serializers.CharField(
+        source="organization.name", read_only=True, default=""
+    )
+    owner_name = serializers.CharField(source="owner.display_name", read_only=True, default="")
+
+    class Meta:
+        model = Person
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "full_name",
+            "email",
+            "phone",
+            "job_title",
+            "organization",
+            "organization_name",
+            "owner",
+            "owner_name",
+            "custom_field_values",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PersonInputSerializer(serializers.Serializer):
+    first_name = serializers.CharField(max_length=100)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.all(), required=False, allow_null=True
+    )
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False
+    )
+
+
+class AssignRequestSerializer(serializers.Serializer):
+    """Body of every ``/assign/`` action: the new assignee (null: nobody)."""
+
+    user = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        allow_null=True,
+        help_text="The new assignee's user id; null unassigns.",
+    )
+
+
+class ReasonRequestSerializer(serializers.Serializer):
+    """Body of actions that need a reason (disqualify, lost)."""
+
+    reason = serializers.CharField()
+
+
+class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """List/retrieve through selectors; create/update/delete through services.
+
+    Subclasses name their selectors and services; nothing here knows a concrete model.
+    """
+
+    input_serializer_class: type[serializers.Serializer]
+    filter_backends = [DjangoFilterBackend]
+
+    def list_selector(self, user):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_selector(self, user, pk, action):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def create_service(self, user, data):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update_service(self, user, obj, data):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def delete_service(self, user, obj):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.list_selector(self.request.user)
+
+    def get_object(self):
+        return self.get_selector(self.request.user, self.kwargs["pk"], "view")
+
+    def _respond(self, obj, code=status.HTTP_200_OK):
+        return Response(self.get_serializer(obj).data, status=code)
+
+    def create(self, request):
+        data = self.input_serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            self.create_service(request.user, data.validated_data), status.HTTP_201_CREATED
+        )
+
+    def update(self, request, pk=None, partial=False):
+        obj = self.get_selector(request.user, pk, "change")
+        data = self.input_serializer_class(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        return self._respond(self.update_service(request.user, obj, data.validated_data))
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        obj = self.get_selector(request.user, pk, "delete")
+        self.delete_service(request.user, obj)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(request=PersonInputSerializer, responses=PersonSerializer)
+class PersonViewSet(RecordViewSet):
+    serializer_class = PersonSerializer
+    input_serializer_class = PersonInputSerializer
+    filterset_class = PersonFilter
+
+    def list_selector(self, user):
+        return selectors.person_list(user=user)
+
+    def get_selector(self, user, pk, action):
+        return selectors.person_get(user=user, person_id=pk, action=action)
+
+    def create_service(self, user, data):
+        return services.person_create(by=user, **data)
+
+    def update_service(self, user, obj, data):
+        return services.person_update(by=user, person=obj, data=data)
+
+    def delete_service(self, user, obj):
+        services.person_delete(by=user, person=obj)
+
+
+@extend_schema(request=OrganizationInputSerializer, responses=OrganizationSerializer)
+class OrganizationViewSet(RecordViewSet):
+    serializer_class = OrganizationSerializer
+    input_serializer_class = OrganizationInputSerializer
+    filterset_class = OrganizationFilter
+
+    def list_selector(self, user):
+        return selectors.organization_list(user=user)
+
+    def get_selector(self, user, pk, action):
+        return selectors.organization_get(user=user, organization_id=pk, action=action)
+
+    def create_service(self, user, data):
+        return services.organization_create(by=user, **data)
+
+    def update_service(self, user, obj, data):
+        return services.organization_update(by=user, organization=obj, data=data)
+
+    def delete_service(self, user, obj):
+        services.organization_delete(by=user, organization=obj)

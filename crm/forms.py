@@ -1,0 +1,73 @@
+"""Forms parse and validate input shape; the services decide (STYLE: no logic in forms)."""
+
+from django import forms
+
+from crm.models import Organization, User
+
+TEXT = {"class": "form-control"}
+SELECT = {"class": "form-select"}
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
+    )
+    domain = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Web domain, e.g. acme.com; used to match leads at conversion.",
+        widget=forms.TextInput(attrs=TEXT),
+    )
+    industry = forms.CharField(max_length=100, required=False, widget=forms.TextInput(attrs=TEXT))
+    size = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), *[(s, s) for s in ("1-10", "11-50", "51-200", "201-1000", "1000+")]],
+        widget=forms.Select(attrs=SELECT),
+    )
+    address = forms.CharField(required=False, widget=forms.Textarea(attrs={**TEXT, "rows": 2}))
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, widget=forms.Select(attrs=SELECT)
+    )
+
+    def __init__(self, *args, owners=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if owners is None:
+            del self.fields["owner"]
+        else:
+            self.fields["owner"].queryset = owners
+
+
+class PersonForm(forms.Form):
+    first_name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
+    )
+    last_name = forms.CharField(max_length=100, required=False, widget=forms.TextInput(attrs=TEXT))
+    email = forms.EmailField(required=False, widget=forms.EmailInput(attrs=TEXT))
+    phone = forms.CharField(max_length=50, required=False, widget=forms.TextInput(attrs=TEXT))
+    job_title = forms.CharField(max_length=150, required=False, widget=forms.TextInput(attrs=TEXT))
+    organization = forms.ModelChoiceField(
+        queryset=Organization.objects.none(), required=False, widget=forms.Select(attrs=SELECT)
+    )
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, widget=forms.Select(attrs=SELECT)
+    )
+
+    def __init__(self, *args, organizations=None, owners=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations or Organization.objects.none()
+        if owners is None:
+            del self.fields["owner"]
+        else:
+            self.fields["owner"].queryset = owners
+
+
+def add_domain_errors(form: forms.Form, exc) -> None:
+    """Show a DomainError's per-field details on the form, the rest as a form error."""
+    placed = False
+    for field, messages in (exc.details or {}).items():
+        name = field if field in form.fields else None
+        for message in messages:
+            form.add_error(name, message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)

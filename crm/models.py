@@ -1,0 +1,295 @@
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from crm.roles import ROLE_ORDER
+
+
+class User(AbstractUser):
+    """The person using PipeCRM. Custom from the first migration so it can grow."""
+
+    is_away = models.BooleanField(
+        default=False,
+        help_text="Away users are skipped by assignment rules (holidays, sick leave).",
+    )
+
+    class Meta:
+        ordering = ["username"]
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def role(self) -> str:
+        """The user's highest role; superusers are Admin."""
+        if self.is_superuser:
+            return "Admin"
+        names = {g.name for g in self.groups.all()}
+        return next((r.value for r in ROLE_ORDER if r.value in names), "")
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        abstract = True
+
+
+class LiveManager(models.Manager):
+    """Default manager of soft-deletable records: deleted rows are hidden."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class SoftDeleteModel(models.Model):
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    objects = LiveManager()
+    all_objects = models.Manager()  # noqa: DJ012 (two managers, no fields between)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Organization(TimestampedModel, SoftDeleteModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=200, blank=True, db_index=True)
+    industry = models.CharField(max_length=100, blank=True)
+    size = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Number of employees, as a band such as 1-10, 11-50, 51-200, 201-1000, 1000+.",
+    )
+    address = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_organizations",
+    )
+    custom_field_values = models.JSONField(default=dict, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("view_all_organizations", "Can view all organizations"),
+            ("change_all_organizations", "Can change all organizations"),
+            ("delete_all_organizations", "Can delete all organizations"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(TimestampedModel, SoftDeleteModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    phone = models.CharField(max_length=50, blank=True)
+    job_title = models.CharField(max_length=150, blank=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="people"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_people",
+    )
+    custom_field_values = models.JSONField(default=dict, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        verbose_name_plural = "people"
+        permissions = [
+            ("view_all_people", "Can view all people"),
+            ("change_all_people", "Can change all people"),
+            ("delete_all_people", "Can delete all people"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+# Direct foreign-key object permissions (guardian): fast joins instead of generic relations.
+class PersonUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Person, on_delete=models.CASCADE)
+
+
+class PersonGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Person, on_delete=models.CASCADE)
+
+
+class OrganizationUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Organization, on_delete=models.CASCADE)
+
+
+class OrganizationGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Organization, on_delete=models.CASCADE)
+
+
+class Event(models.Model):
+    """Transactional outbox row: written in the same transaction as the change it reports."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=100, db_index=True)
+    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    dispatch_count = models.PositiveIntegerField(
+        default=0, help_text="How many times the event was handed to a worker."
+    )
+    last_dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="crm_event_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+
+class HandlerRun(models.Model):
+    """One (event, handler) pair. Its uniqueness is what makes every handler run at most once."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_runs")
+    handler = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status, default=Status.RUNNING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "handler"], name="crm_handlerrun_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} for {self.event}"
+
+
+class AuditLog(models.Model):
+    """Permission-sensitive actions: exports, anonymization, merges, role changes, AI tools."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-at"]
+        permissions = [("view_dashboards", "Can view team dashboards and analytics")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.user_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SavedView(models.Model):
+    """A user's named table view: filters, columns and sort as a query string."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    screen = models.CharField(max_length=50, help_text="The table the view belongs to, e.g. leads.")
+    name = models.CharField(max_length=100)
+    query = models.TextField(blank=True, help_text="Filters, columns and ordering (query string).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "screen", "name"], name="crm_savedview_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Notification(models.Model):
+    """An in-app notification for one user (SPEC §6 Notifications): the bell's rows.
+
+    Written by ``crm.notifications.notify`` and pushed live to the user's socket after commit.
+    """
+
+    class Kind(models.TextChoices):
+        ASSIGNMENT = "assignment", "Assignment"
+        OVERDUE = "overdue", "Overdue activity"
+        AUTOMATION_FAILURE = "automation_failure", "Automation failure"
+        MENTION = "mention", "Mention"
+        AI = "ai", "AI agent"
+        OTHER = "other", "Other"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=30, choices=Kind, default=Kind.OTHER)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True, help_text="Where the notification leads.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "read_at"], name="crm_notification_unread_idx"),
+            models.Index(fields=["user", "-created_at"], name="crm_notification_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} → {self.user_id}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

@@ -1,0 +1,172 @@
+"""The one place that decides who may see, change and delete a record (SPEC §9).
+
+Every surface (HTML views, API, websockets, exports, search, analytics, AI tools) asks here.
+This module is the only caller of guardian's shortcuts.
+
+Rules:
+- superusers and holders of ``<app>.view_all_<plural>`` see every row of that model; holders of
+  ``change_all_`` / ``delete_all_`` may change / delete every row;
+- everyone else sees, changes and deletes exactly the rows on which they (or one of their
+  groups) hold the object permission ``view_<model>`` / ``change_<model>`` / ``delete_<model>``.
+  Owners get all three when a record is created; assignees get view and change.
+
+Model-level ``view_<model>`` is deliberately ignored (``accept_global_perms=False``): guardian
+would otherwise treat it as access to every row.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.contrib.auth.models import Permission
+from django.db.models import Model, QuerySet, Subquery
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+from guardian.utils import get_user_obj_perms_model
+
+Action = Literal["view", "change", "delete"]
+
+OWNER_ACTIONS: tuple[Action, ...] = ("view", "change", "delete")
+ASSIGNEE_ACTIONS: tuple[Action, ...] = ("view", "change")
+SHARE_ACTIONS: tuple[Action, ...] = ("view",)
+
+
+def _all_perm(model: type[Model], action: Action) -> str:
+    opts = model._meta
+    plural = str(opts.verbose_name_plural).replace(" ", "_").lower()
+    return f"{opts.app_label}.{action}_all_{plural}"
+
+
+def _object_perm(model: type[Model], action: Action) -> str:
+    opts = model._meta
+    return f"{opts.app_label}.{action}_{opts.model_name}"
+
+
+def has_all_access(user, model: type[Model], action: Action = "view") -> bool:
+    """True when the user may act on every row of ``model`` (role-wide permission)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.has_perm(_all_perm(model, action))
+
+
+def visible(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
+    """The rows of ``queryset`` that ``user`` may ``action``."""
+    model = queryset.model
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if has_all_access(user, model, action):
+        return queryset
+    if not _has_direct_perm_models(model):
+        return get_objects_for_user(
+            user,
+            _object_perm(model, action),
+            klass=queryset,
+            accept_global_perms=False,
+            with_superuser=False,
+        )
+    # Direct foreign-key permission table: one ``pk IN (…)`` semi-join, with no content-type
+    # lookup or key casting. Object permissions are only ever granted to users (``grant``
+    # below), never to groups, so the group table is not consulted: an ``OR`` with a second
+    # subquery would stop PostgreSQL from planning the semi-join (measured: the count of a
+    # rep's 25,000 of 100,000 leads went from a hashed-subplan sequential scan to an index
+    # driven join).
+    # The permission id is a scalar subquery (an InitPlan): PostgreSQL then estimates the
+    # user's rows from the (user, permission) statistics instead of guessing a handful.
+    opts = model._meta
+    permission_id = Permission.objects.filter(
+        codename=f"{action}_{opts.model_name}", content_type__app_label=opts.app_label
+    ).values("pk")[:1]
+    rows = get_user_obj_perms_model(model).objects.filter(
+        user=user, permission_id=Subquery(permission_id)
+    )
+    return queryset.filter(pk__in=rows.values("content_object_id"))
+
+
+def _has_direct_perm_models(model: type[Model]) -> bool:
+    from guardian.models import UserObjectPermission
+
+    return get_user_obj_perms_model(model) is not UserObjectPermission
+
+
+def can(user, obj: Model, action: Action = "view") -> bool:
+    """May ``user`` ``action`` this record?"""
+    model = type(obj)
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if has_all_access(user, model, action):
+        return True
+    checker = _checker(user)
+    return checker.has_perm(_object_perm(model, action).split(".", 1)[1], obj)
+
+
+def can_view(user, obj: Model) -> bool:
+    return can(user, obj, "view")
+
+
+def can_change(user, obj: Model) -> bool:
+    return can(user, obj, "change")
+
+
+def can_delete(user, obj: Model) -> bool:
+    return can(user, obj, "delete")
+
+
+def _checker(user) -> ObjectPermissionChecker:
+    # One checker per user object caches object permissions for the request.
+    checker = getattr(user, "_pipecrm_perm_checker", None)
+    if checker is None:
+        checker = ObjectPermissionChecker(user)
+        user._pipecrm_perm_checker = checker
+    return checker
+
+
+def _forget(user) -> None:
+    if hasattr(user, "_pipecrm_perm_checker"):
+        del user._pipecrm_perm_checker
+
+
+def grant(user, obj: Model, actions: tuple[Action, ...]) -> None:
+    """Give ``user`` object permissions on ``obj``."""
+    if user is None:
+        return
+    for action in actions:
+        assign_perm(_object_perm(type(obj), action), user, obj)
+    _forget(user)
+
+
+def revoke(user, obj: Model, actions: tuple[Action, ...]) -> None:
+    if user is None:
+        return
+    for action in actions:
+        remove_perm(_object_perm(type(obj), action), user, obj)
+    _forget(user)
+
+
+def grant_owner(user, obj: Model) -> None:
+    grant(user, obj, OWNER_ACTIONS)
+
+
+def move_assignee(obj: Model, *, previous, new, owner) -> None:
+    """Object permissions follow the assignee: the previous one loses them unless owner."""
+    if previous is not None and previous != new and previous != owner:
+        revoke(previous, obj, ASSIGNEE_ACTIONS)
+    if new is not None:
+        grant(new, obj, ASSIGNEE_ACTIONS)
+
+
+def share(user, obj: Model) -> None:
+    """Let a user (a Viewer, typically) read one record."""
+    grant(user, obj, SHARE_ACTIONS)
+
+
+def changeable_ids(user, objs) -> set:
+    """The primary keys of ``objs`` (instances of one model) that ``user`` may change, in at
+    most one query (none for users who may change every row)."""
+    objs = list(objs)
+    if not objs:
+        return set()
+    model = type(objs[0])
+    if has_all_access(user, model, "change"):
+        return {o.pk for o in objs}
+    rows = visible(user, model._default_manager.filter(pk__in=[o.pk for o in objs]), "change")
+    return set(rows.values_list("pk", flat=True))

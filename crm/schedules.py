@@ -1,0 +1,35 @@
+"""Periodic tasks are rows of django-celery-beat (editable in the admin). Data migrations of each
+app call ``ensure_interval_task`` so a fresh database has its schedule."""
+
+from django.utils import timezone
+
+
+def ensure_interval_task(apps, *, name: str, task: str, every_seconds: int, description: str):
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every_seconds, period="seconds")
+    PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={"task": task, "interval": interval, "enabled": True, "description": description},
+    )
+    # Tell a running beat that the schedule changed.
+    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+
+
+def install_crm_schedules(apps, schema_editor=None) -> None:
+    """The crm app's periodic tasks (outbox re-dispatch, worker heartbeat)."""
+    ensure_interval_task(
+        apps,
+        name="Re-dispatch unprocessed events",
+        task="crm.tasks.redispatch_events",
+        every_seconds=60,
+        description="Hands events left pending for over a minute to a worker again (outbox).",
+    )
+    ensure_interval_task(
+        apps,
+        name="Worker heartbeat",
+        task="crm.tasks.worker_heartbeat",
+        every_seconds=30,
+        description="Proves to /healthz that beat and a worker are alive.",
+    )

@@ -1,0 +1,89 @@
+"""Reads of the crm core. Every queryset starts from what the user may see (crm.permissions)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Model, Q, QuerySet
+
+from crm import permissions
+from crm.errors import NotFound, PermissionDenied
+from crm.models import Organization, Person, SavedView, User
+from crm.roles import Role
+
+M = TypeVar("M", bound=Model)
+
+
+def get_visible(*, user: User, queryset: QuerySet[M], pk, action: permissions.Action = "view") -> M:
+    """One record by id: 404 when missing or invisible, 403 when visible but not ``action``-able."""
+    try:
+        obj = queryset.filter(pk=pk).first()
+    except (ValueError, TypeError, ValidationError):  # a malformed id is simply not found
+        obj = None
+    if obj is None or not permissions.can_view(user, obj):
+        raise NotFound(f"{queryset.model._meta.verbose_name.capitalize()} not found.")
+    if action != "view" and not permissions.can(user, obj, action):
+        raise PermissionDenied(f"You may not {action} this {queryset.model._meta.verbose_name}.")
+    return obj
+
+
+def person_list(*, user: User) -> QuerySet[Person]:
+    qs = Person.objects.select_related("organization", "owner")
+    return permissions.visible(user, qs)
+
+
+def person_get(*, user: User, person_id, action: permissions.Action = "view") -> Person:
+    return get_visible(
+        user=user,
+        queryset=Person.objects.select_related("organization", "owner"),
+        pk=person_id,
+        action=action,
+    )
+
+
+def organization_list(*, user: User) -> QuerySet[Organization]:
+    qs = (
+        Organization.objects.select_related("owner")
+        .annotate(people_count=Count("people", filter=Q(people__deleted_at__isnull=True)))
+        .order_by("name")
+    )
+    return permissions.visible(user, qs)
+
+
+def organization_get(
+    *, user: User, organization_id, action: permissions.Action = "view"
+) -> Organization:
+    return get_visible(
+        user=user,
+        queryset=Organization.objects.select_related("owner"),
+        pk=organization_id,
+        action=action,
+    )
+
+
+def organization_people(*, user: User, organization: Organization) -> QuerySet[Person]:
+    return person_list(user=user).filter(organization=organization)
+
+
+def assignable_users(*, with_roles: bool = True) -> QuerySet[User]:
+    """Active users that records can be assigned to, for pickers (``with_roles`` prefetches
+    the groups that ``User.role`` reads)."""
+    qs = (
+        User.objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=[r.value for r in Role]))
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+    return qs.prefetch_related("groups") if with_roles else qs
+
+
+def saved_views(*, user: User, screen: str) -> QuerySet[SavedView]:
+    return SavedView.objects.filter(user=user, screen=screen)
+
+
+def saved_view_get(*, user: User, view_id) -> SavedView:
+    view = SavedView.objects.filter(pk=view_id, user=user).first()
+    if view is None:
+        raise NotFound("Saved view not found.")
+    return view

@@ -1,0 +1,315 @@
+"""Writes of the crm core: people, organizations, and the shared record helpers that leads and
+deals reuse (field updates, soft delete, ownership). Every function takes the acting user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from crm import permissions
+from crm.errors import PermissionDenied, ValidationFailed
+from crm.events import emit
+from crm.models import AuditLog, Organization, Person, SavedView, User
+
+
+# --- shared record helpers -------------------------------------------------------------------
+def full_clean_or_raise(obj: Model, *, exclude: Iterable[str] | None = None) -> None:
+    """``full_clean`` that raises our ValidationFailed with per-field details."""
+    try:
+        obj.full_clean(exclude=list(exclude or []), validate_unique=True)
+    except ValidationError as exc:
+        details = {
+            ("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()
+        }
+        first_field, first_msgs = next(iter(details.items()))
+        message = (
+            first_msgs[0]
+            if first_field == "non_field_errors"
+            else (f"{first_field}: {first_msgs[0]}")
+        )
+        raise ValidationFailed(message, details=details) from exc
+
+
+def save(obj: Model, *, by: User | None, update_fields: list[str] | None = None) -> None:
+    """Save, recording ``by`` as the author of the history row (the request middleware only
+    knows session users; API tokens and tasks authenticate later or not at all)."""
+    obj._history_user = by
+    if update_fields is None:
+        obj.save()
+    else:
+        obj.save(update_fields=update_fields)
+
+
+def apply_changes(obj: Model, data: Mapping[str, Any], allowed: Iterable[str]) -> list[str]:
+    """Set the allowed fields that differ; return the names of those that changed."""
+    allowed = set(allowed)
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationFailed(
+            f"These fields cannot be changed here: {', '.join(sorted(unknown))}.",
+            details={name: ["This field cannot be changed here."] for name in sorted(unknown)},
+        )
+    changed = []
+    for name, value in data.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed.append(name)
+    return changed
+
+
+def require_perm(user: User, perm: str, message: str) -> None:
+    if not (user.is_active and (user.is_superuser or user.has_perm(perm))):
+        raise PermissionDenied(message)
+
+
+def require_change(user: User, obj: Model) -> None:
+    if not permissions.can_change(user, obj):
+        raise PermissionDenied(f"You may not change this {obj._meta.verbose_name}.")
+
+
+def check_owner_choice(*, by: User, owner: User | None, model: type[Model]) -> User:
+    """Only users who may change every record may create or hand records to someone else."""
+    if owner is None or owner == by:
+        return by
+    if not permissions.has_all_access(by, model, "change"):
+        raise PermissionDenied(
+            f"Only managers can give a {model._meta.verbose_name} to someone else."
+        )
+    if not owner.is_active:
+        raise ValidationFailed(
+            "The owner must be an active user.", details={"owner": ["Inactive user."]}
+        )
+    return owner
+
+
+def change_owner(*, by: User, obj: Model, owner: User) -> None:
+    """Hand a record to a new owner: object permissions move with it."""
+    previous = obj.owner
+    if previous == owner:
+        return
+    check_owner_choice(by=by, owner=owner, model=type(obj))
+    obj.owner = owner
+    if previous is not None and previous != getattr(obj, "assigned_to", None):
+        permissions.revoke(previous, obj, permissions.OWNER_ACTIONS)
+    permissions.grant_owner(owner, obj)
+
+
+def soft_delete(*, by: User, obj: Model) -> None:
+    if not permissions.can_delete(by, obj):
+        raise PermissionDenied(f"You may not delete this {obj._meta.verbose_name}.")
+    obj.deleted_at = timezone.now()
+    save(obj, by=by, update_fields=["deleted_at", "updated_at"])
+
+
+def restore(*, by: User, obj: Model) -> None:
+    if not permissions.can_delete(by, obj):
+        raise PermissionDenied(f"You may not restore this {obj._meta.verbose_name}.")
+    obj.deleted_at = None
+    save(obj, by=by, update_fields=["deleted_at", "updated_at"])
+
+
+def audit(*, by: User | None, action: str, obj: Model | None = None, **details) -> AuditLog:
+    return AuditLog.objects.create(
+        user=by,
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        details=details,
+    )
+
+
+def _visible_or_invalid(by: User, obj: Model | None, field: str) -> None:
+    # A linked record the user may not see is reported as unknown, never as forbidden.
+    if obj is not None and not permissions.can_view(by, obj):
+        raise ValidationFailed(
+            f"{field}: unknown {obj._meta.verbose_name}.",
+            details={field: [f"Unknown {obj._meta.verbose_name}."]},
+        )
+
+
+# --- the system user ----------------------------------------------------------------------------
+SYSTEM_USERNAME = "pipecrm-system"
+
+
+def system_user() -> User:
+    """The actor of automated work (assignment rules, automation rules, auto-qualification,
+    sequences): services take it as ``by=`` like any user, and history shows it as the author.
+
+    Created on first use. It is active (the permission helper only answers for active users)
+    but can never log in (unusable password, no API token, not staff); it holds every model
+    permission directly instead of through a role group or ``is_superuser``, so it never shows
+    up in assignment pickers (``crm.selectors.assignable_users``). Permissions added by later
+    migrations are granted the next time a process first asks for it.
+    """
+    from django.contrib.auth.models import Permission
+
+    user, created = User.objects.get_or_create(
+        username=SYSTEM_USERNAME,
+        defaults={"first_name": "PipeCRM", "last_name": "automation", "is_active": True},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    if created or _system_perms_synced.get(user.pk) is None:
+        all_perms = Permission.objects.count()
+        if user.user_permissions.count() != all_perms:
+            user.user_permissions.set(Permission.objects.all())
+        _system_perms_synced[user.pk] = all_perms
+        for cache_attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+            user.__dict__.pop(cache_attr, None)
+    return user
+
+
+_system_perms_synced: dict[int, int] = {}
+
+
+# --- organizations ---------------------------------------------------------------------------
+ORGANIZATION_FIELDS = ("name", "domain", "industry", "size", "address")
+
+
+@transaction.atomic
+def organization_create(
+    *,
+    by: User,
+    name: str,
+    domain: str = "",
+    industry: str = "",
+    size: str = "",
+    address: str = "",
+    owner: User | None = None,
+) -> Organization:
+    require_perm(by, "crm.add_organization", "You may not create organizations.")
+    owner = check_owner_choice(by=by, owner=owner, model=Organization)
+    organization = Organization(
+        name=name.strip(),
+        domain=domain.strip().lower(),
+        industry=industry,
+        size=size,
+        address=address,
+        owner=owner,
+        created_by=by,
+    )
+    full_clean_or_raise(organization)
+    save(organization, by=by)
+    permissions.grant_owner(owner, organization)
+    emit("organization.created", actor=by, organization_id=organization.pk)
+    return organization
+
+
+@transaction.atomic
+def organization_update(
+    *, by: User, organization: Organization, data: Mapping[str, Any]
+) -> Organization:
+    require_change(by, organization)
+    data = dict(data)
+    owner = data.pop("owner", organization.owner)
+    if "domain" in data:
+        data["domain"] = (data["domain"] or "").strip().lower()
+    changed = apply_changes(organization, data, ORGANIZATION_FIELDS)
+    if owner != organization.owner:
+        change_owner(by=by, obj=organization, owner=owner)
+        changed.append("owner")
+    if not changed:
+        return organization
+    full_clean_or_raise(organization)
+    save(organization, by=by, update_fields=[*changed, "updated_at"])
+    emit("organization.updated", actor=by, organization_id=organization.pk, fields=changed)
+    return organization
+
+
+@transaction.atomic
+def organization_delete(*, by: User, organization: Organization) -> None:
+    soft_delete(by=by, obj=organization)
+
+
+# --- people ----------------------------------------------------------------------------------
+PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "organization")
+
+
+@transaction.atomic
+def person_create(
+    *,
+    by: User,
+    first_name: str,
+    last_name: str = "",
+    email: str = "",
+    phone: str = "",
+    job_title: str = "",
+    organization: Organization | None = None,
+    owner: User | None = None,
+) -> Person:
+    require_perm(by, "crm.add_person", "You may not create people.")
+    owner = check_owner_choice(by=by, owner=owner, model=Person)
+    _visible_or_invalid(by, organization, "organization")
+    person = Person(
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email.strip().lower(),
+        phone=phone,
+        job_title=job_title,
+        organization=organization,
+        owner=owner,
+        created_by=by,
+    )
+    full_clean_or_raise(person)
+    save(person, by=by)
+    permissions.grant_owner(owner, person)
+    emit("person.created", actor=by, person_id=person.pk)
+    return person
+
+
+@transaction.atomic
+def person_update(*, by: User, person: Person, data: Mapping[str, Any]) -> Person:
+    require_change(by, person)
+    data = dict(data)
+    owner = data.pop("owner", person.owner)
+    if "email" in data:
+        data["email"] = (data["email"] or "").strip().lower()
+    if data.get("organization") is not None and data["organization"] != person.organization:
+        _visible_or_invalid(by, data["organization"], "organization")
+    changed = apply_changes(person, data, PERSON_FIELDS)
+    if owner != person.owner:
+        change_owner(by=by, obj=person, owner=owner)
+        changed.append("owner")
+    if not changed:
+        return person
+    full_clean_or_raise(person)
+    save(person, by=by, update_fields=[*changed, "updated_at"])
+    emit("person.updated", actor=by, person_id=person.pk, fields=changed)
+    return person
+
+
+@transaction.atomic
+def person_delete(*, by: User, person: Person) -> None:
+    soft_delete(by=by, obj=person)
+
+
+# --- saved views -------------------------------------------------------------------------------
+SAVED_VIEW_IGNORED_PARAMS = ("page", "csrfmiddlewaretoken", "view_name")
+
+
+@transaction.atomic
+def saved_view_save(*, by: User, screen: str, name: str, query: str) -> SavedView:
+    """Save (or overwrite) the user's view of a table under ``name``."""
+    from urllib.parse import parse_qsl, urlencode
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Give the view a name.", details={"name": ["Required."]})
+    params = [(k, v) for k, v in parse_qsl(query) if k not in SAVED_VIEW_IGNORED_PARAMS and v]
+    view, _ = SavedView.objects.update_or_create(
+        user=by, screen=screen, name=name[:100], defaults={"query": urlencode(params)}
+    )
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, by: User, view: SavedView) -> None:
+    if view.user_id != by.pk:
+        raise PermissionDenied("You can only delete your own views.")
+    view.delete()

@@ -1,0 +1,40 @@
+from django.urls import path
+
+from crm import views
+from crm.views import ORGANIZATIONS, PEOPLE
+
+app_name = "crm"
+
+
+def record_urls(prefix: str, screen) -> list:
+    slug = screen.slug
+    kw = {"screen": screen}
+    return [
+        path(f"{prefix}/", views.record_list, kw, name=f"{slug}_list"),
+        path(f"{prefix}/new/", views.record_create, kw, name=f"{slug}_create"),
+        path(f"{prefix}/<uuid:pk>/", views.record_detail, kw, name=f"{slug}_detail"),
+        path(f"{prefix}/<uuid:pk>/edit/", views.record_edit, kw, name=f"{slug}_edit"),
+        path(f"{prefix}/<uuid:pk>/delete/", views.record_delete, kw, name=f"{slug}_delete"),
+    ]
+
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    *record_urls("people", PEOPLE),
+    *record_urls("organizations", ORGANIZATIONS),
+    # Notifications (issue 9).
+    path("notifications/", views.notification_list, name="notifications"),
+    path("notifications/menu/", views.notification_menu, name="notification_menu"),
+    path("notifications/count/", views.notification_count, name="notification_count"),
+    path("notifications/read-all/", views.notification_read_all, name="notification_read_all"),
+    path(
+        "notifications/<int:notification_id>/read/",
+        views.notification_read,
+        name="notification_read",
+    ),
+    path(
+        "notifications/<int:notification_id>/open/",
+        views.notification_open,
+        name="notification_open",
+    ),
+]

@@ -1,0 +1,208 @@
+"""Form fields generated from the definitions (Bootstrap 5 markup).
+
+A record form adds ``form_fields(entity_type, initial=record.custom_field_values)`` to its
+fields, turns the cleaned data back into values with ``values_from_cleaned_data`` and hands them
+to its service, which calls ``services.validate_values``. ``add_value_errors`` puts the
+service's errors back on the right inputs. ``CustomFieldFormMixin`` does all three.
+
+The form fields check the shape of the input (a number is a number); the service decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+
+from crm.errors import ValidationFailed
+from customfields import selectors
+from customfields.models import CustomFieldDefinition, FieldType
+from customfields.services import VALUES_KEY
+from customfields.values import (
+    DECIMAL_MAX_INTEGER_DIGITS,
+    DECIMAL_MAX_PLACES,
+    EMAIL_MAX_LENGTH,
+    LONG_TEXT_MAX_LENGTH,
+    NUMBER_LIMIT,
+    TEXT_MAX_LENGTH,
+    URL_MAX_LENGTH,
+)
+
+FORM_PREFIX = "cf_"
+
+
+def form_key(name: str) -> str:
+    return f"{FORM_PREFIX}{name}"
+
+
+def _control(**attrs) -> dict:
+    return {"class": "form-control", **attrs}
+
+
+def form_field(definition: CustomFieldDefinition, initial=None) -> forms.Field:
+    """One Django form field for a definition, with the stored value as its initial value."""
+    common = {
+        "label": definition.label,
+        "help_text": definition.help_text,
+        "required": definition.is_required,
+        "initial": initial,
+    }
+    kind = definition.type
+    if kind == FieldType.TEXT:
+        return forms.CharField(
+            max_length=TEXT_MAX_LENGTH, widget=forms.TextInput(attrs=_control()), **common
+        )
+    if kind == FieldType.LONG_TEXT:
+        return forms.CharField(
+            max_length=LONG_TEXT_MAX_LENGTH,
+            widget=forms.Textarea(attrs=_control(rows=4)),
+            **common,
+        )
+    if kind == FieldType.NUMBER:
+        return forms.IntegerField(
+            min_value=-NUMBER_LIMIT,
+            max_value=NUMBER_LIMIT,
+            widget=forms.NumberInput(attrs=_control(step="1")),
+            **common,
+        )
+    if kind == FieldType.DECIMAL:
+        return forms.DecimalField(
+            max_digits=DECIMAL_MAX_INTEGER_DIGITS + DECIMAL_MAX_PLACES,
+            decimal_places=DECIMAL_MAX_PLACES,
+            widget=forms.NumberInput(attrs=_control(step="any")),
+            **common,
+        )
+    if kind == FieldType.DATE:
+        return forms.DateField(
+            input_formats=["%Y-%m-%d"],
+            widget=forms.DateInput(attrs=_control(type="date"), format="%Y-%m-%d"),
+            **common,
+        )
+    if kind == FieldType.BOOLEAN:
+        # A checkbox always has a value (ticked or not), so a required yes/no field is
+        # satisfied by an unticked box: it stores False. Django's required=True would
+        # instead demand a tick.
+        common["required"] = False
+        return forms.BooleanField(
+            widget=forms.CheckboxInput(attrs={"class": "form-check-input"}), **common
+        )
+    if kind == FieldType.DROPDOWN:
+        choices = [("", "—")] + [(o, o) for o in definition.options or []]
+        return forms.ChoiceField(
+            choices=choices, widget=forms.Select(attrs={"class": "form-select"}), **common
+        )
+    if kind == FieldType.MULTI_SELECT:
+        return forms.MultipleChoiceField(
+            choices=[(o, o) for o in definition.options or []],
+            widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+            **common,
+        )
+    if kind == FieldType.URL:
+        return forms.URLField(
+            max_length=URL_MAX_LENGTH,
+            assume_scheme="https",
+            widget=forms.URLInput(attrs=_control(placeholder="https://")),
+            **common,
+        )
+    if kind == FieldType.EMAIL:
+        return forms.EmailField(
+            max_length=EMAIL_MAX_LENGTH, widget=forms.EmailInput(attrs=_control()), **common
+        )
+    raise ValueError(f"Unknown custom field type {kind!r}")
+
+
+def form_fields(
+    entity_type: str,
+    *,
+    initial: dict | None = None,
+    definitions: selectors.Definitions | None = None,
+) -> dict[str, forms.Field]:
+    """Form fields of the active fields, in display order, keyed ``cf_<name>``.
+
+    ``initial`` is the record's stored ``custom_field_values`` (keyed by name).
+    """
+    initial = initial or {}
+    return {
+        form_key(d.name): form_field(d, initial.get(d.name))
+        for d in selectors.active_fields(entity_type, definitions=definitions)
+    }
+
+
+def _to_value(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if value == "" or value == []:
+        return None
+    return value
+
+
+def values_from_cleaned_data(
+    entity_type: str,
+    cleaned_data: dict,
+    *,
+    definitions: selectors.Definitions | None = None,
+) -> dict:
+    """The custom field values (keyed by name) in a form's ``cleaned_data``.
+
+    Only fields present in the form are returned, so the result suits ``partial=True`` as well
+    as a full form. An emptied input gives ``None``, which clears the value.
+    """
+    values = {}
+    for definition in selectors.active_fields(entity_type, definitions=definitions):
+        key = form_key(definition.name)
+        if key in cleaned_data:
+            values[definition.name] = _to_value(cleaned_data[key])
+    return values
+
+
+def add_value_errors(form: forms.Form, exc: ValidationFailed) -> None:
+    """Show a ``ValidationFailed`` from ``validate_values`` on the form's ``cf_`` inputs."""
+    prefix = f"{VALUES_KEY}."
+    for key, messages in exc.details.items():
+        name = key[len(prefix) :] if key.startswith(prefix) else None
+        field = form_key(name) if name else None
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+class CustomFieldFormMixin:
+    """Adds the custom fields of ``cf_entity_type`` to a (Model)Form::
+
+        class PersonForm(CustomFieldFormMixin, forms.ModelForm):
+            cf_entity_type = "person"
+
+    Initial values come from ``initial_custom_values=`` or ``instance.custom_field_values``;
+    ``form.custom_field_values()`` returns the values to pass to the service, and
+    ``form.add_value_errors(exc)`` shows the service's refusal inline.
+    """
+
+    cf_entity_type: str = ""
+
+    def __init__(self, *args, initial_custom_values: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if initial_custom_values is None:
+            instance = getattr(self, "instance", None)
+            initial_custom_values = getattr(instance, "custom_field_values", None) or {}
+        self._cf_definitions = selectors.definitions_for(self.cf_entity_type)
+        self.fields.update(
+            form_fields(
+                self.cf_entity_type,
+                initial=initial_custom_values,
+                definitions=self._cf_definitions,
+            )
+        )
+
+    def custom_field_values(self) -> dict:
+        return values_from_cleaned_data(
+            self.cf_entity_type, self.cleaned_data, definitions=self._cf_definitions
+        )
+
+    def custom_field_names(self) -> list[str]:
+        """The form keys of the custom fields, in display order (for templates)."""
+        return [k for k in self.fields if k.startswith(FORM_PREFIX)]
+
+    def add_value_errors(self, exc: ValidationFailed) -> None:
+        add_value_errors(self, exc)

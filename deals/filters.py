@@ -1,0 +1,121 @@
+"""The deal FilterSet, shared by the table, the board and the API (SPEC §6, §7).
+
+Parameters: ``search`` (name, organization, person), ``step`` (step id, repeatable),
+``workflow``, ``outcome`` (open / won / lost), ``owner``, ``assigned_to`` (a user id, or
+``none`` for unassigned deals), ``amount_min`` / ``amount_max``, ``expected_close_after`` /
+``expected_close_before``, ``created_after`` / ``created_before``, ``cf_<name>`` custom field
+filters (``customfields.filters``) and ``ordering`` (e.g. ``-amount``, ``step``,
+``weighted_amount``, ``cf_<name>``).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import F, Q
+
+from crm.errors import ValidationFailed
+from customfields.filters import CustomFieldFilterSetMixin
+from deals.models import Deal
+
+ORDERING_FIELDS = (
+    ("name", "name"),
+    ("organization__name", "organization"),
+    ("amount", "amount"),
+    ("wfm_project__current_step__order", "step"),
+    ("probability", "probability"),
+    ("weighted_amount", "weighted_amount"),
+    ("expected_close_date", "expected_close_date"),
+    ("assigned_to__username", "assigned_to"),
+    ("owner__username", "owner"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+)
+
+OUTCOME_CHOICES = (("open", "Open"), ("won", "Won"), ("lost", "Lost"))
+
+
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """Records without a value sort last in both directions (the same on SQLite and
+    PostgreSQL), and the primary key breaks ties so pages never repeat or skip a row."""
+
+    def get_ordering_value(self, param):
+        value = super().get_ordering_value(param)
+        if not isinstance(value, str):
+            return value
+        if value.startswith("-"):
+            return F(value[1:]).desc(nulls_last=True)
+        return F(value).asc(nulls_last=True)
+
+    def filter(self, qs, value):
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "pk") if value else qs
+
+
+class StepFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+    """``step=3`` or ``step=3,4`` (any of these steps)."""
+
+
+class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
+    cf_entity_type = "deal"
+
+    search = django_filters.CharFilter(method="filter_search", label="Search")
+    step = StepFilter(field_name="wfm_project__current_step_id", label="Step")
+    workflow = django_filters.NumberFilter(field_name="wfm_project__workflow_id")
+    outcome = django_filters.ChoiceFilter(
+        choices=OUTCOME_CHOICES, method="filter_outcome", label="Status"
+    )
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    assigned_to = django_filters.CharFilter(method="filter_assigned_to", label="Assignee")
+    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    expected_close_after = django_filters.DateFilter(
+        field_name="expected_close_date", lookup_expr="gte"
+    )
+    expected_close_before = django_filters.DateFilter(
+        field_name="expected_close_date", lookup_expr="lte"
+    )
+    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
+
+    class Meta:
+        model = Deal
+        fields = [
+            "search",
+            "step",
+            "workflow",
+            "outcome",
+            "owner",
+            "assigned_to",
+            "amount_min",
+            "amount_max",
+            "expected_close_after",
+            "expected_close_before",
+            "created_after",
+            "created_before",
+        ]
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(organization__name__icontains=value)
+            | Q(person__first_name__icontains=value)
+            | Q(person__last_name__icontains=value)
+            | Q(person__email__icontains=value)
+        )
+
+    def filter_outcome(self, queryset, name, value):
+        outcome = {"open": "none", "won": "won", "lost": "lost"}[value]
+        return queryset.filter(wfm_project__current_step__outcome=outcome)
+
+    def filter_assigned_to(self, queryset, name, value):
+        value = value.strip()
+        if value.lower() == "none":
+            return queryset.filter(assigned_to__isnull=True)
+        if not value.isdigit():
+            message = "Give a user id, or “none” for unassigned deals."
+            raise ValidationFailed(message, details={"assigned_to": [message]})
+        return queryset.filter(assigned_to_id=int(value))

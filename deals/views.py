@@ -1,0 +1,577 @@
+"""HTML views of deals: table, kanban board, detail page, modals (SPEC §6 Deals).
+
+Thin: parse → selector → service → render. Regions HTMX refreshes are partials of the page
+templates; a refused action raises a ``DomainError`` that ``crm.middleware`` turns into the
+SPEC §7 JSON body (shown as a toast by ``static/js/app.js``), except on the board's move
+endpoint, which answers the JSON itself so ``static/js/board.js`` can snap the card back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from crm import permissions
+from crm import selectors as crm_selectors
+from crm.bulk import bulk_apply
+from crm.errors import DomainError, NotFound, ValidationFailed
+from crm.forms import add_domain_errors
+from crm.htmx import paginate, querystring_without, render_page, saved, trigger
+from crm.rest import error_body
+from crm.views import _history_rows
+from customfields import selectors as cf_selectors
+from customfields.models import RANGE_TYPES, FieldType
+from deals import selectors, services
+from deals.filters import DealFilter
+from deals.forms import AssignForm, DealForm, LostForm
+from deals.models import Deal
+from wfm import boards
+from wfm import selectors as wfm_selectors
+from wfm.forms import BulkForm
+from wfm.models import Workflow, WorkflowStep
+
+BOARD_PER_COLUMN = 20
+BOARD_ORDER = ("-created_at",)
+# Query parameters that are the board's own, not filters.
+BOARD_PARAMS = ("workflow", "step", "offset", "page", "page_size")
+
+TABLE_COLUMNS = (
+    # (ordering key, label, css class)
+    ("name", "Deal", ""),
+    ("organization", "Organization", ""),
+    ("amount", "Amount", "text-end"),
+    ("step", "Step", ""),
+    ("probability", "Prob.", "text-end"),
+    ("weighted_amount", "Weighted", "text-end"),
+    ("expected_close_date", "Expected close", ""),
+    ("assigned_to", "Assignee", ""),
+)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _filtered(request: HttpRequest, queryset: QuerySet[Deal]):
+    """The deal FilterSet of the query string over ``queryset``, its rows, and the message of
+    a bad ``cf_`` value (which the FilterSet raises; shown instead of failing the page)."""
+    filterset = DealFilter(request.GET or None, queryset=queryset)
+    try:
+        rows = filterset.qs if filterset.is_bound else filterset.queryset
+        cf_error = None
+    except ValidationFailed as exc:
+        rows, cf_error = queryset.none(), exc.message
+    return filterset, rows, cf_error
+
+
+def _cf_value_display(definition, value) -> Any:
+    if value is None or value == "" or value == []:
+        return None
+    if definition.type == FieldType.BOOLEAN:
+        return "Yes" if value else "No"
+    if definition.type == FieldType.MULTI_SELECT:
+        return ", ".join(value)
+    return value
+
+
+def _custom_rows(definitions, values: dict) -> list[dict]:
+    return [
+        {
+            "definition": d,
+            "value": _cf_value_display(d, (values or {}).get(d.name)),
+            "is_url": d.type == FieldType.URL,
+            "is_email": d.type == FieldType.EMAIL,
+            "is_long": d.type == FieldType.LONG_TEXT,
+        }
+        for d in definitions
+    ]
+
+
+def _cf_filter_rows(request: HttpRequest, definitions) -> list[dict]:
+    """The custom field filter inputs of the table, with the values currently applied."""
+    rows = []
+    for d in cf_selectors.active_fields("deal", definitions=definitions):
+        param = f"cf_{d.name}"
+        rows.append(
+            {
+                "definition": d,
+                "is_range": d.type in RANGE_TYPES,
+                "value": request.GET.get(param, ""),
+                "min": request.GET.get(f"{param}_min", ""),
+                "max": request.GET.get(f"{param}_max", ""),
+            }
+        )
+    return rows
+
+
+def _users() -> list:
+    """Users for the owner/assignee pickers; names only, so without their roles' query."""
+    return list(crm_selectors.assignable_users().prefetch_related(None))
+
+
+def _form_kwargs(user) -> dict:
+    kwargs: dict[str, Any] = {
+        "organizations": crm_selectors.organization_list(user=user).order_by("name"),
+        "people": crm_selectors.person_list(user=user).order_by("last_name", "first_name"),
+        "assignees": crm_selectors.assignable_users(),
+    }
+    if permissions.has_all_access(user, Deal, "change"):
+        kwargs["owners"] = crm_selectors.assignable_users()
+    return kwargs
+
+
+def _modal(request: HttpRequest, form, *, title: str, action: str, cancel_url: str, **extra):
+    context = {"form": form, "title": title, "action": action, "cancel_url": cancel_url, **extra}
+    template = "crm/_modal_form.html" if request.htmx else "crm/form_page.html"
+    # 422 tells HTMX (static/js/app.js) to swap the form back in with its errors.
+    return render(request, template, context, status=422 if form.errors else 200)
+
+
+def _done(request: HttpRequest, message: str, deal: Deal) -> HttpResponse:
+    if request.htmx:
+        return saved(message)
+    return redirect("deals:detail", pk=deal.pk)
+
+
+# --- table ------------------------------------------------------------------------------------
+@login_required
+@require_GET
+def deal_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    filterset, rows, cf_error = _filtered(request, selectors.deal_list(user=user))
+    definitions = cf_selectors.definitions_for("deal")
+    table_fields = cf_selectors.table_fields("deal", definitions=definitions)
+    page = paginate(request, rows)
+    steps = list(selectors.deal_steps())
+    users = _users()
+    for deal in page.object_list:
+        deal.custom_cells = [
+            _cf_value_display(d, deal.custom_field_values.get(d.name)) for d in table_fields
+        ]
+    context = {
+        "filter": filterset,
+        "cf_error": cf_error,
+        "page": page,
+        "steps": steps,
+        "users": users,
+        "columns": TABLE_COLUMNS,
+        "cf_columns": [(f"cf_{d.name}", d.label) for d in table_fields],
+        "cf_filters": _cf_filter_rows(request, definitions),
+        "ordering": request.GET.get("ordering", ""),
+        "query": querystring_without(request, "page"),
+        "sort_query": querystring_without(request, "page", "ordering"),
+        "board_query": querystring_without(request, "page", "ordering", "page_size"),
+        "can_add": user.has_perm("deals.add_deal"),
+        # Analysts and viewers change nothing: no checkboxes, no bulk bar.
+        "can_bulk": user.has_perm("deals.add_deal")
+        or permissions.has_all_access(user, Deal, "change"),
+        "show_workflow": len({s.workflow_id for s in steps}) > 1,
+    }
+    return render_page(request, "deals/list.html", context, partial="rows")
+
+
+@login_required
+@require_POST
+def deal_bulk(request: HttpRequest) -> HttpResponse:
+    """Assign or move the checked rows, each through its service; answer with a summary."""
+    user = request.user
+    form = BulkForm(
+        request.POST,
+        assignees=crm_selectors.assignable_users(),
+        steps=selectors.deal_steps(),
+    )
+    if not form.is_valid():
+        message = next(iter(e for errors in form.errors.values() for e in errors))
+        if "ids" in form.errors:
+            message = "Select at least one deal."
+        raise ValidationFailed(message, details=dict(form.errors))
+    data = form.cleaned_data
+    if data["action"] == "assign":
+        assignee = data["assignee"]
+        if assignee is None:
+            raise ValidationFailed(
+                "Choose who to assign the deals to.",
+                details={"assignee": ["Choose a user."]},
+            )
+
+        def action(deal):
+            return services.deal_assign(by=user, deal=deal, assignee=assignee)
+
+        verb = "assigned"
+    else:
+        step = data["to_step"]
+
+        def action(deal):
+            return services.deal_transition(by=user, deal=deal, to_step=step)
+
+        verb = "moved"
+    result = bulk_apply(
+        queryset=selectors.deal_list(user=user), ids=data["ids"], action=action, verb=verb
+    )
+    response = HttpResponse(status=204)
+    return trigger(
+        response,
+        recordSaved=True,
+        showToast={"message": _sentence(result.summary()), "level": result.level},
+    )
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+# --- board ------------------------------------------------------------------------------------
+def _board_workflow(request: HttpRequest) -> tuple[Workflow, list[WorkflowStep], list[Workflow]]:
+    """The pipeline to show (``?workflow=``, else the deal project type's default), its steps,
+    and every deal pipeline for the picker, from one query."""
+    steps = list(selectors.deal_steps())
+    if not steps:
+        raise NotFound("There is no deal pipeline yet; an administrator must create one.")
+    workflows: dict[int, Workflow] = {}
+    for step in steps:
+        workflows.setdefault(step.workflow_id, step.workflow)
+    chosen = _int(request, "workflow")
+    workflow = workflows.get(chosen) or workflows[steps[0].workflow_id]
+    return workflow, [s for s in steps if s.workflow_id == workflow.pk], list(workflows.values())
+
+
+def _movable_ids(user, cards: list[Deal]) -> set:
+    """The cards ``user`` may move (change); one query, none for managers."""
+    return permissions.changeable_ids(user, cards)
+
+
+def _board_context(
+    request: HttpRequest, workflow: Workflow, steps: list[WorkflowStep], rows: QuerySet[Deal]
+) -> dict:
+    columns = boards.build_board(
+        workflow=workflow,
+        steps=steps,
+        queryset=rows,
+        value_field="amount",
+        weighted=True,
+        per_column=BOARD_PER_COLUMN,
+        order_by=BOARD_ORDER,
+    )
+    movable = _movable_ids(request.user, [c for col in columns for c in col.cards])
+    board_query = querystring_without(request, *BOARD_PARAMS)
+    return {
+        "workflow": workflow,
+        "board": columns,
+        "movable": movable,
+        "card_template": "deals/_card.html",
+        "reason_outcomes": ["lost"],
+        "board_query": board_query,
+        "more_url": _with_query(reverse("deals:board_column"), board_query),
+        "show_probability": True,
+        "board_currency": settings.DEFAULT_CURRENCY,
+        "board_total": sum((c.total or 0) for c in columns if c.step.outcome == "none"),
+        "board_weighted": sum((c.weighted_total or 0) for c in columns if c.step.outcome == "none"),
+    }
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+@login_required
+@require_GET
+def deal_board(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    workflow, steps, workflows = _board_workflow(request)
+    filterset, rows, cf_error = _filtered(request, selectors.deal_list(user=user))
+    context = {
+        **_board_context(request, workflow, steps, rows),
+        "workflows": workflows,
+        "filter": filterset,
+        "cf_error": cf_error,
+        "users": _users(),
+        "can_add": user.has_perm("deals.add_deal"),
+        "table_query": querystring_without(request, *BOARD_PARAMS),
+    }
+    return render_page(request, "deals/board.html", context, partial="board")
+
+
+@login_required
+@require_GET
+def deal_board_column(request: HttpRequest) -> HttpResponse:
+    """ "Load more" of one column: the next cards (and a new sentinel if more follow)."""
+    user = request.user
+    step = WorkflowStep.objects.select_related("status").filter(pk=_int(request, "step")).first()
+    if step is None:
+        raise NotFound("Step not found.")
+    _, rows, _ = _filtered(request, selectors.deal_list(user=user))
+    page = boards.column_page(
+        step=step,
+        queryset=rows,
+        offset=_int(request, "offset") or 0,
+        limit=BOARD_PER_COLUMN,
+        order_by=BOARD_ORDER,
+    )
+    board_query = querystring_without(request, *BOARD_PARAMS)
+    context = {
+        "page": page,
+        "column": page,
+        "movable": _movable_ids(user, page.cards),
+        "card_template": "deals/_card.html",
+        "board_query": board_query,
+        "more_url": _with_query(reverse("deals:board_column"), board_query),
+    }
+    return render(request, "wfm/_board_page.html", context)
+
+
+def _int(request: HttpRequest, key: str) -> int | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return int(request.GET.get(key, ""))
+    return None
+
+
+@login_required
+@require_POST
+def deal_move(request: HttpRequest, pk) -> HttpResponse:
+    """A card dropped on another column (static/js/board.js).
+
+    Success: the card's new HTML plus the two column headers as ``hx-swap-oob`` fragments.
+    Refusal: the SPEC §7 JSON error with its status (409 transition refused, 400 reason
+    required or bad step, 403, 404); the board snaps the card back and shows the message.
+    """
+    user = request.user
+    try:
+        deal = selectors.deal_get(user=user, deal_id=pk, action="change")
+        from_step = deal.wfm_project.current_step
+        services.deal_transition(
+            by=user,
+            deal=deal,
+            to_step=request.POST.get("to_step"),
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
+        return JsonResponse(body, status=exc.status)
+    deal = selectors.deal_get(user=user, deal_id=pk)
+    boards.stamp_cards([deal])
+    to_step = deal.wfm_project.current_step
+    _, rows, _ = _filtered(request, selectors.deal_list(user=user))
+    heads = boards.column_summaries(
+        steps=[from_step, to_step],
+        queryset=rows.filter(wfm_project__workflow_id=to_step.workflow_id),
+        value_field="amount",
+        weighted=True,
+    )
+    board_query = querystring_without(request)
+    context = {
+        "card": deal,
+        "card_template": "deals/_card.html",
+        "movable": {deal.pk},
+        "heads": heads,
+        "board_query": board_query,
+        "show_probability": True,
+        "board_currency": settings.DEFAULT_CURRENCY,
+    }
+    return render(request, "wfm/_board_moved.html", context)
+
+
+# --- detail -----------------------------------------------------------------------------------
+@login_required
+@require_GET
+def deal_detail(request: HttpRequest, pk) -> HttpResponse:
+    user = request.user
+    deal = selectors.deal_get(user=user, deal_id=pk)
+    project = deal.wfm_project
+    definitions = cf_selectors.definitions_for("deal")
+    can_change = permissions.can_change(user, deal)
+    transitions = wfm_selectors.available_transitions(project=project, user=user)
+    context = {
+        "deal": deal,
+        "obj": deal,
+        "step": project.current_step,
+        "steps": wfm_selectors.step_list(workflow=project.workflow),
+        "moves": [t for t in transitions if t.to_step.outcome == "none"],
+        "won_move": next((t for t in transitions if t.to_step.outcome == "won"), None),
+        "lost_move": next((t for t in transitions if t.to_step.outcome == "lost"), None),
+        "step_history": list(wfm_selectors.project_history(project=project).reverse()),
+        "history": _history_rows(
+            deal.history.select_related("history_user").order_by("-history_date")[:20]
+        ),
+        "custom_fields": _custom_rows(
+            cf_selectors.active_fields("deal", definitions=definitions), deal.custom_field_values
+        ),
+        "can_change": can_change,
+        "can_delete": permissions.can_delete(user, deal),
+        "can_assign": can_change,
+    }
+    return render_page(request, "deals/detail.html", context, partial="detail")
+
+
+# --- create, edit, delete ---------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    initial = {"currency": _default_currency()}
+    for key in ("organization", "person"):
+        if request.GET.get(key):
+            initial[key] = request.GET[key]
+    form = DealForm(request.POST or None, initial=initial, **_form_kwargs(user))
+    if request.method == "POST" and form.is_valid():
+        try:
+            deal = services.deal_create(by=user, **form.service_data())
+        except DomainError as exc:
+            _show_errors(form, exc)
+        else:
+            if request.htmx:
+                return saved(f"Deal “{deal}” created.")
+            return redirect("deals:detail", pk=deal.pk)
+    return _modal(
+        request,
+        form,
+        title="New deal",
+        action=reverse("deals:create"),
+        cancel_url=reverse("deals:list"),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_edit(request: HttpRequest, pk) -> HttpResponse:
+    user = request.user
+    deal = selectors.deal_get(user=user, deal_id=pk, action="change")
+    initial = {
+        "name": deal.name,
+        "amount": deal.amount,
+        "currency": deal.currency,
+        "expected_close_date": deal.expected_close_date,
+        "organization": deal.organization_id,
+        "person": deal.person_id,
+        "owner": deal.owner_id,
+        "assigned_to": deal.assigned_to_id,
+    }
+    form = DealForm(
+        request.POST or None,
+        initial=initial,
+        initial_custom_values=deal.custom_field_values,
+        **_form_kwargs(user),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            deal = services.deal_update(by=user, deal=deal, data=form.service_data())
+        except DomainError as exc:
+            _show_errors(form, exc)
+        else:
+            return _done(request, f"Deal “{deal}” saved.", deal)
+    detail_url = reverse("deals:detail", args=[deal.pk])
+    return _modal(
+        request,
+        form,
+        title=f"Edit {deal}",
+        action=reverse("deals:edit", args=[deal.pk]),
+        cancel_url=detail_url,
+    )
+
+
+def _show_errors(form, exc: DomainError) -> None:
+    cf_errors = {k: v for k, v in exc.details.items() if k.startswith("custom_field_values.")}
+    if cf_errors:
+        form.add_value_errors(exc)
+    else:
+        add_domain_errors(form, exc)
+
+
+def _default_currency() -> str:
+    return settings.DEFAULT_CURRENCY
+
+
+@login_required
+@require_POST
+def deal_delete(request: HttpRequest, pk) -> HttpResponse:
+    deal = selectors.deal_get(user=request.user, deal_id=pk, action="delete")
+    services.deal_delete(by=request.user, deal=deal)
+    url = reverse("deals:list")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# --- pipeline actions -------------------------------------------------------------------------
+@login_required
+@require_POST
+def deal_transition(request: HttpRequest, pk) -> HttpResponse:
+    deal = selectors.deal_get(user=request.user, deal_id=pk, action="change")
+    services.deal_transition(
+        by=request.user,
+        deal=deal,
+        to_step=request.POST.get("to_step"),
+        reason=request.POST.get("reason", ""),
+    )
+    return _done(request, f"“{deal}” moved to {deal.wfm_project.current_step}.", deal)
+
+
+@login_required
+@require_POST
+def deal_won(request: HttpRequest, pk) -> HttpResponse:
+    deal = selectors.deal_get(user=request.user, deal_id=pk, action="change")
+    services.deal_mark_won(by=request.user, deal=deal)
+    return _done(request, f"“{deal}” won. Well done!", deal)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_lost(request: HttpRequest, pk) -> HttpResponse:
+    """The lost-reason modal, for the detail page's "Mark lost" and for a card dropped on a
+    lost column (``?to_step=`` names that column's step)."""
+    user = request.user
+    deal = selectors.deal_get(user=user, deal_id=pk, action="change")
+    form = LostForm(
+        request.POST or None,
+        initial={"to_step": request.GET.get("to_step")},
+        reasons=selectors.lost_reasons(),
+    )
+    if request.method == "POST" and form.is_valid():
+        reason = form.cleaned_data["reason"]
+        to_step = form.cleaned_data.get("to_step")
+        try:
+            if to_step:
+                services.deal_transition(by=user, deal=deal, to_step=to_step, reason=reason)
+            else:
+                services.deal_mark_lost(by=user, deal=deal, reason=reason)
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            return _done(request, f"“{deal}” marked lost.", deal)
+    return _modal(
+        request,
+        form,
+        title=f"Why was “{deal}” lost?",
+        action=reverse("deals:lost", args=[deal.pk]),
+        cancel_url=reverse("deals:detail", args=[deal.pk]),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_assign(request: HttpRequest, pk) -> HttpResponse:
+    user = request.user
+    deal = selectors.deal_get(user=user, deal_id=pk, action="change")
+    form = AssignForm(
+        request.POST or None,
+        initial={"assigned_to": deal.assigned_to_id},
+        assignees=crm_selectors.assignable_users(),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.deal_assign(by=user, deal=deal, assignee=form.cleaned_data["assigned_to"])
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            who = deal.assigned_to.display_name if deal.assigned_to else "nobody"
+            return _done(request, f"“{deal}” assigned to {who}.", deal)
+    return _modal(
+        request,
+        form,
+        title=f"Assign “{deal}”",
+        action=reverse("deals:assign", args=[deal.pk]),
+        cancel_url=reverse("deals:detail", args=[deal.pk]),
+    )

@@ -1,0 +1,229 @@
+from django.contrib import admin, messages
+from django.db import models, transaction
+from guardian.admin import GuardedModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from leads.models import AutoQualification, ConversionModel, Lead, ScoringProfile
+
+
+class AutoQualificationInline(admin.StackedInline):
+    model = AutoQualification
+    extra = 0
+    can_delete = False
+    readonly_fields = ("score", "threshold", "at")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(SimpleHistoryAdmin, GuardedModelAdmin):
+    """Leads, soft-deleted ones included. Created, moved and scored by the app (the services
+    start their workflow projects, the scoring engine writes the score); here they can be
+    inspected and corrected."""
+
+    list_display = (
+        "name",
+        "company_name",
+        "source",
+        "lead_score",
+        "step",
+        "is_qualified",
+        "owner",
+        "assigned_to",
+        "created_at",
+        "deleted_at",
+    )
+    list_filter = (
+        "source",
+        "is_qualified",
+        "priority",
+        "wfm_project__current_step__status",
+        "created_at",
+    )
+    search_fields = ("name", "company_name", "contact_name", "contact_email")
+    list_select_related = ("owner", "assigned_to", "wfm_project__current_step__status")
+    autocomplete_fields = ("owner", "assigned_to", "person", "organization")
+    readonly_fields = (
+        "lead_score",
+        "lead_score_factors",
+        "score_updated_at",
+        "wfm_project",
+        "is_qualified",
+        "qualified_at",
+        "qualified_by",
+        "converted_at",
+        "converted_by",
+        "converted_to_person",
+        "converted_to_organization",
+        "converted_to_deal",
+        "assigned_at",
+        "last_activity_at",
+        "anonymized_at",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "deleted_at",
+    )
+    inlines = [AutoQualificationInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = ["restore_selected", "rescore_selected"]
+    show_full_result_count = False  # counting 100k leads on every page costs more than it helps
+
+    def get_queryset(self, request):
+        return Lead.all_objects.all()
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a lead needs its workflow project: create leads in the app
+
+    @admin.display(description="Step", ordering="wfm_project__current_step__order")
+    def step(self, obj: Lead) -> str:
+        return obj.wfm_project.current_step.name
+
+    @admin.action(description="Restore selected (undo soft delete)")
+    def restore_selected(self, request, queryset):
+        count = queryset.exclude(deleted_at=None).update(deleted_at=None)
+        self.message_user(request, f"Restored {count} lead(s).", messages.SUCCESS)
+
+    @admin.action(description="Recalculate the score of the selected leads")
+    def rescore_selected(self, request, queryset):
+        from leads.scoring.services import rescore_leads
+
+        result = rescore_leads(Lead.objects.filter(pk__in=queryset.values("pk")), by=request.user)
+        self.message_user(
+            request,
+            f"Rescored {result.scored} lead(s); {result.changed} score(s) changed, "
+            f"{len(result.auto_qualified)} auto-qualified.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(ScoringProfile)
+class ScoringProfileAdmin(admin.ModelAdmin):
+    """The scoring engine's settings (SPEC §6). One profile is active; editing it takes
+    effect at the next rescore (the nightly run, an event, or the action below)."""
+
+    list_display = (
+        "name",
+        "is_active",
+        "weight_demographic",
+        "weight_behavioural",
+        "weight_interaction",
+        "weight_ai",
+        "auto_qualify_threshold",
+        "updated_at",
+    )
+    actions = ["make_active", "rescore_now"]
+    fieldsets = (
+        (None, {"fields": ("name", "is_active", "description")}),
+        (
+            "Category weights",
+            {
+                "description": "Each category scores 0–100; the total is their weighted sum, "
+                "the weights divided by their sum.",
+                "fields": (
+                    ("weight_demographic", "weight_behavioural"),
+                    ("weight_interaction", "weight_ai"),
+                ),
+            },
+        ),
+        (
+            "Demographic",
+            {
+                "fields": (
+                    ("industry_field", "target_industries"),
+                    ("company_size_field", "target_company_sizes"),
+                    ("location_field", "target_locations"),
+                    "source_values",
+                )
+            },
+        ),
+        (
+            "Behavioural",
+            {
+                "fields": (
+                    ("inbound_email_saturation", "form_submission_saturation"),
+                    ("web_visit_saturation", "content_download_saturation"),
+                    "engagement_window_days",
+                    "activity_kinds",
+                )
+            },
+        ),
+        (
+            "Interaction",
+            {
+                "fields": (
+                    "response_time_bands",
+                    ("calls_saturation", "meetings_saturation"),
+                    "recency_half_life_days",
+                )
+            },
+        ),
+        ("Inactivity decay", {"fields": (("decay_after_days", "decay_half_life_days"),)}),
+        ("Qualification", {"fields": ("auto_qualify_threshold",)}),
+    )
+
+    @admin.action(description="Make the selected profile the active one")
+    def make_active(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one profile to activate.", messages.ERROR)
+            return
+        profile = queryset.get()
+        with transaction.atomic():
+            ScoringProfile.objects.exclude(pk=profile.pk).filter(is_active=True).update(
+                is_active=False
+            )
+            ScoringProfile.objects.filter(pk=profile.pk).update(is_active=True)
+        self.message_user(
+            request,
+            f"“{profile.name}” is now the active profile; scores follow it at the next rescore.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Rescore every open lead now (in the background)")
+    def rescore_now(self, request, queryset):
+        from leads.tasks import rescore_all_leads
+
+        transaction.on_commit(rescore_all_leads.delay)
+        self.message_user(request, "Rescoring every open lead.", messages.SUCCESS)
+
+
+@admin.register(ConversionModel)
+class ConversionModelAdmin(admin.ModelAdmin):
+    """Trained conversion-likelihood models (the newest is used). Trained nightly, by
+    ``manage.py train_conversion_model``, or by the action below."""
+
+    list_display = (
+        "version",
+        "trained_at",
+        "auc",
+        "n_train",
+        "n_test",
+        "n_converted",
+        "n_disqualified",
+    )
+    readonly_fields = (
+        "version",
+        "trained_at",
+        "auc",
+        "n_train",
+        "n_test",
+        "n_converted",
+        "n_disqualified",
+        "parameters",
+    )
+    actions = ["train_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Train a new version now")
+    def train_now(self, request, queryset):
+        from leads.predictive import train_conversion_model
+
+        report = train_conversion_model()
+        level = messages.SUCCESS if report.model else messages.WARNING
+        self.message_user(request, report.message, level)

@@ -1,0 +1,66 @@
+"""The lead FilterSet, shared by the table page, the board, CSV export and the API (SPEC §7)."""
+
+import django_filters
+from django.db.models import Q
+
+from customfields.filters import CustomFieldFilterSetMixin
+from leads.models import Lead
+
+
+class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
+    cf_entity_type = "lead"
+
+    search = django_filters.CharFilter(method="filter_search", label="Search")
+    step = django_filters.NumberFilter(field_name="wfm_project__current_step_id", label="Step")
+    source = django_filters.MultipleChoiceFilter(choices=Lead.Source.choices)
+    priority = django_filters.MultipleChoiceFilter(choices=Lead.Priority.choices)
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    assigned_to = django_filters.NumberFilter(method="filter_assigned_to", label="Assignee")
+    is_qualified = django_filters.BooleanFilter()
+    is_converted = django_filters.BooleanFilter(
+        field_name="converted_at", lookup_expr="isnull", exclude=True
+    )
+    score_min = django_filters.NumberFilter(field_name="lead_score", lookup_expr="gte")
+    score_max = django_filters.NumberFilter(field_name="lead_score", lookup_expr="lte")
+    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
+    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
+    close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")
+    ordering = django_filters.OrderingFilter(
+        fields=(
+            ("name", "name"),
+            ("company_name", "company_name"),
+            ("contact_name", "contact_name"),
+            ("source", "source"),
+            ("priority", "priority"),
+            ("lead_score", "lead_score"),
+            ("estimated_value", "estimated_value"),
+            ("estimated_close_date", "estimated_close_date"),
+            ("wfm_project__current_step__order", "step"),
+            ("assigned_to__username", "assigned_to"),
+            ("owner__username", "owner"),
+            ("last_activity_at", "last_activity_at"),
+            ("created_at", "created_at"),
+        )
+    )
+
+    class Meta:
+        model = Lead
+        fields: list[str] = []
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value)
+            | Q(contact_name__icontains=value)
+            | Q(contact_email__icontains=value)
+            | Q(company_name__icontains=value)
+        )
+
+    def filter_assigned_to(self, queryset, name, value):
+        # 0 means "unassigned", useful for the triage view.
+        if value == 0:
+            return queryset.filter(assigned_to__isnull=True)
+        return queryset.filter(assigned_to_id=value)

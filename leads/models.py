@@ -1,0 +1,452 @@
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from crm.models import Organization, Person, SoftDeleteModel, TimestampedModel
+from leads.scoring import defaults as scoring_defaults
+
+
+class Lead(TimestampedModel, SoftDeleteModel):
+    """A prospective sale before it becomes a deal (SPEC §5). Its status is its WFM step."""
+
+    class Source(models.TextChoices):
+        WEB = "web", "Website"
+        REFERRAL = "referral", "Referral"
+        EVENT = "event", "Event"
+        COLD_CALL = "cold_call", "Cold call"
+        EMAIL_CAMPAIGN = "email_campaign", "Email campaign"
+        SOCIAL = "social", "Social media"
+        PARTNER = "partner", "Partner"
+        ADVERTISING = "advertising", "Advertising"
+        IMPORT = "import", "Import"
+        OTHER = "other", "Other"
+
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        URGENT = "urgent", "Urgent"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, help_text="What the opportunity is about.")
+    source = models.CharField(max_length=30, choices=Source, default=Source.OTHER, db_index=True)
+    sub_source = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_email = models.EmailField(blank=True, db_index=True)
+    contact_phone = models.CharField(max_length=50, blank=True)
+    company_name = models.CharField(max_length=200, blank=True)
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+
+    estimated_value = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(max_length=3, default=settings.DEFAULT_CURRENCY)
+    estimated_close_date = models.DateField(null=True, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority, default=Priority.MEDIUM)
+
+    lead_score = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], db_index=True
+    )
+    lead_score_factors = models.JSONField(default=dict, blank=True)
+    score_updated_at = models.DateTimeField(null=True, blank=True)
+
+    is_qualified = models.BooleanField(default=False)
+    qualification_notes = models.TextField(blank=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    qualified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    disqualify_reason = models.TextField(blank=True)
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_leads",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+
+    converted_at = models.DateTimeField(null=True, blank=True)
+    converted_to_person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="converted_leads"
+    )
+    converted_to_organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="converted_leads",
+    )
+    converted_to_deal = models.OneToOneField(
+        "deals.Deal",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="source_lead",
+    )
+    converted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    wfm_project = models.OneToOneField("wfm.Project", on_delete=models.PROTECT, related_name="lead")
+    custom_field_values = models.JSONField(default=dict, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    ai_insights = models.JSONField(default=dict, blank=True)
+
+    # First-touch attribution: kept as first set; later touches become activities.
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    referrer_url = models.URLField(max_length=1000, blank=True)
+    landing_page = models.URLField(max_length=1000, blank=True)
+
+    anonymized_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(
+        excluded_fields=["lead_score_factors", "ai_insights", "custom_field_values"]
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("view_all_leads", "Can view all leads"),
+            ("change_all_leads", "Can change all leads"),
+            ("delete_all_leads", "Can delete all leads"),
+            ("reassign_lead", "Can reassign leads to other users"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "created_at"], name="lead_owner_idx"),
+            models.Index(fields=["assigned_to", "created_at"], name="lead_assignee_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_converted(self) -> bool:
+        return self.converted_at is not None
+
+
+class LeadUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Lead, on_delete=models.CASCADE)
+
+
+class LeadGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Lead, on_delete=models.CASCADE)
+
+
+# --- scoring (issue 8) ---------------------------------------------------------------------------
+def _weight_field(default: float, label: str) -> models.DecimalField:
+    return models.DecimalField(
+        label,
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal(str(default)),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Any number ≥ 0; the four weights are divided by their sum.",
+    )
+
+
+def _saturation_field(default: int, what: str) -> models.PositiveSmallIntegerField:
+    return models.PositiveSmallIntegerField(
+        default=default,
+        validators=[MinValueValidator(1)],
+        help_text=f"{what} at which the factor reaches 100 (it grows linearly up to there).",
+    )
+
+
+class ScoringProfile(models.Model):
+    """The settings of the scoring engine (SPEC §6 Scoring). Exactly one profile is active;
+    without one, the engine uses the defaults of a new profile."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+
+    weight_demographic = _weight_field(0.25, "demographic weight")
+    weight_behavioural = _weight_field(0.35, "behavioural weight")
+    weight_interaction = _weight_field(0.25, "interaction weight")
+    weight_ai = _weight_field(0.15, "AI-derived weight")
+
+    # Demographic
+    industry_field = models.SlugField(
+        max_length=100,
+        default="industry",
+        help_text="Lead custom field holding the industry; else the organization's industry.",
+    )
+    target_industries = models.JSONField(
+        default=scoring_defaults.default_target_industries,
+        blank=True,
+        help_text='A list, e.g. ["Software", "Healthcare"] (case does not matter).',
+    )
+    company_size_field = models.SlugField(
+        max_length=100,
+        default="company_size",
+        help_text="Lead custom field holding the company size; else the organization's size.",
+    )
+    target_company_sizes = models.JSONField(
+        default=scoring_defaults.default_target_company_sizes,
+        blank=True,
+        help_text='A list of size bands, e.g. ["51-200", "201-1000", "1000+"].',
+    )
+    location_field = models.SlugField(
+        max_length=100,
+        default="country",
+        help_text="Lead custom field holding the location; else the organization's address.",
+    )
+    target_locations = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A list of places (matched as words of the location); empty: not scored.",
+    )
+    source_values = models.JSONField(
+        "valued sources",
+        default=scoring_defaults.default_source_values,
+        blank=True,
+        help_text='Score 0–100 per lead source, e.g. {"referral": 100, "web": 70}.',
+    )
+
+    # Behavioural
+    inbound_email_saturation = _saturation_field(5, "Inbound emails")
+    form_submission_saturation = _saturation_field(3, "Form submissions")
+    web_visit_saturation = _saturation_field(10, "Web visits")
+    content_download_saturation = _saturation_field(3, "Content downloads")
+    engagement_window_days = models.PositiveSmallIntegerField(
+        default=90,
+        help_text="Behavioural signals older than this many days no longer count (0: all).",
+    )
+    activity_kinds = models.JSONField(
+        default=scoring_defaults.default_activity_kinds,
+        blank=True,
+        help_text=(
+            "The activity metadata “kind” values counted by each behavioural factor, e.g. "
+            '{"form_submissions": ["form_submission"], "web_visits": ["web_visit"], '
+            '"content_downloads": ["content_download"]}.'
+        ),
+    )
+
+    # Interaction
+    response_time_bands = models.JSONField(
+        default=scoring_defaults.default_response_time_bands,
+        blank=True,
+        help_text=(
+            "[[hours, score], …] in increasing hours: a first outbound contact within "
+            "“hours” of creation scores “score”; slower responses score 0."
+        ),
+    )
+    calls_saturation = _saturation_field(3, "Completed calls")
+    meetings_saturation = _saturation_field(2, "Meetings held")
+    recency_half_life_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MinValueValidator(1)],
+        help_text="The recency factor halves every this many days since the last activity.",
+    )
+
+    # Inactivity decay of the total
+    decay_after_days = models.PositiveSmallIntegerField(
+        default=30, help_text="Days without activity before the total starts to decay."
+    )
+    decay_half_life_days = models.PositiveSmallIntegerField(
+        default=60,
+        help_text="After that, the total halves every this many days (0: no decay).",
+    )
+
+    auto_qualify_threshold = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=scoring_defaults.DEFAULT_AUTO_QUALIFY_THRESHOLD,
+        validators=[MaxValueValidator(100)],
+        help_text="Leads reaching this score before Qualified are qualified by the system "
+        "(once per lead). Empty: never.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_active", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="one_active_scoring_profile",
+                violation_error_message="Only one scoring profile can be active.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (active)" if self.is_active else self.name
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {
+            "demographic": float(self.weight_demographic),
+            "behavioural": float(self.weight_behavioural),
+            "interaction": float(self.weight_interaction),
+            "ai": float(self.weight_ai),
+        }
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, list[str]] = {}
+        weights = [
+            self.weight_demographic,
+            self.weight_behavioural,
+            self.weight_interaction,
+            self.weight_ai,
+        ]
+        if all(w is not None for w in weights) and sum(weights) <= 0:
+            errors["__all__"] = [
+                "The four category weights add up to 0: give at least one a weight above 0."
+            ]
+        for name in ("target_industries", "target_company_sizes", "target_locations"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and v.strip() for v in value
+            ):
+                errors[name] = ['Give a list of names, e.g. ["Software", "Healthcare"].']
+        errors.update(_source_value_errors(self.source_values))
+        errors.update(_activity_kind_errors(self.activity_kinds))
+        errors.update(_band_errors(self.response_time_bands))
+        if self.is_active:
+            other = ScoringProfile.objects.filter(is_active=True).exclude(pk=self.pk).first()
+            if other is not None:
+                errors["is_active"] = [
+                    f"“{other.name}” is the active profile; only one can be active. "
+                    "Deactivate it first, or use the “Make active” action in the list."
+                ]
+        if errors:
+            raise ValidationError(errors)
+
+
+def _source_value_errors(value) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        return {"source_values": ['Give an object, e.g. {"referral": 100, "web": 70}.']}
+    known = set(Lead.Source.values)
+    unknown = sorted(set(value) - known)
+    if unknown:
+        return {
+            "source_values": [
+                f"Unknown sources: {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
+            ]
+        }
+    bad = [
+        k
+        for k, v in value.items()
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100
+    ]
+    if bad:
+        return {"source_values": [f"Scores must be numbers from 0 to 100 ({', '.join(bad)})."]}
+    return {}
+
+
+def _activity_kind_errors(value) -> dict[str, list[str]]:
+    allowed = scoring_defaults.BEHAVIOUR_FACTORS
+    message = (
+        f"Give an object with the keys {', '.join(allowed)}, each a list of activity kinds, "
+        'e.g. {"web_visits": ["web_visit", "page_view"]}.'
+    )
+    if not isinstance(value, dict) or set(value) - set(allowed):
+        return {"activity_kinds": [message]}
+    for kinds in value.values():
+        if not isinstance(kinds, list) or not all(isinstance(k, str) and k for k in kinds):
+            return {"activity_kinds": [message]}
+    return {}
+
+
+def _band_errors(value) -> dict[str, list[str]]:
+    message = (
+        "Give [[hours, score], …] with hours above 0 and increasing, and scores from 0 to 100, "
+        "e.g. [[1, 100], [24, 60], [72, 30]]."
+    )
+    if not isinstance(value, list):
+        return {"response_time_bands": [message]}
+    previous = 0.0
+    for band in value:
+        if (
+            not isinstance(band, list | tuple)
+            or len(band) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in band)
+            or band[0] <= previous
+            or not 0 <= band[1] <= 100
+        ):
+            return {"response_time_bands": [message]}
+        previous = band[0]
+    return {}
+
+
+class LeadScoreSnapshot(models.Model):
+    """A lead's score history: one row each time its score changes (capped per lead)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_snapshots")
+    score = models.PositiveSmallIntegerField(validators=[MaxValueValidator(100)])
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["lead", "-at"], name="lead_score_snapshot_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.score} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AutoQualification(models.Model):
+    """That the system qualified a lead because of its score: it happens once per lead."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="auto_qualification")
+    score = models.PositiveSmallIntegerField()
+    threshold = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.score} ≥ {self.threshold}"
+
+
+class ConversionModel(models.Model):
+    """A trained conversion-likelihood model (naive Bayes over field values, see
+    ``leads.predictive``); the newest version is the one used."""
+
+    version = models.PositiveIntegerField(unique=True)
+    trained_at = models.DateTimeField(default=timezone.now)
+    parameters = models.JSONField(default=dict)
+    auc = models.FloatField(
+        null=True, blank=True, help_text="Area under the ROC curve on the held-out split."
+    )
+    n_train = models.PositiveIntegerField(default=0)
+    n_test = models.PositiveIntegerField(default=0)
+    n_converted = models.PositiveIntegerField(default=0)
+    n_disqualified = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-version"]
+        get_latest_by = "version"
+
+    def __str__(self) -> str:
+        auc = f", AUC {self.auc:.3f}" if self.auc is not None else ""
+        return f"v{self.version} trained {self.trained_at:%Y-%m-%d %H:%M}{auc}"

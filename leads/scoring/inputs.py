@@ -1,0 +1,210 @@
+"""Set-based loading of what the scoring rules look at: two queries per batch of leads.
+
+One query reads the leads' own fields (with their organization and workflow step); one
+aggregates their activities per lead (counts by kind, first response, last activity). No
+per-lead query, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
+
+from leads.models import Lead
+from leads.scoring.factors import LeadInputs, Settings, Signals
+
+LEAD_VALUES = (
+    "pk",
+    "created_at",
+    "source",
+    "company_name",
+    "contact_email",
+    "ai_insights",
+    "last_activity_at",
+    "lead_score",
+    "is_qualified",
+    "converted_at",
+    "wfm_project__workflow_id",
+    "wfm_project__current_step__order",
+    "wfm_project__current_step__is_final",
+    "organization__name",
+    "organization__industry",
+    "organization__size",
+    "organization__address",
+    "organization__domain",
+)
+
+
+@dataclass
+class LeadRow:
+    """A lead as the rescore sees it: its scoring inputs and what decides auto-qualification."""
+
+    id: Any
+    old_score: int
+    is_qualified: bool
+    is_converted: bool
+    workflow_id: int
+    step_order: int
+    step_is_final: bool
+    inputs: LeadInputs
+    new_score: int = 0
+    document: str = ""  # the breakdown as JSON
+
+
+def activity_model():
+    """``activities.Activity`` once that app defines it; None before (scores then see no
+    activity)."""
+    try:
+        return apps.get_model("activities", "Activity")
+    except LookupError:
+        return None
+
+
+def iter_batches(
+    queryset: QuerySet[Lead], batch_size: int, settings: Settings
+) -> Iterator[list[dict]]:
+    """The rows of ``queryset`` in primary-key order, ``batch_size`` at a time (keyset
+    pagination: each batch is one indexed query, however deep into the table). Of the custom
+    field values only the profile's industry, size and location fields are read."""
+    qs = queryset.order_by("pk").values(
+        *LEAD_VALUES,
+        **{
+            f"cf_{n}": KT(f"custom_field_values__{name}")
+            for n, name in enumerate(_custom_fields(settings))
+        },
+    )
+    last = None
+    while True:
+        page = qs if last is None else qs.filter(pk__gt=last)
+        rows = list(page[:batch_size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["pk"]
+
+
+def _custom_fields(settings: Settings) -> list[str]:
+    return list(
+        dict.fromkeys(
+            n
+            for n in (settings.industry_field, settings.company_size_field, settings.location_field)
+            if n
+        )
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A custom field value read as text: a multi-select list comes back as JSON."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def lead_rows(rows: list[dict], settings: Settings, now: datetime) -> list[LeadRow]:
+    signals = activity_signals([r["pk"] for r in rows], settings, now)
+    fields = list(enumerate(_custom_fields(settings)))
+    out = []
+    for r in rows:
+        inputs = LeadInputs(
+            created_at=r["created_at"],
+            source=r["source"] or "",
+            company_name=r["company_name"] or "",
+            contact_email=r["contact_email"] or "",
+            custom_field_values={
+                name: _plain(r[f"cf_{n}"]) for n, name in fields if r[f"cf_{n}"] is not None
+            },
+            organization_name=r["organization__name"] or "",
+            organization_industry=r["organization__industry"] or "",
+            organization_size=r["organization__size"] or "",
+            organization_address=r["organization__address"] or "",
+            organization_domain=r["organization__domain"] or "",
+            ai_insights=r["ai_insights"] or {},
+            last_activity_at=r["last_activity_at"],
+            signals=signals.get(r["pk"]) or Signals(),
+        )
+        out.append(
+            LeadRow(
+                id=r["pk"],
+                old_score=r["lead_score"],
+                is_qualified=r["is_qualified"],
+                is_converted=r["converted_at"] is not None,
+                workflow_id=r["wfm_project__workflow_id"],
+                step_order=r["wfm_project__current_step__order"],
+                step_is_final=r["wfm_project__current_step__is_final"],
+                inputs=inputs,
+            )
+        )
+    return out
+
+
+def activity_signals(
+    lead_ids: Iterable[Any], settings: Settings, now: datetime
+) -> dict[Any, Signals]:
+    """Per lead id, its activities aggregated in one query (system activities excluded:
+    automation writes them, the lead did nothing)."""
+    Activity = activity_model()
+    lead_ids = list(lead_ids)
+    if Activity is None or not lead_ids:
+        return {}
+    kinds = settings.activity_kinds
+    every_kind = sorted({k for values in kinds.values() for k in values})
+    recent = Q()
+    if settings.engagement_window_days:
+        recent = Q(created_at__gte=now - timedelta(days=settings.engagement_window_days))
+
+    def kind_in(name: str) -> Q:
+        values = list(kinds.get(name) or ())
+        return Q(metadata__kind__in=values) if values else Q(pk__in=[])
+
+    plain_email = Q(type="email", direction="inbound")
+    if every_kind:
+        # A form submission recorded as an inbound email counts as a submission only.
+        plain_email &= Q(metadata__kind__isnull=True) | ~Q(metadata__kind__in=every_kind)
+    # The first contact made by the team: an outbound call or email, or a meeting held.
+    responded = (Q(direction="outbound") & (Q(is_done=True) | Q(type="email"))) | Q(
+        type="meeting", is_done=True
+    )
+    scope = Q(lead_id__in=lead_ids)
+    if len(lead_ids) > 50:
+        # Batches come in primary-key order: the key range lets the planner walk the
+        # activities' (lead, created_at) index instead of scanning the whole table.
+        scope &= Q(lead_id__gte=min(lead_ids), lead_id__lte=max(lead_ids))
+    rows = (
+        Activity.objects.filter(scope, is_system_activity=False)
+        .values("lead_id")
+        .annotate(
+            inbound_emails=Count("pk", filter=plain_email & recent),
+            form_submissions=Count("pk", filter=kind_in("form_submissions") & recent),
+            web_visits=Count("pk", filter=kind_in("web_visits") & recent),
+            content_downloads=Count("pk", filter=kind_in("content_downloads") & recent),
+            calls=Count("pk", filter=Q(type="call", is_done=True)),
+            meetings=Count("pk", filter=Q(type="meeting", is_done=True)),
+            first_response_at=Min(Coalesce("done_at", "created_at"), filter=responded),
+            last_activity_at=Max("created_at"),
+        )
+        .order_by()
+    )
+    return {
+        row["lead_id"]: Signals(
+            inbound_emails=row["inbound_emails"],
+            form_submissions=row["form_submissions"],
+            web_visits=row["web_visits"],
+            content_downloads=row["content_downloads"],
+            calls=row["calls"],
+            meetings=row["meetings"],
+            first_response_at=row["first_response_at"],
+            last_activity_at=row["last_activity_at"],
+        )
+        for row in rows
+    }

@@ -1,0 +1,388 @@
+"""Writes of scoring: rescore one lead or many, the score history, ``lead.score_changed`` and
+auto-qualification.
+
+One code path serves a single lead (event handlers, the Recalculate button, the API) and every
+lead (the command, the nightly task): batches of leads are read with two queries
+(``leads.scoring.inputs``), scored in Python (``leads.scoring.factors``) and written with one
+UPDATE, one bulk insert of snapshots and one of outbox events (the latter two for the leads
+whose score moved).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from crm import services as crm_services
+from crm.errors import DomainError
+from crm.models import Event, User
+from leads.models import AutoQualification, Lead, LeadScoreSnapshot
+from leads.scoring import selectors
+from leads.scoring.factors import Scorer, Settings
+from leads.scoring.inputs import LeadRow, iter_batches, lead_rows
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+SNAPSHOTS_KEPT = 60  # per lead: enough for the sparkline and a few months of changes
+RESCORE_DELAY_SECONDS = 5  # a burst of events within this delay rescores a lead once
+LOOKAHEAD = timedelta(minutes=10)
+SCORE_FIELDS = ("lead_score", "lead_score_factors", "score_updated_at")
+QUALIFICATION_FIELDS = ("is_qualified", "qualified_at", "qualified_by", "qualification_notes")
+
+
+@dataclass
+class RescoreResult:
+    scored: int = 0
+    changed: int = 0
+    auto_qualified: list[Any] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def open_leads() -> QuerySet[Lead]:
+    """The leads the nightly rescore and the events look after: live, not converted, not in
+    a final step (a finished lead keeps the score it finished with)."""
+    return Lead.objects.filter(converted_at__isnull=True, wfm_project__current_step__is_final=False)
+
+
+@transaction.atomic
+def lead_rescore(
+    *, by: User | None, lead: Lead, now: datetime | None = None, settings: Settings | None = None
+) -> Lead:
+    """Recompute one lead's score and breakdown now and store them (any live lead, finished
+    ones included: an explicit request). Updates ``lead`` in place and returns it."""
+    result = rescore_leads(Lead.objects.filter(pk=lead.pk), by=by, now=now, settings=settings)
+    lead.refresh_from_db(fields=[*SCORE_FIELDS, *QUALIFICATION_FIELDS])
+    if result.auto_qualified:
+        lead.wfm_project.refresh_from_db()
+    return lead
+
+
+def rescore_leads(
+    queryset: QuerySet[Lead] | None = None,
+    *,
+    by: User | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+    batch_size: int = BATCH_SIZE,
+    dispatch_events: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    total: int | None = None,
+    pipeline: bool | None = None,
+) -> RescoreResult:
+    """Rescore the leads of ``queryset`` (default: the open leads), batch by batch, each batch
+    written in its own transaction.
+
+    For every lead whose score moved: a snapshot and a ``lead.score_changed`` event (written
+    to the outbox in bulk; ``dispatch_events=False`` leaves them for the re-dispatch task).
+    Leads reaching the profile's threshold before the qualified step are auto-qualified.
+    ``progress(done, total)`` is called after each batch is stored.
+
+    ``pipeline`` (default: on PostgreSQL, outside a transaction): a second thread with its
+    own connection stores each batch while this one reads and scores the next, so that the
+    database's work and Python's overlap.
+    """
+    started = time.perf_counter()
+    job = _RescoreJob(
+        by=by,
+        now=now or timezone.now(),
+        settings=settings or selectors.active_settings(),
+        dispatch_events=dispatch_events,
+        progress=progress,
+        total=total,
+    )
+    queryset = open_leads() if queryset is None else queryset
+    batches = (_scored(job, rows) for rows in iter_batches(queryset, batch_size, job.settings))
+    if pipeline is None:
+        pipeline = connection.vendor == "postgresql" and not connection.in_atomic_block
+    if pipeline:
+        _run_pipelined(job, batches)
+    else:
+        for batch in batches:
+            job.store(batch)
+    job.result.seconds = time.perf_counter() - started
+    return job.result
+
+
+class _RescoreJob:
+    """One rescore run: what the reading side and the storing side share."""
+
+    def __init__(self, *, by, now, settings, dispatch_events, progress, total):
+        self.by = by
+        self.now = now
+        self.settings = settings
+        self.scorer = Scorer(settings, now)
+        self.qualified_orders = selectors.qualified_step_orders()
+        self.dispatch_events = dispatch_events
+        self.progress = progress
+        self.total = total
+        self.result = RescoreResult()
+
+    def store(self, batch: list[LeadRow]) -> None:
+        """Write one scored batch in its own transaction (see ``rescore_leads``)."""
+        with transaction.atomic():
+            if connection.vendor == "postgresql" and len(batch) >= COPY_FROM:
+                # Scores can always be recomputed: a bulk batch need not wait for its WAL
+                # to reach the disk (a crash loses at most the last batches' scores).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            write_scores([(row.id, row.new_score, row.document) for row in batch], self.now)
+            changes = [row for row in batch if row.new_score != row.old_score]
+            self.result.scored += len(batch)
+            self.result.changed += len(changes)
+            if changes:
+                _record_changes(changes, self.by, self.now, self.dispatch_events, self.result)
+            _auto_qualify(batch, self.settings, self.qualified_orders, self.result)
+        if self.progress is not None:
+            done = self.result.scored
+            self.progress(done, self.total if self.total is not None else done)
+
+
+def _scored(job: _RescoreJob, rows: list[dict]) -> list[LeadRow]:
+    batch = lead_rows(rows, job.settings, job.now)
+    for row in batch:
+        row.new_score, _, row.document = job.scorer.score(row.inputs, as_dict=False)
+    return batch
+
+
+def _run_pipelined(job: _RescoreJob, batches) -> None:
+    """Store batches on a writer thread while this thread reads and scores the next."""
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def store_all() -> None:
+        try:
+            while (batch := pending.get()) is not None:
+                if not failure:
+                    job.store(batch)
+        except BaseException as exc:  # re-raised on the reading thread
+            failure.append(exc)
+            while pending.get() is not None:  # let the reader finish its puts
+                pass
+        finally:
+            connection.close()  # the writer thread's own connection
+
+    writer = threading.Thread(target=store_all, name="rescore-writer", daemon=True)
+    writer.start()
+    try:
+        for batch in batches:
+            if failure:
+                break
+            pending.put(batch)
+    finally:
+        pending.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+
+
+COPY_FROM = 200  # batches at least this large go through COPY on PostgreSQL
+
+
+def write_scores(updates: list[tuple[Any, int, str]], at: datetime) -> None:
+    """Store ``(lead id, score, breakdown as JSON)`` rows.
+
+    Not ``save()`` nor ``bulk_update``: no history row and no ``updated_at`` for a score (it
+    is not an edit), and ``bulk_update``'s CASE per row is quadratic on large batches. On
+    PostgreSQL a large batch is streamed with COPY into a temporary table and applied with
+    one UPDATE … FROM; otherwise one prepared UPDATE per row (``executemany``).
+    """
+    if not updates:
+        return
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    at_value = Lead._meta.get_field("score_updated_at").get_db_prep_value(at, connection)
+    if connection.vendor == "postgresql" and len(updates) >= COPY_FROM:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS lead_rescore_batch "
+                "(id uuid, score smallint, factors jsonb)"
+            )
+            with cursor.cursor.copy(
+                "COPY lead_rescore_batch (id, score, factors) FROM STDIN"
+            ) as copy:
+                for row in updates:
+                    copy.write_row(row)
+            cursor.execute(
+                f"UPDATE {table} AS l SET lead_score = b.score, lead_score_factors = b.factors, "
+                "score_updated_at = %s FROM lead_rescore_batch AS b WHERE l.id = b.id",
+                [at_value],
+            )
+            cursor.execute("TRUNCATE lead_rescore_batch")
+        return
+    id_field = Lead._meta.pk
+    rows = [
+        (score, factors, at_value, id_field.get_db_prep_value(lead_id, connection))
+        for lead_id, score, factors in updates
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET lead_score = %s, lead_score_factors = %s, "
+            "score_updated_at = %s WHERE id = %s",
+            rows,
+        )
+
+
+def _record_changes(
+    changes: list[LeadRow],
+    by: User | None,
+    now: datetime,
+    dispatch_events: bool,
+    result: RescoreResult,
+) -> None:
+    LeadScoreSnapshot.objects.bulk_create(
+        LeadScoreSnapshot(lead_id=row.id, score=row.new_score, at=now) for row in changes
+    )
+    _prune_snapshots([row.id for row in changes])
+    actor = by if getattr(by, "pk", None) else None
+    events = Event.objects.bulk_create(
+        Event(
+            name="lead.score_changed",
+            payload={"lead_id": str(row.id), "old": row.old_score, "new": row.new_score},
+            actor=actor,
+        )
+        for row in changes
+    )
+    ids = [e.pk for e in events]  # PostgreSQL and SQLite return them from a bulk insert
+    result.event_ids.extend(ids)
+    if dispatch_events:
+        from leads.tasks import dispatch_events as dispatch_task
+
+        transaction.on_commit(lambda: dispatch_task.delay(ids))
+
+
+def _prune_snapshots(lead_ids: list[Any]) -> None:
+    """Keep the newest ``SNAPSHOTS_KEPT`` snapshots of each lead (one statement)."""
+    ranked = (
+        LeadScoreSnapshot.objects.filter(lead_id__in=lead_ids)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("lead_id")], order_by=[F("at").desc(), "-pk"])
+        )
+        .filter(rank__gt=SNAPSHOTS_KEPT)
+        .values("pk")
+    )
+    ids = list(ranked)
+    if ids:
+        LeadScoreSnapshot.objects.filter(pk__in=[r["pk"] for r in ids]).delete()
+
+
+# --- auto-qualification -------------------------------------------------------------------------
+def auto_qualify_reason(score: int, threshold: int) -> str:
+    return f"Auto-qualified: score {score} ≥ {threshold}"
+
+
+def _auto_qualify(
+    batch: list[LeadRow],
+    settings: Settings,
+    qualified_orders: dict[int, int],
+    result: RescoreResult,
+) -> None:
+    threshold = settings.auto_qualify_threshold
+    if threshold is None:
+        return
+    candidates = {
+        row.id: row
+        for row in batch
+        if row.new_score >= threshold
+        and not row.is_qualified
+        and not row.is_converted
+        and not row.step_is_final
+        and row.workflow_id in qualified_orders
+        and row.step_order < qualified_orders[row.workflow_id]
+    }
+    if not candidates:
+        return
+    done_before = set(
+        AutoQualification.objects.filter(lead_id__in=list(candidates)).values_list(
+            "lead_id", flat=True
+        )
+    )
+    for lead_id, row in candidates.items():
+        if lead_id not in done_before and lead_auto_qualify(
+            lead_id=lead_id, score=row.new_score, threshold=threshold
+        ):
+            result.auto_qualified.append(lead_id)
+
+
+def lead_auto_qualify(*, lead_id, score: int, threshold: int) -> bool:
+    """Qualify a lead as the system because its score reached ``threshold``: it moves to the
+    qualified step through the WFM service with the reason in its history. At most once per
+    lead (``AutoQualification`` is unique per lead). False when it could not (a guard of the
+    qualified step refused, the lead changed meanwhile): the next rescore tries again."""
+    from leads import services as lead_services
+
+    reason = auto_qualify_reason(score, threshold)
+    try:
+        with transaction.atomic():
+            AutoQualification.objects.create(lead_id=lead_id, score=score, threshold=threshold)
+            lead = Lead.objects.select_related(
+                "wfm_project__workflow", "wfm_project__current_step"
+            ).get(pk=lead_id)
+            lead_services.lead_qualify(
+                by=crm_services.system_user(), lead=lead, notes=reason, system=True
+            )
+    except IntegrityError:
+        return False  # qualified automatically once already
+    except DomainError as exc:
+        logger.info("Lead %s not auto-qualified: %s", lead_id, exc.message)
+        return False
+    return True
+
+
+# --- event-driven rescoring ----------------------------------------------------------------------
+def _pending_key(lead_id) -> str:
+    return f"pipecrm:rescore-pending:{lead_id}"
+
+
+def request_rescore(lead_id) -> bool:
+    """Ask for a lead to be rescored soon; requests within ``RESCORE_DELAY_SECONDS`` coalesce
+    into one task. With eager Celery (embedded mode) the task runs at once. True when a task
+    was scheduled by this call."""
+    from leads.tasks import rescore_lead
+
+    if not cache.add(_pending_key(lead_id), 1, timeout=RESCORE_DELAY_SECONDS * 4):
+        return False
+    rescore_lead.apply_async((str(lead_id),), countdown=RESCORE_DELAY_SECONDS)
+    return True
+
+
+def rescore_requested(lead_id) -> RescoreResult | None:
+    """Run a requested rescore (the task's body): open leads only; None if it is not one."""
+    cache.delete(_pending_key(lead_id))
+    qs = open_leads().filter(pk=lead_id)
+    if not qs.exists():
+        return None
+    return rescore_leads(qs)
+
+
+def later_event_rescores(event: Event, lead_id, names: frozenset[str]) -> bool:
+    """True if an event committed after ``event`` (or with it) also rescores this lead: this
+    one can then skip, and a burst of events from one transaction rescores the lead once.
+
+    Safe: the later event was committed no earlier than this one, so its rescore (done, or
+    still to come when it is pending) sees everything this one would have seen. A later event
+    that failed for good does not count. Only the next minutes are looked at: skipping is an
+    optimisation, never needed for correctness.
+    """
+    return (
+        Event.objects.filter(
+            pk__gt=event.pk,
+            name__in=names,
+            created_at__lte=event.created_at + LOOKAHEAD,
+            payload__lead_id=str(lead_id),
+        )
+        .exclude(status=Event.Status.FAILED)
+        .exists()
+    )

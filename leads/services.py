@@ -1,0 +1,606 @@
+"""Writes of leads: lifecycle, assignment, workflow moves, qualification and conversion.
+
+Every function takes the acting user as ``by``, checks permission through ``crm.permissions``,
+runs in one transaction and emits its events through the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm import permissions
+from crm import services as crm_services
+from crm.errors import Conflict, PermissionDenied, ValidationFailed
+from crm.events import emit
+from crm.models import Organization, Person, User
+from customfields.services import validate_values
+from leads import selectors
+from leads.errors import AlreadyConverted
+from leads.models import Lead
+from wfm import services as wfm_services
+from wfm.models import WorkflowStep
+
+ATTRIBUTION_FIELDS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "referrer_url",
+    "landing_page",
+)
+
+EDITABLE_FIELDS = (
+    "name",
+    "source",
+    "sub_source",
+    "description",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "company_name",
+    "person",
+    "organization",
+    "estimated_value",
+    "currency",
+    "estimated_close_date",
+    "priority",
+    *ATTRIBUTION_FIELDS,
+)
+
+
+def _check_links(by: User, *, person: Person | None, organization: Organization | None) -> None:
+    for field, obj in (("person", person), ("organization", organization)):
+        if obj is not None and not permissions.can_view(by, obj):
+            raise ValidationFailed(
+                f"{field}: unknown {obj._meta.verbose_name}.",
+                details={field: [f"Unknown {obj._meta.verbose_name}."]},
+            )
+
+
+def _check_assignee(by: User, lead_owner: User | None, assignee: User | None) -> None:
+    """Anyone who may change a lead may take it; giving it to someone else takes the owner
+    or the ``reassign_lead`` permission; the assignee must be an active user."""
+    if assignee is None:
+        return
+    if not assignee.is_active:
+        raise ValidationFailed(
+            "The assignee must be an active user.", details={"assigned_to": ["Inactive user."]}
+        )
+    if assignee == by or by == lead_owner or by.is_superuser:
+        return
+    if not by.has_perm("leads.reassign_lead"):
+        raise PermissionDenied("Only the owner or a manager can give a lead to someone else.")
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    by: User,
+    name: str,
+    source: str = Lead.Source.OTHER,
+    owner: User | None = None,
+    assigned_to: User | None = None,
+    custom_field_values: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> Lead:
+    """Create a lead at the Lead Qualification workflow's initial step.
+
+    ``fields`` are any of ``EDITABLE_FIELDS``; attribution fields set here are the first touch.
+    """
+    crm_services.require_perm(by, "leads.add_lead", "You may not create leads.")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown lead fields: {', '.join(sorted(unknown))}.",
+            details={f: ["Unknown field."] for f in sorted(unknown)},
+        )
+    owner = crm_services.check_owner_choice(by=by, owner=owner, model=Lead)
+    _check_links(by, person=fields.get("person"), organization=fields.get("organization"))
+    _check_assignee(by, owner, assigned_to)
+    values = validate_values(entity_type="lead", values=dict(custom_field_values or {}))
+
+    project = wfm_services.project_start(
+        by=by, project_type=selectors.lead_project_type(), reason="Lead created"
+    )
+    lead = Lead(
+        name=(name or "").strip(),
+        source=source,
+        owner=owner,
+        created_by=by,
+        wfm_project=project,
+        custom_field_values=values,
+        **fields,
+    )
+    if lead.contact_email:
+        lead.contact_email = lead.contact_email.strip().lower()
+    if assigned_to is not None:
+        lead.assigned_to = assigned_to
+        lead.assigned_at = timezone.now()
+    crm_services.full_clean_or_raise(lead, exclude=["wfm_project"])
+    crm_services.save(lead, by=by)
+    permissions.grant_owner(owner, lead)
+    emit("lead.created", actor=by, lead_id=lead.pk)
+    if assigned_to is not None:
+        permissions.move_assignee(lead, previous=None, new=assigned_to, owner=owner)
+        emit(
+            "lead.assigned", actor=by, lead_id=lead.pk, assignee_id=assigned_to.pk, previous_id=None
+        )
+    return lead
+
+
+@transaction.atomic
+def lead_update(*, by: User, lead: Lead, data: Mapping[str, Any]) -> Lead:
+    """Change a lead's fields (and custom field values, validated as a partial update).
+
+    Attribution is first-touch: an attribution field that already has a value keeps it; the
+    later value is reported as a touch in the ``lead.updated`` event instead.
+    """
+    crm_services.require_change(by, lead)
+    _refuse_if_converted(lead, "edited")
+    data = dict(data)
+    cf_values = data.pop("custom_field_values", None)
+    if "contact_email" in data:
+        data["contact_email"] = (data["contact_email"] or "").strip().lower()
+    touch = {
+        k: data.pop(k)
+        for k in ATTRIBUTION_FIELDS
+        if k in data and getattr(lead, k) and data[k] != getattr(lead, k)
+    }
+    _check_links(
+        by,
+        person=data.get("person") if data.get("person") != lead.person else None,
+        organization=data.get("organization")
+        if data.get("organization") != lead.organization
+        else None,
+    )
+    changed = crm_services.apply_changes(lead, data, EDITABLE_FIELDS)
+    if cf_values is not None:
+        values = validate_values(
+            entity_type="lead",
+            values=dict(cf_values),
+            partial=True,
+            existing=lead.custom_field_values,
+        )
+        if values != lead.custom_field_values:
+            lead.custom_field_values = values
+            changed.append("custom_field_values")
+    if not changed and not touch:
+        return lead
+    if changed:
+        crm_services.full_clean_or_raise(lead, exclude=["wfm_project"])
+        crm_services.save(lead, by=by, update_fields=[*changed, "updated_at"])
+    emit("lead.updated", actor=by, lead_id=lead.pk, fields=changed, touch=touch)
+    return lead
+
+
+@transaction.atomic
+def lead_delete(*, by: User, lead: Lead) -> None:
+    crm_services.soft_delete(by=by, obj=lead)
+    emit("lead.updated", actor=by, lead_id=lead.pk, fields=["deleted_at"], touch={})
+
+
+@transaction.atomic
+def lead_restore(*, by: User, lead: Lead) -> None:
+    crm_services.restore(by=by, obj=lead)
+    emit("lead.updated", actor=by, lead_id=lead.pk, fields=["deleted_at"], touch={})
+
+
+@transaction.atomic
+def lead_assign(*, by: User, lead: Lead, assignee: User | None) -> Lead:
+    """Hand a lead to ``assignee`` (None: unassign). Object permissions follow the assignee."""
+    crm_services.require_change(by, lead)
+    _refuse_if_converted(lead, "reassigned")
+    previous = lead.assigned_to
+    if previous == assignee:
+        return lead
+    _check_assignee(by, lead.owner, assignee)
+    lead.assigned_to = assignee
+    lead.assigned_at = timezone.now() if assignee else None
+    crm_services.save(lead, by=by, update_fields=["assigned_to", "assigned_at", "updated_at"])
+    permissions.move_assignee(lead, previous=previous, new=assignee, owner=lead.owner)
+    emit(
+        "lead.assigned",
+        actor=by,
+        lead_id=lead.pk,
+        assignee_id=assignee.pk if assignee else None,
+        previous_id=previous.pk if previous else None,
+    )
+    return lead
+
+
+def adapter_for(lead: Lead):
+    """The WFM adapter of a lead: its guards see fields, custom fields (by label) and score."""
+    from customfields.selectors import definitions_for
+    from wfm.adapters import ModelAdapter
+
+    labels = {d.name: d.label for d in definitions_for("lead")}
+    return ModelAdapter(lead, score_field="lead_score", custom_labels=labels)
+
+
+@transaction.atomic
+def lead_transition(*, by: User, lead: Lead, to_step: WorkflowStep | int, reason: str = "") -> Lead:
+    """Move a lead along its workflow's transitions (the board, the API).
+
+    Moving onto the qualified step qualifies it; the disqualified step needs a reason and
+    disqualifies it; the converted step is reached only through ``lead_convert``.
+    """
+    crm_services.require_change(by, lead)
+    _refuse_if_converted(lead, "moved")
+    step = _step(to_step)
+    if (
+        step.workflow_id == lead.wfm_project.workflow_id
+        and step.outcome == WorkflowStep.Outcome.WON
+    ):
+        raise Conflict(
+            "Use Convert to turn a lead into a deal; it cannot be dragged to the converted step.",
+            code="use_convert",
+            details={"to_step": ["Use Convert."]},
+        )
+    if step.outcome == WorkflowStep.Outcome.LOST:
+        return lead_disqualify(by=by, lead=lead, reason=reason, _step=step)
+    wfm_services.project_transition(
+        by=by, project=lead.wfm_project, to_step=step, reason=reason, adapter=adapter_for(lead)
+    )
+    if step == selectors.qualified_step(lead.wfm_project.workflow) and not lead.is_qualified:
+        _mark_qualified(by=by, lead=lead, notes=reason)
+    return lead
+
+
+def _mark_qualified(*, by: User, lead: Lead, notes: str) -> None:
+    lead.is_qualified = True
+    lead.qualified_at = timezone.now()
+    lead.qualified_by = by
+    if notes:
+        lead.qualification_notes = notes
+    lead.disqualify_reason = ""
+    crm_services.save(
+        lead,
+        by=by,
+        update_fields=[
+            "is_qualified",
+            "qualified_at",
+            "qualified_by",
+            "qualification_notes",
+            "disqualify_reason",
+            "updated_at",
+        ],
+    )
+    emit("lead.qualified", actor=by, lead_id=lead.pk)
+
+
+@transaction.atomic
+def lead_qualify(*, by: User, lead: Lead, notes: str = "", system: bool = False) -> Lead:
+    """Qualify a lead (notes, who, when) and move it to the qualified step if it is before it.
+
+    ``system``: the move is made by the system (auto-qualification), recorded as such.
+    """
+    if not system:
+        crm_services.require_change(by, lead)
+    _refuse_if_converted(lead, "qualified")
+    if lead.is_qualified:
+        raise Conflict("This lead is already qualified.", code="already_qualified")
+    project = lead.wfm_project
+    target = selectors.qualified_step(project.workflow)
+    current = project.current_step
+    if target is not None and not current.is_final and current.order < target.order:
+        wfm_services.project_transition(
+            by=by,
+            project=project,
+            to_step=target,
+            reason=notes or "Qualified",
+            adapter=adapter_for(lead),
+            system=True,
+        )
+    elif current.is_final:
+        raise Conflict(
+            f"A lead in “{current.name}” cannot be qualified; reopen it first.",
+            code="lead_closed",
+        )
+    _mark_qualified(by=by, lead=lead, notes=notes)
+    return lead
+
+
+@transaction.atomic
+def lead_disqualify(
+    *, by: User, lead: Lead, reason: str, _step: WorkflowStep | None = None
+) -> Lead:
+    """Disqualify a lead with a reason and move it to the workflow's disqualified step."""
+    crm_services.require_change(by, lead)
+    _refuse_if_converted(lead, "disqualified")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            "Give a reason for disqualifying the lead.",
+            code="reason_required",
+            details={"reason": ["A reason is required."]},
+        )
+    project = lead.wfm_project
+    target = _step or selectors.disqualified_step(project.workflow)
+    if target is None:
+        raise Conflict(
+            "This lead's workflow has no disqualified step.", code="no_disqualified_step"
+        )
+    wfm_services.project_transition(
+        by=by,
+        project=project,
+        to_step=target,
+        reason=reason,
+        adapter=adapter_for(lead),
+        system=_step is None,
+    )
+    lead.is_qualified = False
+    lead.disqualify_reason = reason
+    crm_services.save(
+        lead, by=by, update_fields=["is_qualified", "disqualify_reason", "updated_at"]
+    )
+    emit("lead.disqualified", actor=by, lead_id=lead.pk, reason=reason)
+    return lead
+
+
+# --- conversion -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConversionResult:
+    lead: Lead
+    person: Person | None
+    organization: Organization | None
+    deal: Any  # deals.models.Deal | None
+    created: dict[str, bool]
+
+
+@transaction.atomic
+def lead_convert(
+    *,
+    by: User,
+    lead: Lead,
+    person: bool | Person = True,
+    organization: bool | Organization = True,
+    deal: bool | Mapping[str, Any] = True,
+) -> ConversionResult:
+    """Convert a lead, in one transaction, into a person, an organization and a deal.
+
+    ``person`` / ``organization``: True creates one from the lead's contact/company data (or
+    links the lead's own linked record), an instance links that existing record, False skips.
+    ``deal``: True creates one from the lead, a mapping overrides its fields
+    (``name``, ``amount``, ``expected_close_date``, ``currency``), False skips.
+    Custom field values whose names exist for deals are carried over. The lead moves to its
+    converted step as a recorded system move. A converted lead cannot be converted again.
+    If any part fails, nothing is left behind.
+    """
+
+    # Lock first: two simultaneous conversions of one lead serialize; the second sees the first.
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related(
+            "wfm_project__workflow", "wfm_project__current_step", "owner", "person", "organization"
+        )
+        .get(pk=lead.pk)
+    )
+    crm_services.require_change(by, lead)
+    if lead.is_converted:
+        raise AlreadyConverted(
+            f"“{lead}” was already converted on {lead.converted_at:%Y-%m-%d}.",
+            details={"lead": ["Already converted."]},
+        )
+    if lead.is_deleted:
+        raise Conflict("A deleted lead cannot be converted.", code="record_deleted")
+    current = lead.wfm_project.current_step
+    if current.is_final:
+        raise Conflict(
+            f"A lead in “{current.name}” cannot be converted; reopen it first.",
+            code="lead_closed",
+        )
+    if not (person or organization or deal):
+        raise ValidationFailed(
+            "Choose at least one of person, organization or deal.",
+            details={"non_field_errors": ["Choose at least one record to create or link."]},
+        )
+    created = {"person": False, "organization": False, "deal": False}
+
+    org_obj = _conversion_organization(by, lead, organization, created)
+    person_obj = _conversion_person(by, lead, person, org_obj, created)
+    deal_obj = _conversion_deal(by, lead, deal, person_obj, org_obj, created)
+
+    target = selectors.converted_step(lead.wfm_project.workflow)
+    if target is None:
+        raise Conflict("This lead's workflow has no converted step.", code="no_converted_step")
+    wfm_services.project_transition(
+        by=by,
+        project=lead.wfm_project,
+        to_step=target,
+        reason="Converted",
+        adapter=adapter_for(lead),
+        system=True,
+    )
+    lead.converted_at = timezone.now()
+    lead.converted_by = by
+    lead.converted_to_person = person_obj
+    lead.converted_to_organization = org_obj
+    lead.converted_to_deal = deal_obj
+    if person_obj is not None and lead.person_id is None:
+        lead.person = person_obj
+    if org_obj is not None and lead.organization_id is None:
+        lead.organization = org_obj
+    crm_services.save(
+        lead,
+        by=by,
+        update_fields=[
+            "converted_at",
+            "converted_by",
+            "converted_to_person",
+            "converted_to_organization",
+            "converted_to_deal",
+            "person",
+            "organization",
+            "updated_at",
+        ],
+    )
+    emit(
+        "lead.converted",
+        actor=by,
+        lead_id=lead.pk,
+        person_id=person_obj.pk if person_obj else None,
+        organization_id=org_obj.pk if org_obj else None,
+        deal_id=deal_obj.pk if deal_obj else None,
+        created=created,
+    )
+    return ConversionResult(lead, person_obj, org_obj, deal_obj, created)
+
+
+DEAL_OVERRIDES = frozenset({"name", "amount", "currency", "expected_close_date"})
+
+
+def _conversion_deal(by, lead: Lead, choice, person_obj, org_obj, created: dict):
+    from deals import services as deal_services
+    from deals.models import Deal
+
+    if not choice:
+        return None
+    overrides = dict(choice) if isinstance(choice, Mapping) else {}
+    unknown = set(overrides) - DEAL_OVERRIDES
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown deal fields: {', '.join(sorted(unknown))}.",
+            details={f"deal.{k}": ["Unknown field."] for k in sorted(unknown)},
+        )
+    amount = overrides.get("amount")
+    created["deal"] = True
+    return deal_services.deal_create(
+        by=by,
+        name=overrides.get("name") or lead.name,
+        amount=amount if amount is not None else (lead.estimated_value or Decimal("0")),
+        currency=overrides.get("currency") or lead.currency,
+        expected_close_date=overrides.get("expected_close_date") or lead.estimated_close_date,
+        person=person_obj,
+        organization=org_obj,
+        owner=_conversion_owner(by, lead, Deal),
+        assigned_to=lead.assigned_to,
+        custom_field_values=_carried_custom_fields(lead),
+    )
+
+
+def _conversion_organization(by, lead: Lead, choice, created: dict) -> Organization | None:
+    if choice is False or choice is None:
+        return None
+    if isinstance(choice, Organization):
+        _check_links(by, person=None, organization=choice)
+        return choice
+    if lead.organization_id:
+        return lead.organization
+    if not lead.company_name:
+        raise ValidationFailed(
+            "The lead has no company name to create an organization from.",
+            details={"organization": ["No company name on the lead; link an existing one."]},
+        )
+    created["organization"] = True
+    return crm_services.organization_create(
+        by=by,
+        name=lead.company_name,
+        domain=selectors.email_domain(lead.contact_email),
+        owner=lead.owner
+        if lead.owner
+        and lead.owner.is_active
+        and lead.owner != by
+        and permissions.has_all_access(by, Organization, "change")
+        else None,
+    )
+
+
+def _conversion_person(by, lead: Lead, choice, org: Organization | None, created: dict):
+    if choice is False or choice is None:
+        return None
+    if isinstance(choice, Person):
+        _check_links(by, person=choice, organization=None)
+        return choice
+    if lead.person_id:
+        return lead.person
+    if not (lead.contact_name or lead.contact_email):
+        raise ValidationFailed(
+            "The lead has no contact to create a person from.",
+            details={"person": ["No contact name or email on the lead; link an existing one."]},
+        )
+    first, _, last = (lead.contact_name or lead.contact_email.split("@")[0]).partition(" ")
+    created["person"] = True
+    return crm_services.person_create(
+        by=by,
+        first_name=first,
+        last_name=last,
+        email=lead.contact_email,
+        phone=lead.contact_phone,
+        organization=org,
+        owner=_conversion_owner(by, lead, Person),
+    )
+
+
+def _conversion_owner(by: User, lead: Lead, model) -> User:
+    """New records belong to the lead's owner when the converter may give records to others
+    (a manager converting a rep's lead), otherwise to the converter."""
+    owner = lead.owner
+    if (
+        owner
+        and owner != by
+        and owner.is_active
+        and permissions.has_all_access(by, model, "change")
+    ):
+        return owner
+    return by
+
+
+def _carried_custom_fields(lead: Lead) -> dict:
+    """The lead's custom field values whose names are active deal fields of the same type."""
+    from customfields.selectors import definitions_for
+
+    lead_defs = {d.name: d for d in definitions_for("lead")}
+    carried = {}
+    for definition in definitions_for("deal"):
+        source = lead_defs.get(definition.name)
+        value = lead.custom_field_values.get(definition.name)
+        if source is not None and source.type == definition.type and value not in (None, ""):
+            carried[definition.name] = value
+    return carried
+
+
+def _refuse_if_converted(lead: Lead, verb: str) -> None:
+    """Lock the lead's row and refuse if it is converted.
+
+    The caller's instance may be stale (another request converted the lead meanwhile): the
+    state is re-read under the row lock, which also serializes concurrent writes to the lead.
+    """
+    converted_at, deleted_at = (
+        Lead.all_objects.select_for_update()
+        .filter(pk=lead.pk)
+        .values_list("converted_at", "deleted_at")
+        .get()
+    )
+    lead.converted_at, lead.deleted_at = converted_at, deleted_at
+    if lead.is_converted:
+        raise AlreadyConverted(f"A converted lead cannot be {verb}.")
+
+
+def _step(to_step: WorkflowStep | int) -> WorkflowStep:
+    if isinstance(to_step, WorkflowStep):
+        return to_step
+    step = WorkflowStep.objects.select_related("status").filter(pk=to_step).first()
+    if step is None:
+        raise ValidationFailed("Unknown step.", details={"to_step": ["Unknown step."]})
+    return step
+
+
+def lead_record_touch(*, by: User | None, lead: Lead, attribution: Mapping[str, str]) -> Lead:
+    """Record a marketing touch: the first one fills attribution, later ones become events."""
+    clean = {k: v for k, v in attribution.items() if k in ATTRIBUTION_FIELDS and v}
+    first = not any(getattr(lead, k) for k in ATTRIBUTION_FIELDS)
+    if first and clean:
+        for key, value in clean.items():
+            setattr(lead, key, value)
+        crm_services.save(lead, by=by, update_fields=[*clean, "updated_at"])
+        return lead
+    if clean:
+        emit("lead.updated", actor=by, lead_id=lead.pk, fields=[], touch=clean)
+    return lead

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from leads import scoring_views, views
+
+app_name = "leads"
+
+urlpatterns = [
+    path("", views.lead_list, name="list"),
+    path("export.csv", views.lead_export, name="export"),
+    path("board/", views.lead_board, name="board"),
+    path("board/column/", views.lead_board_column, name="board_column"),
+    path("new/", views.lead_create, name="create"),
+    path("bulk/", views.lead_bulk, name="bulk"),
+    path("duplicates/", views.lead_duplicates, name="duplicates"),
+    path("views/", views.saved_view_menu, name="views"),
+    path("views/save/", views.saved_view_save, name="view_save"),
+    path("views/<int:view_id>/delete/", views.saved_view_delete, name="view_delete"),
+    path("<uuid:lead_id>/", views.lead_detail, name="detail"),
+    path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
+    path("<uuid:lead_id>/delete/", views.lead_delete, name="delete"),
+    path("<uuid:lead_id>/move/", views.lead_move, name="move"),
+    path("<uuid:lead_id>/board-move/", views.lead_board_move, name="board_move"),
+    path("<uuid:lead_id>/qualify/", views.lead_qualify, name="qualify"),
+    path("<uuid:lead_id>/disqualify/", views.lead_disqualify, name="disqualify"),
+    path("<uuid:lead_id>/assign/", views.lead_assign, name="assign"),
+    path("<uuid:lead_id>/convert/", views.lead_convert, name="convert"),
+    path("<uuid:lead_id>/rescore/", scoring_views.lead_rescore, name="rescore"),
+]

@@ -1,0 +1,651 @@
+"""HTML views of leads: table, detail, modals for create/edit/qualify/disqualify/assign/convert,
+CSV export and saved views. Thin: parse → selector → service → render."""
+
+from __future__ import annotations
+
+import csv
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from crm import permissions
+from crm import selectors as crm_selectors
+from crm import services as crm_services
+from crm.bulk import bulk_apply
+from crm.errors import DomainError, NotFound, ValidationFailed
+from crm.forms import add_domain_errors
+from crm.htmx import paginate, querystring_without, render_page, saved, trigger
+from crm.rest import error_body
+from customfields.selectors import active_fields, definitions_for
+from leads import boards as lead_boards
+from leads import columns as lead_columns
+from leads import selectors, services
+from leads.filters import LeadFilter
+from leads.forms import AssignForm, ConvertForm, LeadForm, NotesForm, ReasonForm
+from leads.models import Lead
+from wfm import boards
+from wfm.forms import BulkForm
+from wfm.models import WorkflowStep
+from wfm.selectors import available_transitions, step_list
+
+SCREEN = "leads"
+
+
+def _filtered(request: HttpRequest):
+    """The visible leads matching the request's filters, plus the FilterSet (for its form)."""
+    filterset = LeadFilter(request.GET, queryset=selectors.lead_list(user=request.user))
+    try:
+        rows = filterset.qs
+    except ValidationFailed as exc:  # a bad cf_ filter value
+        filterset.form.add_error(None, exc.message)
+        rows = filterset.queryset.none()
+    if not request.GET.get("ordering"):
+        rows = rows.order_by("-created_at")
+    return filterset, rows
+
+
+@login_required
+@require_GET
+def lead_list(request: HttpRequest) -> HttpResponse:
+    filterset, rows = _filtered(request)
+    page = paginate(request, rows)
+    definitions = definitions_for("lead")
+    available = lead_columns.available_columns(definitions)
+    context = {
+        "filter": filterset,
+        "page": page,
+        "columns": lead_columns.chosen_columns(request.GET.getlist("columns"), available),
+        "available_columns": available,
+        "steps": selectors.lead_steps(),
+        "sources": Lead.Source.choices,
+        "users": crm_selectors.assignable_users(with_roles=False),
+        "ordering": request.GET.get("ordering", ""),
+        "query": querystring_without(request, "page"),
+        "sort_query": querystring_without(request, "page", "ordering"),
+        "can_add": request.user.has_perm("leads.add_lead"),
+        "cf_filters": [
+            d
+            for d in active_fields("lead", definitions=definitions)
+            if d.type in ("dropdown", "boolean")
+        ],
+    }
+    return render_page(request, "leads/list.html", context, partial="rows")
+
+
+@login_required
+@require_GET
+def lead_export(request: HttpRequest) -> StreamingHttpResponse:
+    """CSV of every lead matching the filters that the user may see (audited)."""
+    _, rows = _filtered(request)
+    cf_names = [d.name for d in active_fields("lead")]
+    header = [
+        "id",
+        "name",
+        "company_name",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "step",
+        "source",
+        "priority",
+        "lead_score",
+        "estimated_value",
+        "currency",
+        "estimated_close_date",
+        "is_qualified",
+        "owner",
+        "assigned_to",
+        "created_at",
+        *[f"cf_{n}" for n in cf_names],
+    ]
+    crm_services.audit(by=request.user, action="leads.export", query=request.GET.urlencode())
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def generate():
+        yield writer.writerow(header)
+        for lead in rows.iterator(chunk_size=2000):
+            cf = lead.custom_field_values or {}
+            yield writer.writerow(
+                [
+                    lead.pk,
+                    lead.name,
+                    lead.company_name,
+                    lead.contact_name,
+                    lead.contact_email,
+                    lead.contact_phone,
+                    lead.wfm_project.current_step.name,
+                    lead.source,
+                    lead.priority,
+                    lead.lead_score,
+                    lead.estimated_value or "",
+                    lead.currency,
+                    lead.estimated_close_date or "",
+                    lead.is_qualified,
+                    lead.owner.username if lead.owner else "",
+                    lead.assigned_to.username if lead.assigned_to else "",
+                    lead.created_at.isoformat(),
+                    *[_csv_value(cf.get(n)) for n in cf_names],
+                ]
+            )
+
+    response = StreamingHttpResponse(generate(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    return response
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+@login_required
+@require_POST
+def lead_bulk(request: HttpRequest) -> HttpResponse:
+    """Assign, move or delete the checked rows, each through its service (crm.bulk)."""
+    user = request.user
+    form = BulkForm(
+        request.POST,
+        assignees=crm_selectors.assignable_users(with_roles=False),
+        steps=WorkflowStep.objects.filter(pk__in=[s.pk for s in selectors.lead_steps()]),
+    )
+    if not form.is_valid():
+        message = (
+            "Select at least one lead."
+            if "ids" in form.errors
+            else next(iter(e for errors in form.errors.values() for e in errors))
+        )
+        raise ValidationFailed(message, details=dict(form.errors))
+    data = form.cleaned_data
+    if data["action"] == "assign":
+        if data["assignee"] is None:
+            raise ValidationFailed(
+                "Choose who to assign the leads to.", details={"assignee": ["Choose a user."]}
+            )
+        verb, action = (
+            "assigned",
+            lambda lead: services.lead_assign(by=user, lead=lead, assignee=data["assignee"]),
+        )
+    elif data["action"] == "move":
+        verb, action = (
+            "moved",
+            lambda lead: services.lead_transition(by=user, lead=lead, to_step=data["to_step"]),
+        )
+    else:
+        verb, action = "deleted", lambda lead: services.lead_delete(by=user, lead=lead)
+    result = bulk_apply(
+        queryset=selectors.lead_list(user=user), ids=data["ids"], action=action, verb=verb
+    )
+    return trigger(
+        HttpResponse(status=204),
+        recordSaved=True,
+        showToast={"message": result.summary(), "level": result.level},
+    )
+
+
+@login_required
+@require_GET
+def saved_view_menu(request: HttpRequest) -> HttpResponse:
+    """The saved views dropdown, loaded when it opens."""
+    views = crm_selectors.saved_views(user=request.user, screen=SCREEN)
+    return render(request, "leads/_saved_views.html", {"saved_views": views})
+
+
+@login_required
+@require_POST
+def saved_view_save(request: HttpRequest) -> HttpResponse:
+    try:
+        view = crm_services.saved_view_save(
+            by=request.user,
+            screen=SCREEN,
+            name=request.POST.get("view_name", ""),
+            query=request.POST.get("query", ""),
+        )
+    except DomainError as exc:
+        return trigger(
+            HttpResponse(status=204), showToast={"message": exc.message, "level": "error"}
+        )
+    url = f"{reverse('leads:list')}?{view.query}"
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
+    view = crm_selectors.saved_view_get(user=request.user, view_id=view_id)
+    crm_services.saved_view_delete(by=request.user, view=view)
+    url = reverse("leads:list")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@login_required
+@require_GET
+def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
+    project = lead.wfm_project
+    can_change = permissions.can_change(request.user, lead)
+    context = {
+        "lead": lead,
+        "custom_fields": [
+            (d, (lead.custom_field_values or {}).get(d.name)) for d in active_fields("lead")
+        ],
+        "history": selectors.lead_timeline_history(lead=lead, limit=50),
+        "transitions": available_transitions(project=project, user=request.user)
+        if can_change and not lead.is_converted
+        else [],
+        "steps": step_list(workflow=project.workflow),
+        "can_change": can_change,
+        "can_delete": permissions.can_delete(request.user, lead),
+        "suggested": _score_suggestion(lead),
+    }
+    return render_page(request, "leads/detail.html", context, partial="main")
+
+
+def _score_suggestion(lead: Lead) -> str:
+    """The workflow's score thresholds as a hint ("score 52: ready to qualify?")."""
+    if lead.is_converted or lead.wfm_project.current_step.is_final:
+        return ""
+    current = lead.wfm_project.current_step
+    for step in sorted(step_list(workflow=lead.wfm_project.workflow), key=lambda s: -s.order):
+        threshold = (step.metadata or {}).get("suggested_min_score")
+        if threshold is not None and step.order > current.order and lead.lead_score >= threshold:
+            return f"Score {lead.lead_score}: ready for “{step.name}”?"
+    return ""
+
+
+def _show_errors(form: LeadForm, exc: DomainError) -> None:
+    """Custom field errors go on their inputs, the rest on the lead's fields or the form."""
+    prefix = "custom_field_values."
+    custom = {k: v for k, v in exc.details.items() if k.startswith(prefix)}
+    if custom:
+        form.add_value_errors(ValidationFailed(exc.message, details=custom))
+    rest = {k: v for k, v in exc.details.items() if not k.startswith(prefix)}
+    if rest or not custom:
+        add_domain_errors(form, DomainError(exc.message, details=rest))
+
+
+def _lead_form_response(request, form, *, lead, duplicates=None) -> HttpResponse:
+    context = {
+        "form": form,
+        "lead": lead,
+        "title": f"Edit {lead}" if lead else "New lead",
+        "action": reverse("leads:edit", args=[lead.pk]) if lead else reverse("leads:create"),
+        "duplicates": duplicates or [],
+    }
+    template = "leads/_form_modal.html" if request.htmx else "leads/form_page.html"
+    return render(request, template, context, status=422 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_create(request: HttpRequest) -> HttpResponse:
+    form = LeadForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lead = services.lead_create(by=request.user, **form.service_data())
+        except DomainError as exc:
+            _show_errors(form, exc)
+        else:
+            url = reverse("leads:detail", args=[lead.pk])
+            if request.htmx:
+                return saved(
+                    f"Lead “{lead}” created.", leadCreated={"id": str(lead.pk), "url": url}
+                )
+            return redirect(url)
+    return _lead_form_response(request, form, lead=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_edit(request: HttpRequest, lead_id) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+    initial = {f: getattr(lead, f) for f in LeadForm.base_fields}
+    form = LeadForm(
+        request.POST or None, initial=initial, initial_custom_values=lead.custom_field_values
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_update(by=request.user, lead=lead, data=form.service_data())
+        except DomainError as exc:
+            _show_errors(form, exc)
+        else:
+            if request.htmx:
+                return saved(f"Lead “{lead}” saved.")
+            return redirect("leads:detail", lead_id=lead.pk)
+    return _lead_form_response(request, form, lead=lead)
+
+
+@login_required
+@require_GET
+def lead_duplicates(request: HttpRequest) -> HttpResponse:
+    """Open leads with the typed contact email: flagged while the create form is filled in."""
+    duplicates = selectors.lead_duplicates(
+        user=request.user,
+        email=request.GET.get("contact_email", ""),
+        exclude_id=request.GET.get("exclude") or None,
+    )[:5]
+    return render(request, "leads/_duplicates.html", {"duplicates": duplicates})
+
+
+@login_required
+@require_POST
+def lead_delete(request: HttpRequest, lead_id) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="delete")
+    services.lead_delete(by=request.user, lead=lead)
+    url = reverse("leads:list")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@login_required
+@require_POST
+def lead_move(request: HttpRequest, lead_id) -> HttpResponse:
+    """Move a lead to ``to_step`` from the detail page's buttons. Errors: JSON (SPEC §7)."""
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+    services.lead_transition(
+        by=request.user,
+        lead=lead,
+        to_step=_int(request.POST.get("to_step")),
+        reason=request.POST.get("reason", ""),
+    )
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
+    step = lead.wfm_project.current_step.name
+    return trigger(
+        HttpResponse(status=204),
+        recordSaved=True,
+        showToast={"message": f"Moved to {step}.", "level": "success"},
+    )
+
+
+# --- board ------------------------------------------------------------------------------------
+BOARD_PER_COLUMN = 20
+BOARD_ORDER = ("-created_at",)
+BOARD_PARAMS = ("page", "ordering", "columns", "step", "offset", "group")
+
+
+def _board_context(request: HttpRequest, rows, steps) -> dict:
+    workflow = steps[0].workflow if steps else None
+    columns = boards.build_board(
+        workflow=workflow,
+        steps=steps,
+        queryset=rows,
+        value_field="estimated_value",
+        per_column=BOARD_PER_COLUMN,
+        order_by=BOARD_ORDER,
+    )
+    board_query = querystring_without(request, *BOARD_PARAMS)
+    return {
+        "board": columns,
+        "movable": permissions.changeable_ids(
+            request.user, [c for col in columns for c in col.cards]
+        ),
+        "card_template": "leads/_card.html",
+        "reason_outcomes": ["lost"],
+        "board_query": board_query,
+        "more_url": _with_query(reverse("leads:board_column"), board_query),
+        "board_currency": settings.DEFAULT_CURRENCY,
+        "empty_text": "No leads here",
+    }
+
+
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
+@login_required
+@require_GET
+def lead_board(request: HttpRequest) -> HttpResponse:
+    """The kanban board: a column per step (drag to move), or read-only by another field."""
+    filterset, rows = _filtered(request)
+    grouping = request.GET.get("group", "step")
+    context = {
+        "filter": filterset,
+        "grouping": grouping if grouping in lead_boards.GROUPINGS else "step",
+        "groupings": lead_boards.GROUPINGS,
+        "sources": Lead.Source.choices,
+        "users": crm_selectors.assignable_users(with_roles=False),
+        "can_add": request.user.has_perm("leads.add_lead"),
+        "query": querystring_without(request, "page", "group"),
+        "board_currency": settings.DEFAULT_CURRENCY,
+    }
+    if context["grouping"] == "step":
+        context.update(_board_context(request, rows, selectors.lead_steps()))
+    else:
+        context["groups"] = lead_boards.group_board(
+            queryset=rows, grouping=context["grouping"], per_column=BOARD_PER_COLUMN
+        )
+    return render_page(request, "leads/board.html", context, partial="board")
+
+
+@login_required
+@require_GET
+def lead_board_column(request: HttpRequest) -> HttpResponse:
+    """ "Load more" of one step column: the next cards, and a new sentinel if more follow."""
+    step = next((s for s in selectors.lead_steps() if str(s.pk) == request.GET.get("step")), None)
+    if step is None:
+        raise NotFound("Step not found.")
+    _, rows = _filtered(request)
+    try:
+        offset = max(0, int(request.GET.get("offset", 0)))
+    except ValueError:
+        offset = 0
+    page = boards.column_page(
+        step=step, queryset=rows, offset=offset, limit=BOARD_PER_COLUMN, order_by=BOARD_ORDER
+    )
+    board_query = querystring_without(request, *BOARD_PARAMS)
+    context = {
+        "page": page,
+        "column": page,
+        "movable": permissions.changeable_ids(request.user, page.cards),
+        "card_template": "leads/_card.html",
+        "board_query": board_query,
+        "more_url": _with_query(reverse("leads:board_column"), board_query),
+    }
+    return render(request, "wfm/_board_page.html", context)
+
+
+@login_required
+@require_POST
+def lead_board_move(request: HttpRequest, lead_id) -> HttpResponse:
+    """A card dropped on another column (static/js/board.js contract): the card's new HTML
+    and both column headers out of band, or the SPEC §7 JSON error (the card snaps back)."""
+    try:
+        lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+        from_step = lead.wfm_project.current_step
+        services.lead_transition(
+            by=request.user,
+            lead=lead,
+            to_step=_int(request.POST.get("to_step")),
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as exc:
+        body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
+        return JsonResponse(body, status=exc.status)
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
+    boards.stamp_cards([lead])
+    _, rows = _filtered(request)
+    heads = boards.column_summaries(
+        steps=[from_step, lead.wfm_project.current_step],
+        queryset=rows,
+        value_field="estimated_value",
+    )
+    context = {
+        "card": lead,
+        "card_template": "leads/_card.html",
+        "movable": {lead.pk},
+        "heads": heads,
+        "board_query": querystring_without(request),
+        "board_currency": settings.DEFAULT_CURRENCY,
+    }
+    return render(request, "wfm/_board_moved.html", context)
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed("Choose a step.", details={"to_step": ["Choose a step."]}) from None
+
+
+def _action_modal(request, *, lead, form, title, action, submit, service, done, danger=False):
+    if request.method == "POST" and form.is_valid():
+        try:
+            service()
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            if request.htmx:
+                return saved(done)
+            return redirect("leads:detail", lead_id=lead.pk)
+    context = {
+        "form": form,
+        "lead": lead,
+        "title": title,
+        "action": action,
+        "submit": submit,
+        "danger": danger,
+    }
+    template = "leads/_action_modal.html" if request.htmx else "leads/action_page.html"
+    return render(request, template, context, status=422 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_qualify(request: HttpRequest, lead_id) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+    form = NotesForm(request.POST or None)
+    return _action_modal(
+        request,
+        lead=lead,
+        form=form,
+        title=f"Qualify {lead}",
+        submit="Qualify",
+        action=reverse("leads:qualify", args=[lead.pk]),
+        service=lambda: services.lead_qualify(
+            by=request.user, lead=lead, notes=form.cleaned_data["notes"]
+        ),
+        done=f"“{lead}” qualified.",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_disqualify(request: HttpRequest, lead_id) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+    form = ReasonForm(request.POST or None)
+    return _action_modal(
+        request,
+        lead=lead,
+        form=form,
+        title=f"Disqualify {lead}",
+        submit="Disqualify",
+        danger=True,
+        action=reverse("leads:disqualify", args=[lead.pk]),
+        service=lambda: services.lead_disqualify(
+            by=request.user, lead=lead, reason=form.cleaned_data["reason"]
+        ),
+        done=f"“{lead}” disqualified.",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_assign(request: HttpRequest, lead_id) -> HttpResponse:
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+    form = AssignForm(
+        request.POST or None,
+        users=crm_selectors.assignable_users(),
+        initial={"assignee": lead.assigned_to_id},
+    )
+    return _action_modal(
+        request,
+        lead=lead,
+        form=form,
+        title=f"Assign {lead}",
+        submit="Assign",
+        action=reverse("leads:assign", args=[lead.pk]),
+        service=lambda: services.lead_assign(
+            by=request.user, lead=lead, assignee=form.cleaned_data["assignee"]
+        ),
+        done=f"“{lead}” assigned.",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_convert(request: HttpRequest, lead_id) -> HttpResponse:
+    """The convert modal: previews what will be created or linked, then converts."""
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
+    people = crm_selectors.person_list(user=request.user)
+    organizations = crm_selectors.organization_list(user=request.user)
+    match_person = people.filter(email=lead.contact_email).first() if lead.contact_email else None
+    domain = selectors.email_domain(lead.contact_email)
+    match_org = organizations.filter(domain=domain).first() if domain else None
+    if lead.company_name and match_org is None:
+        match_org = organizations.filter(name__iexact=lead.company_name).first()
+    initial = {
+        "person_action": "link"
+        if (lead.person_id or match_person)
+        else ("create" if (lead.contact_name or lead.contact_email) else "skip"),
+        "person": lead.person_id or (match_person.pk if match_person else None),
+        "organization_action": "link"
+        if (lead.organization_id or match_org)
+        else ("create" if lead.company_name else "skip"),
+        "organization": lead.organization_id or (match_org.pk if match_org else None),
+        "create_deal": True,
+        "deal_name": lead.name,
+        "deal_amount": lead.estimated_value,
+        "deal_close_date": lead.estimated_close_date,
+    }
+    form = ConvertForm(
+        request.POST or None, initial=initial, people=people, organizations=organizations
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.lead_convert(by=request.user, lead=lead, **form.service_kwargs())
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            message = f"“{lead}” converted."
+            if result.deal is not None:
+                url = (
+                    reverse("deals:detail", args=[result.deal.pk])
+                    if _has_url("deals:detail")
+                    else reverse("leads:detail", args=[lead.pk])
+                )
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            if request.htmx:
+                return saved(message)
+            return redirect("leads:detail", lead_id=lead.pk)
+    context = {
+        "form": form,
+        "lead": lead,
+        "match_person": match_person,
+        "match_org": match_org,
+        "action": reverse("leads:convert", args=[lead.pk]),
+    }
+    template = "leads/_convert_modal.html" if request.htmx else "leads/action_page.html"
+    return render(request, template, context, status=422 if form.errors else 200)
+
+
+def _has_url(name: str) -> bool:
+    from django.urls import NoReverseMatch
+
+    try:
+        reverse(name, args=["00000000-0000-0000-0000-000000000000"])
+    except NoReverseMatch:
+        return False
+    return True

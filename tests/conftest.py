@@ -1,0 +1,104 @@
+"""Shared fixtures: one user per role (SPEC §9) plus an outsider, and API clients."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from crm.roles import Role
+from tests.factories import UserFactory
+
+
+def install_reference_data() -> None:
+    """What the data migrations install, put back after a transactional test flushed it."""
+    from django.apps import apps
+
+    from activities.schedules import install_activity_schedules
+    from crm.roles import sync_roles
+    from crm.schedules import install_crm_schedules
+    from deals.defaults import install_lost_reasons
+    from leads.scoring.defaults import install_scoring_defaults
+    from wfm.defaults import install_defaults
+
+    install_defaults(apps)
+    sync_roles(apps, None)
+    install_lost_reasons(apps)
+    install_crm_schedules(apps)
+    install_activity_schedules(apps)
+    install_scoring_defaults(apps)
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    # Transactional tests (live server, concurrency) truncate every table when they end, and
+    # with it the roles and default workflows; reinstall them for whichever test comes next.
+    marker = request.node.get_closest_marker("django_db")
+    marked = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    names = set(request.fixturenames)
+    if marked or names & {"transactional_db", "live_server", "live_server_url"}:
+        if not marked:
+            request.getfixturevalue("transactional_db")
+        install_reference_data()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # With REDIS_URL set (CI) the cache outlives a test: throttle and login-failure counters
+    # must not leak from one test into the next.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 costs ~0.3 s per user; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_superuser=True, is_staff=True, role=Role.ADMIN)
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(username="manager", is_staff=True, role=Role.MANAGER)
+
+
+@pytest.fixture
+def rep1(db):
+    return UserFactory(username="rep1", role=Role.SALES_REP)
+
+
+@pytest.fixture
+def rep2(db):
+    return UserFactory(username="rep2", role=Role.SALES_REP)
+
+
+@pytest.fixture
+def analyst(db):
+    return UserFactory(username="analyst", role=Role.ANALYST)
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="viewer", role=Role.VIEWER)
+
+
+@pytest.fixture
+def api():
+    """An API client; ``api.force_authenticate(user)`` or use ``api_as``."""
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(db):
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make

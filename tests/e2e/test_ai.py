@@ -1,0 +1,122 @@
+"""The AI assistant in the browser, offline (no API key): the chat answers "show my hot leads"
+with links, a lead's notes are analysed and a suggested field is applied, and the drawer of a
+lead page chats about that lead."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from crm.roles import Role
+from customfields.services import custom_field_create
+from leads.models import Lead
+from tests.aiagent.factories import make_lead
+from tests.e2e.helpers import in_thread, login
+from tests.factories import PASSWORD, UserFactory
+
+NOTES = (
+    "Call with Dana Reyes, CTO of Northwind. They have a budget of $50k approved for this. "
+    "They are struggling with manual spreadsheets and losing deals. They want to go live "
+    "next quarter and asked us to send a proposal."
+)
+
+
+def rep(username: str = "airep"):
+    return in_thread(UserFactory, username=username, role=Role.SALES_REP)
+
+
+@pytest.mark.browser
+def test_show_my_hot_leads_answers_with_links(page: Page, live_server_url) -> None:
+    user = rep()
+    other = rep("otherrep")
+    hot = in_thread(make_lead, user, "Acme expansion", score=88)
+    in_thread(make_lead, user, "Cold prospect", score=12)
+    in_thread(make_lead, other, "Someone else's hot lead", score=99)
+    login(page, "airep", PASSWORD)
+
+    page.goto("/ai/")
+    expect(page.get_by_test_id("ai-mode")).to_have_text("AI offline")
+    expect(page.locator("nav").get_by_text("AI offline")).to_be_visible()
+    page.get_by_test_id("ai-input").fill("show my hot leads")
+    page.get_by_test_id("ai-input").press("Enter")
+    page.wait_for_url("**/ai/*/")
+
+    answer = page.get_by_test_id("ai-answer").first
+    expect(answer).to_contain_text("Acme expansion")
+    expect(answer).not_to_contain_text("Cold prospect")
+    expect(answer).not_to_contain_text("Someone else")
+    link = answer.get_by_role("link", name="Acme expansion")
+    expect(link).to_have_attribute("href", f"/leads/{hot.pk}/")
+    expect(page.get_by_test_id("ai-message")).to_have_count(3)  # no duplicates
+
+    step = page.get_by_test_id("ai-tool-call").first
+    expect(step).to_contain_text("search_leads")
+    expect(step.locator("pre").first).to_be_hidden()
+    step.locator("summary").click()
+    expect(step.locator("pre").first).to_contain_text('"hot": true')
+    expect(page.get_by_test_id("ai-record-link").first).to_have_attribute(
+        "href", f"/leads/{hot.pk}/"
+    )
+    expect(page.get_by_test_id("ai-conversations")).to_contain_text("show my hot leads")
+
+    # A follow-up in the same conversation.
+    page.get_by_test_id("ai-input").fill("lead metrics")
+    page.get_by_test_id("ai-send").click()
+    expect(page.get_by_test_id("ai-answer").last).to_contain_text("2 leads")
+    expect(page.get_by_test_id("ai-input")).to_have_value("")
+
+    link.click()
+    page.wait_for_url(f"**/leads/{hot.pk}/")
+
+
+@pytest.mark.browser
+def test_analyse_a_leads_notes_and_apply_a_suggested_field(page: Page, live_server_url) -> None:
+    manager = in_thread(UserFactory, username="aimanager", role=Role.MANAGER)
+    in_thread(
+        custom_field_create,
+        by=manager,
+        entity_type="lead",
+        name="budget",
+        label="Budget",
+        type="decimal",
+    )
+    user = rep()
+    lead = in_thread(make_lead, user, "Northwind rollout")
+    login(page, "airep", PASSWORD)
+
+    page.goto(f"/leads/{lead.pk}/")
+    panel = page.get_by_test_id("ai-insights")
+    expect(panel).to_contain_text("No analysis yet")
+    expect(panel).to_contain_text("AI offline")
+    panel.get_by_test_id("ai-analyze-text").fill(NOTES)
+    panel.get_by_test_id("ai-analyze").click()
+    expect(panel.get_by_test_id("ai-insights-source")).to_contain_text("offline analyser")
+    expect(panel.get_by_test_id("ai-level-authority")).to_have_text("decision maker")
+    expect(panel.get_by_test_id("ai-level-budget")).to_have_text("confirmed")
+    expect(panel).to_contain_text("Send the proposal")
+
+    suggestion = panel.locator('[data-testid="ai-suggestion"][data-field="cf:budget"]')
+    expect(suggestion).to_contain_text("50000.00")
+    suggestion.get_by_test_id("ai-apply").click()
+    expect(page.locator(".toast", has_text="Budget set to")).to_contain_text("50000.00")
+    expect(page.locator(".detail-fields")).to_contain_text("50")
+    expect(page.locator('[data-testid="ai-suggestion"][data-field="cf:budget"]')).to_have_count(0)
+    stored = in_thread(lambda: Lead.objects.get(pk=lead.pk).custom_field_values)
+    assert stored["budget"] == "50000.00"
+
+
+@pytest.mark.browser
+def test_the_lead_drawer_chats_about_that_lead(page: Page, live_server_url) -> None:
+    user = rep()
+    lead = in_thread(make_lead, user, "Drawer lead", score=40)
+    login(page, "airep", PASSWORD)
+    page.goto(f"/leads/{lead.pk}/")
+    page.get_by_test_id("ai-drawer-toggle").click()
+    drawer = page.locator("#ai-drawer")
+    expect(drawer.get_by_test_id("ai-mode")).to_have_text("AI offline")
+    drawer.get_by_role("button", name="Next steps").click()
+    answer = drawer.get_by_test_id("ai-answer").last
+    expect(answer).to_contain_text("Next steps for")
+    expect(answer.get_by_role("link", name="Drawer lead")).to_have_attribute(
+        "href", f"/leads/{lead.pk}/"
+    )

@@ -1,0 +1,175 @@
+import pytest
+
+from leads.models import Lead
+from tests.crm.test_api import assert_error_shape
+from tests.leads.factories import LeadFactory
+from wfm.defaults import LeadStep
+
+
+def test_create_returns_step_and_step_name(api_as, rep1):
+    response = api_as(rep1).post(
+        "/api/v1/leads/", {"name": "Website", "contact_email": "a@b.com", "source": "web"}
+    )
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["step_name"] == LeadStep.NEW_LEAD and isinstance(data["step"], int)
+    assert data["owner"] == rep1.pk and data["source"] == "web"
+
+
+def test_bad_input_is_400_naming_fields(api_as, rep1):
+    response = api_as(rep1).post("/api/v1/leads/", {"contact_email": "x", "source": "telepathy"})
+    error = assert_error_shape(response, 400, "validation_error")
+    assert {"name", "contact_email", "source"} <= set(error["details"])
+
+
+def test_list_shows_only_visible_leads(api_as, rep1, rep2, manager):
+    mine = LeadFactory(owner=rep1)
+    assigned = LeadFactory(owner=rep2, assigned_to=rep1)
+    LeadFactory(owner=rep2)
+    ids = {r["id"] for r in api_as(rep1).get("/api/v1/leads/").json()["results"]}
+    assert ids == {str(mine.pk), str(assigned.pk)}
+    assert api_as(manager).get("/api/v1/leads/").json()["count"] == 3
+
+
+def test_other_reps_lead_is_404_everywhere(api_as, rep1, rep2):
+    lead = LeadFactory(owner=rep2)
+    client = api_as(rep1)
+    for path in ["", "history/"]:
+        assert_error_shape(client.get(f"/api/v1/leads/{lead.pk}/{path}"), 404)
+    for action in ["transition", "qualify", "disqualify", "convert", "assign"]:
+        assert_error_shape(client.post(f"/api/v1/leads/{lead.pk}/{action}/", {}), 404)
+    assert_error_shape(client.patch(f"/api/v1/leads/{lead.pk}/", {"name": "x"}), 404)
+    assert_error_shape(client.delete(f"/api/v1/leads/{lead.pk}/"), 404)
+
+
+def test_analyst_reads_but_cannot_write(api_as, analyst, rep1):
+    lead = LeadFactory(owner=rep1)
+    client = api_as(analyst)
+    assert client.get(f"/api/v1/leads/{lead.pk}/").status_code == 200
+    assert_error_shape(client.patch(f"/api/v1/leads/{lead.pk}/", {"name": "x"}), 403)
+    assert_error_shape(client.post("/api/v1/leads/", {"name": "x"}), 403)
+    assert_error_shape(client.post(f"/api/v1/leads/{lead.pk}/qualify/", {}), 403)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("search=acme", {"acme"}),
+        ("source=referral", {"ref"}),
+        ("is_qualified=true", {"qual"}),
+        ("score_min=50", {"hot"}),
+        ("score_max=10", {"acme", "ref", "qual"}),
+        ("priority=urgent", {"ref"}),
+        ("created_after=2000-01-01&created_before=2999-01-01", {"acme", "ref", "qual", "hot"}),
+        ("close_after=2030-01-01", {"hot"}),
+    ],
+)
+def test_filters(api_as, manager, rep1, query, expected):
+    LeadFactory(owner=rep1, name="acme", company_name="Acme Corp", lead_score=5)
+    LeadFactory(
+        owner=rep1, name="ref", source=Lead.Source.REFERRAL, priority="urgent", lead_score=0
+    )
+    LeadFactory(owner=rep1, name="qual", is_qualified=True, lead_score=10)
+    LeadFactory(owner=rep1, name="hot", lead_score=80, estimated_close_date="2030-06-01")
+    names = {r["name"] for r in api_as(manager).get(f"/api/v1/leads/?{query}").json()["results"]}
+    assert names == expected
+
+
+def test_filter_by_step_owner_and_assignee(api_as, manager, rep1, rep2, steps):
+    moved = LeadFactory(owner=rep1, assigned_to=rep2)
+    LeadFactory(owner=rep2)
+    api_as(rep1).post(
+        f"/api/v1/leads/{moved.pk}/transition/", {"to_step": steps[LeadStep.CONTACTED].pk}
+    )
+    client = api_as(manager)
+    step_id = steps[LeadStep.CONTACTED].pk
+    assert [r["id"] for r in client.get(f"/api/v1/leads/?step={step_id}").json()["results"]] == [
+        str(moved.pk)
+    ]
+    assert client.get(f"/api/v1/leads/?owner={rep2.pk}").json()["count"] == 1
+    assert client.get(f"/api/v1/leads/?assigned_to={rep2.pk}").json()["count"] == 1
+    assert client.get("/api/v1/leads/?assigned_to=0").json()["count"] == 1
+
+
+def test_rep_filters_never_reach_other_reps_leads(api_as, rep1, rep2):
+    LeadFactory(owner=rep2, name="secret", lead_score=90)
+    client = api_as(rep1)
+    for query in ["search=secret", f"owner={rep2.pk}", "score_min=80", "ordering=-lead_score"]:
+        assert client.get(f"/api/v1/leads/?{query}").json()["count"] == 0
+
+
+def test_ordering_by_score(api_as, manager, rep1):
+    for score in (10, 90, 50):
+        LeadFactory(owner=rep1, lead_score=score)
+    results = api_as(manager).get("/api/v1/leads/?ordering=-lead_score").json()["results"]
+    assert [r["lead_score"] for r in results] == [90, 50, 10]
+
+
+def test_refused_transition_is_409(api_as, rep1, steps):
+    lead = LeadFactory(owner=rep1)
+    response = api_as(rep1).post(
+        f"/api/v1/leads/{lead.pk}/transition/", {"to_step": steps[LeadStep.QUALIFIED].pk}
+    )
+    error = assert_error_shape(response, 409, "transition_not_allowed")
+    assert LeadStep.CONTACTED in error["message"]
+
+
+def test_qualify_disqualify_assign_actions(api_as, rep1, rep2):
+    client = api_as(rep1)
+    lead = LeadFactory(owner=rep1)
+    assert client.post(f"/api/v1/leads/{lead.pk}/qualify/", {"notes": "ok"}).json()["is_qualified"]
+    other = LeadFactory(owner=rep1)
+    data = client.post(f"/api/v1/leads/{other.pk}/disqualify/", {"reason": "Spam"}).json()
+    assert data["step_name"] == LeadStep.DISQUALIFIED and data["disqualify_reason"] == "Spam"
+    assert_error_shape(client.post(f"/api/v1/leads/{other.pk}/qualify/", {}), 409)
+    assigned = client.post(f"/api/v1/leads/{lead.pk}/assign/", {"user": rep2.pk}).json()
+    assert assigned["assigned_to"] == rep2.pk
+
+
+def test_convert_returns_ids_and_second_is_409(api_as, rep1):
+    lead = LeadFactory(owner=rep1, contact_name="Ann Lee", company_name="Acme")
+    client = api_as(rep1)
+    response = client.post(
+        f"/api/v1/leads/{lead.pk}/convert/",
+        {"person": True, "organization": True, "deal": {"name": "Deal A", "amount": "500.00"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["person"] and data["organization"] and data["deal"]
+    deal = client.get(f"/api/v1/leads/{lead.pk}/").json()
+    assert deal["converted_to_deal"] == data["deal"] and deal["step_name"] == LeadStep.CONVERTED
+    again = client.post(f"/api/v1/leads/{lead.pk}/convert/", {}, format="json")
+    assert_error_shape(again, 409, "already_converted")
+
+
+def test_convert_with_unknown_deal_field_is_400(api_as, rep1):
+    lead = LeadFactory(owner=rep1)
+    response = api_as(rep1).post(
+        f"/api/v1/leads/{lead.pk}/convert/", {"deal": {"colour": "red"}}, format="json"
+    )
+    assert_error_shape(response, 400)
+
+
+def test_history_lists_field_changes_and_step_moves(api_as, rep1, steps):
+    lead = LeadFactory(owner=rep1)
+    client = api_as(rep1)
+    client.patch(f"/api/v1/leads/{lead.pk}/", {"name": "Renamed"})
+    client.post(f"/api/v1/leads/{lead.pk}/transition/", {"to_step": steps[LeadStep.CONTACTED].pk})
+    history = client.get(f"/api/v1/leads/{lead.pk}/history/").json()
+    kinds = [h["kind"] for h in history]
+    assert "step" in kinds and "changed" in kinds
+    change = next(h for h in history if h["kind"] == "changed")
+    assert change["user"] == rep1.display_name
+    assert change["changes"][0]["field"] == "name" and change["changes"][0]["new"] == "Renamed"
+    move = next(h for h in history if h["kind"] == "step" and h["from_step"])
+    assert (move["from_step"], move["to_step"]) == (LeadStep.NEW_LEAD, LeadStep.CONTACTED)
+
+
+@pytest.mark.parametrize("rows", [3, 40])
+def test_list_query_count_is_constant(api_as, rep1, rows, django_assert_max_num_queries):
+    for _ in range(rows):
+        LeadFactory(owner=rep1)
+    client = api_as(rep1)
+    with django_assert_max_num_queries(10):
+        assert client.get("/api/v1/leads/?page_size=50").json()["count"] == rows

@@ -1,0 +1,402 @@
+"""Rescoring through the services: stored breakdown, history, events, decay, bulk, and
+auto-qualification."""
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import Event
+from crm.services import SYSTEM_USERNAME
+from leads import services as lead_services
+from leads.models import AutoQualification, Lead, LeadScoreSnapshot, ScoringProfile
+from leads.scoring import services as scoring
+from leads.tasks import rescore_all_leads
+from tests.leads.factories import LeadFactory
+from tests.leads.scoring_factories import active_profile, activity
+from wfm.defaults import LeadStep
+from wfm.models import StatusHistory
+
+pytestmark = pytest.mark.django_db
+
+# A LeadFactory lead with the default profile: industry 0 and size 0 (unknown), company with
+# its own domain 100, web source 70 → demographic 42.5; no activity → behavioural and
+# interaction 0; no AI analysis → 50. Total 0.25 × 42.5 + 0.15 × 50 = 18.125.
+BASELINE = 18
+
+
+def score_changed_events(lead):
+    return Event.objects.filter(name="lead.score_changed", payload__lead_id=str(lead.pk))
+
+
+def test_rescore_stores_score_breakdown_and_time():
+    lead = LeadFactory()
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+
+    lead.refresh_from_db()
+    assert lead.lead_score == BASELINE
+    assert lead.score_updated_at is not None
+    breakdown = lead.lead_score_factors
+    assert breakdown["total"] == BASELINE
+    assert [c["key"] for c in breakdown["categories"]] == [
+        "demographic",
+        "behavioural",
+        "interaction",
+        "ai",
+    ]
+    for category in breakdown["categories"]:
+        assert set(category) >= {"name", "weight", "score", "factors"}
+        for factor in category["factors"]:
+            assert set(factor) >= {"name", "score", "reason"}
+            assert 0 <= factor["score"] <= 100
+
+
+def test_a_moved_score_is_snapshotted_and_announced_once():
+    lead = LeadFactory()
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+    scoring.lead_rescore(by=lead.owner, lead=lead)  # nothing changed: no new snapshot/event
+
+    assert list(LeadScoreSnapshot.objects.filter(lead=lead).values_list("score", flat=True)) == [
+        BASELINE
+    ]
+    (event,) = score_changed_events(lead)
+    assert event.payload == {"lead_id": str(lead.pk), "old": 0, "new": BASELINE}
+    assert event.actor == lead.owner
+
+
+def test_rescore_does_not_write_lead_history_or_touch_updated_at():
+    lead = LeadFactory()
+    updated_at = Lead.objects.get(pk=lead.pk).updated_at
+    history_rows = lead.history.count()
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+
+    lead.refresh_from_db()
+    assert lead.updated_at == updated_at
+    assert lead.history.count() == history_rows
+
+
+def test_activities_feed_behavioural_and_interaction_factors():
+    lead = LeadFactory()
+    created = lead.created_at
+    activity(lead, type="email", direction="inbound", at=created + timedelta(hours=5))
+    activity(lead, type="email", direction="inbound", at=created + timedelta(hours=6))
+    activity(lead, type="note", metadata={"kind": "form_submission"})
+    activity(lead, type="email", direction="inbound", metadata={"kind": "form_submission"})
+    for _ in range(3):
+        activity(lead, type="note", metadata={"kind": "web_visit"})
+    activity(lead, type="note", metadata={"kind": "content_download"})
+    activity(lead, type="call", direction="outbound", at=created + timedelta(hours=2))
+    activity(lead, type="call", direction="outbound", is_done=False)  # planned: not held
+    activity(lead, type="meeting", at=created + timedelta(days=3))
+    # Not counted: automation's own activities, and signals older than the 90-day window.
+    activity(lead, type="email", direction="inbound", is_system_activity=True)
+    activity(lead, type="note", metadata={"kind": "web_visit"}, at=created - timedelta(days=91))
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+
+    breakdown = lead.lead_score_factors
+    assert breakdown["signals"] == {
+        "inbound_emails": 2,
+        "form_submissions": 2,
+        "web_visits": 3,
+        "content_downloads": 1,
+        "calls": 1,
+        "meetings": 1,
+        "responded": True,
+    }
+    factors = {f["key"]: f["score"] for c in breakdown["categories"] for f in c["factors"]}
+    assert factors["inbound_emails"] == 40  # 2 of 5
+    assert factors["form_submissions"] == 67  # 2 of 3
+    assert factors["web_visits"] == 30  # 3 of 10
+    assert factors["content_downloads"] == 33  # 1 of 3
+    assert factors["first_response"] == 85  # the call after 2 h: within 4 h
+    assert factors["calls"] == 33
+    assert factors["meetings"] == 50
+    assert factors["recency"] == 100
+    # demographic 42.5; behavioural (40+67+30+33)/4 = 42.5; interaction (85+33+50+100)/4 = 67;
+    # AI 50 → 0.25×42.5 + 0.35×42.5 + 0.25×67 + 0.15×50 = 49.75
+    assert lead.lead_score == 50
+
+
+def test_custom_fields_named_in_the_profile_feed_the_fit_factors():
+    lead = LeadFactory(
+        custom_field_values={"industry": ["Retail", "Software"], "company_size": "51-200"}
+    )
+
+    scoring.lead_rescore(by=None, lead=lead)
+
+    factors = {f["key"]: f for f in lead.lead_score_factors["categories"][0]["factors"]}
+    assert factors["industry"]["score"] == 100
+    assert factors["industry"]["reason"] == "Retail, Software is a target industry."
+    assert factors["company_size"]["score"] == 100
+    # demographic (100 + 100 + 100 + 70)/4 = 92.5 → 0.25 × 92.5 + 0.15 × 50 = 30.6
+    assert lead.lead_score == 31
+
+
+def test_bulk_rescore_costs_the_same_queries_for_few_and_many_leads():
+    def queries_for(count: int) -> int:
+        leads = LeadFactory.create_batch(count)
+        for lead in leads:
+            activity(lead, type="call", direction="outbound")
+        qs = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+        with CaptureQueriesContext(connection) as ctx:
+            result = scoring.rescore_leads(qs, dispatch_events=False)
+        assert result.scored == result.changed == count
+        return len(ctx.captured_queries)
+
+    assert queries_for(3) == queries_for(25)
+
+
+def test_bulk_rescore_works_in_batches():
+    leads = LeadFactory.create_batch(7)
+    progress = []
+
+    result = scoring.rescore_leads(
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]),
+        batch_size=3,
+        progress=lambda done, total: progress.append(done),
+        dispatch_events=False,
+    )
+
+    assert result.scored == 7
+    assert progress == [3, 6, 7]
+    assert set(
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).values_list("lead_score", flat=True)
+    ) == {BASELINE}
+
+
+def test_score_history_is_capped_per_lead(monkeypatch):
+    monkeypatch.setattr(scoring, "SNAPSHOTS_KEPT", 3)
+    lead = LeadFactory()
+    for source in ["web", "referral", "other", "partner", "cold_call"]:
+        Lead.objects.filter(pk=lead.pk).update(source=source)
+        scoring.lead_rescore(by=None, lead=lead)
+
+    kept = list(LeadScoreSnapshot.objects.filter(lead=lead).values_list("score", flat=True))
+    # 0.25 × (100 + source value)/4 + 7.5: web 18, referral 20, other 15, partner 19,
+    # cold call 16; the newest three are kept.
+    assert kept == [16, 19, 15]
+
+
+def test_nightly_rescore_decays_idle_leads_with_the_clock():
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        lead = LeadFactory()
+        Lead.objects.filter(pk=lead.pk).update(last_activity_at=start)
+
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        rescore_all_leads()
+    lead.refresh_from_db()
+    # recency 100 × 0.5^(1/14) = 95 → interaction 23.75;
+    # 0.25 × 42.5 + 0.25 × 23.75 + 0.15 × 50 = 24.06
+    assert lead.lead_score == 24
+    assert lead.lead_score_factors["decay"] is None
+
+    with time_machine.travel(start + timedelta(days=90), tick=False):
+        rescore_all_leads()
+    lead.refresh_from_db()
+    # recency 100 × 0.5^(90/14) = 1 → interaction 0.25; raw 18.19;
+    # decay after 30 days, halving every 60: 0.5^((90 − 30)/60) = 0.5 → 9.09
+    assert lead.lead_score_factors["decay"]["factor"] == 0.5
+    assert lead.lead_score == 9
+    assert list(
+        LeadScoreSnapshot.objects.filter(lead=lead).order_by("at").values_list("score", flat=True)
+    ) == [24, 9]
+
+
+def test_nightly_rescore_leaves_finished_leads_alone(steps):
+    lead = LeadFactory()
+    lead_services.lead_disqualify(by=lead.owner, lead=lead, reason="No budget")
+
+    summary = rescore_all_leads()
+
+    lead.refresh_from_db()
+    assert summary["scored"] == 0
+    assert lead.score_updated_at is None
+
+
+# --- auto-qualification ---------------------------------------------------------------------------
+def test_lead_reaching_the_threshold_is_qualified_by_the_system_with_history(steps):
+    active_profile(auto_qualify_threshold=BASELINE)
+    lead = LeadFactory()
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+
+    lead.refresh_from_db()
+    assert lead.is_qualified
+    assert lead.qualified_by.username == SYSTEM_USERNAME
+    assert lead.qualification_notes == f"Auto-qualified: score {BASELINE} ≥ {BASELINE}"
+    assert lead.wfm_project.current_step == steps[LeadStep.QUALIFIED]
+    move = StatusHistory.objects.filter(project=lead.wfm_project).latest("at")
+    assert move.reason == f"Auto-qualified: score {BASELINE} ≥ {BASELINE}"
+    assert move.changed_by.username == SYSTEM_USERNAME
+    assert move.is_system
+    assert AutoQualification.objects.get(lead=lead).score == BASELINE
+    assert Event.objects.filter(name="lead.qualified", payload__lead_id=str(lead.pk)).exists()
+
+
+def test_auto_qualification_happens_only_once_per_lead(steps):
+    active_profile(auto_qualify_threshold=BASELINE)
+    lead = LeadFactory()
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+    lead.refresh_from_db()
+    # A rep disqualifies it, then reopens it: it is back in New Lead, unqualified.
+    lead_services.lead_disqualify(by=lead.owner, lead=lead, reason="Wrong contact")
+    lead_services.lead_transition(by=lead.owner, lead=lead, to_step=steps[LeadStep.NEW_LEAD])
+    lead.refresh_from_db()
+    assert not lead.is_qualified
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+
+    lead.refresh_from_db()
+    assert not lead.is_qualified
+    assert lead.wfm_project.current_step == steps[LeadStep.NEW_LEAD]
+    assert AutoQualification.objects.filter(lead=lead).count() == 1
+
+
+def test_below_the_threshold_or_past_qualified_nothing_happens(steps):
+    lead = LeadFactory()  # default threshold 75, score 18
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+    lead.refresh_from_db()
+    assert not lead.is_qualified
+
+    active_profile(auto_qualify_threshold=None)
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+    lead.refresh_from_db()
+    assert not lead.is_qualified
+    assert not AutoQualification.objects.exists()
+
+
+def test_a_guard_refusing_the_move_leaves_the_lead_for_a_later_try(steps):
+    qualified = steps[LeadStep.QUALIFIED]
+    qualified.required_fields = ["estimated_close_date"]
+    qualified.save(update_fields=["required_fields"])
+    active_profile(auto_qualify_threshold=BASELINE)
+    lead = LeadFactory(estimated_close_date=None)
+
+    scoring.lead_rescore(by=lead.owner, lead=lead)
+
+    lead.refresh_from_db()
+    assert not lead.is_qualified
+    assert not AutoQualification.objects.filter(lead=lead).exists()
+    assert lead.lead_score == BASELINE  # the score itself is stored
+
+
+# --- profile ------------------------------------------------------------------------------------
+def test_default_profile_is_installed_and_active():
+    profile = ScoringProfile.objects.get(is_active=True)
+    assert profile.weights == {
+        "demographic": 0.25,
+        "behavioural": 0.35,
+        "interaction": 0.25,
+        "ai": 0.15,
+    }
+    assert profile.auto_qualify_threshold == 75
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        (
+            {
+                "weight_demographic": 0,
+                "weight_behavioural": 0,
+                "weight_interaction": 0,
+                "weight_ai": 0,
+            },
+            "__all__",
+            "add up to 0",
+        ),
+        ({"weight_ai": -1}, "weight_ai", "greater than or equal to 0"),
+        ({"response_time_bands": [[4, 80], [1, 100]]}, "response_time_bands", "increasing"),
+        ({"response_time_bands": [[1, 120]]}, "response_time_bands", "from 0 to 100"),
+        ({"source_values": {"carrier_pigeon": 10}}, "source_values", "Unknown sources"),
+        ({"source_values": {"web": "high"}}, "source_values", "0 to 100"),
+        ({"target_industries": "Software"}, "target_industries", "list"),
+        ({"activity_kinds": {"page_views": ["x"]}}, "activity_kinds", "keys"),
+    ],
+)
+def test_profile_validation_explains_what_is_wrong(changes, field, message):
+    profile = ScoringProfile.objects.get(is_active=True)
+    for name, value in changes.items():
+        setattr(profile, name, value)
+
+    with pytest.raises(ValidationError) as exc:
+        profile.full_clean()
+
+    assert message in " ".join(exc.value.message_dict[field])
+
+
+def test_only_one_profile_can_be_active():
+    other = ScoringProfile(name="Aggressive", is_active=True)
+
+    with pytest.raises(ValidationError) as exc:
+        other.full_clean()
+
+    assert "only one can be active" in exc.value.message_dict["is_active"][0]
+
+
+def test_weights_are_read_from_the_active_profile():
+    lead = LeadFactory()
+    active_profile(weight_demographic=1, weight_behavioural=0, weight_interaction=0, weight_ai=0)
+
+    scoring.lead_rescore(by=None, lead=lead)
+
+    assert lead.lead_score == 43  # demographic alone: 42.5
+
+
+# --- command ------------------------------------------------------------------------------------
+def test_rescore_leads_command_prints_progress_and_a_summary():
+    LeadFactory.create_batch(5)
+    out = StringIO()
+
+    call_command("rescore_leads", "--batch", "2", stdout=out)
+
+    text = out.getvalue()
+    assert "Rescoring 5 open leads" in text
+    assert "] 2/5 40%" in text
+    assert "] 5/5 100%" in text
+    assert "Rescored 5 leads" in text
+    assert "5 scores changed" in text
+    assert set(Lead.objects.values_list("lead_score", flat=True)) == {BASELINE}
+
+
+# --- the pipelined bulk rescore (a writer thread with its own connection) -------------------
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_rescore_stores_every_batch():
+    leads = LeadFactory.create_batch(5)
+    progress = []
+
+    result = scoring.rescore_leads(
+        batch_size=2, pipeline=True, progress=lambda done, total: progress.append(done)
+    )
+
+    assert result.scored == result.changed == 5
+    assert progress == [2, 4, 5]
+    scores = Lead.objects.filter(pk__in=[lead.pk for lead in leads]).values_list(
+        "lead_score", flat=True
+    )
+    assert set(scores) == {BASELINE}
+    assert LeadScoreSnapshot.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_writer_stops_the_pipelined_rescore(monkeypatch):
+    LeadFactory.create_batch(5)
+
+    def broken(updates, at):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(scoring, "write_scores", broken)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        scoring.rescore_leads(batch_size=2, pipeline=True)
+    assert not Lead.objects.exclude(score_updated_at=None).exists()
