@@ -52,9 +52,10 @@ async def session_calls(token: str, calls: list[tuple[str, dict]], errlog):
         return listed, results
 
 
-# Committed data, so the subprocess sees it; the serialized rollback leaves the database as the
-# browser tests that follow expect it (a plain flush would re-create content types they restore).
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Committed data, so the subprocess sees it. A plain transactional test, like the rest of the
+# suite's: no serialized rollback (a restore fails on the content types that an earlier
+# transactional test's flush re-created); the suite's conftest puts the reference data back.
+@pytest.mark.django_db(transaction=True)
 def test_mcp_server_lists_the_tools_and_runs_them_as_the_tokens_user(rep1, rep2, tmp_path):
     mine = make_lead(rep1, "Acme expansion", score=88)
     theirs = make_lead(rep2, "Globex secret deal", score=95)

@@ -19,7 +19,7 @@ pytestmark = [
         reason="needs PostgreSQL row locks (SELECT … FOR UPDATE); run with "
         "DATABASE_URL=postgres://…",
     ),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 
