@@ -163,3 +163,18 @@ def test_security_headers(web, rep1):
     assert "script-src 'self'" in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_navigation_links_every_area_and_marks_the_current_one(web, rep1):
+    html = web(rep1).get(reverse("crm:person_list")).content.decode()
+    nav = html[html.index('id="main-nav"') :]
+    for name in (
+        "leads:list",
+        "deals:list",
+        "crm:person_list",
+        "crm:organization_list",
+        "activities:list",
+        "aiagent:home",
+    ):
+        assert f'href="{reverse(name)}"' in nav, name
+    assert f'nav-link active" href="{reverse("crm:person_list")}"' in nav
