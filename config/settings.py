@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.shell",
                 "activities.context_processors.navigation",
+                "customfields.context_processors.navigation",
             ],
         },
     }

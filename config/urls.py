@@ -17,6 +17,7 @@ urlpatterns = [
     path("deals/", include("deals.urls")),
     path("activities/", include("activities.urls")),
     path("ai/", include("aiagent.urls")),
+    path("custom-fields/", include("customfields.urls")),
 ]
 
 handler400 = "crm.rest.bad_request"

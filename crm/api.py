@@ -18,6 +18,7 @@ from crm import selectors, services
 from crm.errors import ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.models import Organization, Person, User
+from customfields.api import CustomFieldValuesField, custom_field_schema
 
 
 # --- users and auth ---------------------------------------------------------------------------
@@ -89,6 +90,7 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
 # --- people and organizations ------------------------------------------------------------------
 class OrganizationSerializer(serializers.ModelSerializer):
     owner_name = serializers.CharField(source="owner.display_name", read_only=True, default="")
+    custom_field_values = CustomFieldValuesField(entity_type="organization", read_only=True)
 
     class Meta:
         model = Organization
@@ -117,6 +119,7 @@ class OrganizationInputSerializer(serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), required=False
     )
+    custom_field_values = CustomFieldValuesField(entity_type="organization", required=False)
 
 
 class PersonSerializer(serializers.ModelSerializer):
@@ -125,6 +128,7 @@ class PersonSerializer(serializers.ModelSerializer):
         source="organization.name", read_only=True, default=""
     )
     owner_name = serializers.CharField(source="owner.display_name", read_only=True, default="")
+    custom_field_values = CustomFieldValuesField(entity_type="person", read_only=True)
 
     class Meta:
         model = Person
@@ -159,6 +163,7 @@ class PersonInputSerializer(serializers.Serializer):
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), required=False
     )
+    custom_field_values = CustomFieldValuesField(entity_type="person", required=False)
 
 
 class AssignRequestSerializer(serializers.Serializer):
@@ -237,6 +242,7 @@ class PersonViewSet(RecordViewSet):
     serializer_class = PersonSerializer
     input_serializer_class = PersonInputSerializer
     filterset_class = PersonFilter
+    schema = custom_field_schema("person")
 
     def list_selector(self, user):
         return selectors.person_list(user=user)
@@ -259,6 +265,7 @@ class OrganizationViewSet(RecordViewSet):
     serializer_class = OrganizationSerializer
     input_serializer_class = OrganizationInputSerializer
     filterset_class = OrganizationFilter
+    schema = custom_field_schema("organization")
 
     def list_selector(self, user):
         return selectors.organization_list(user=user)

@@ -1,12 +1,18 @@
-"""FilterSets of people and organizations, shared by the HTML tables and the API."""
+"""FilterSets of people and organizations, shared by the HTML tables and the API.
+
+Both take the ``cf_<name>`` custom field filters and ``ordering=cf_<name>``
+(``customfields.filters``)."""
 
 import django_filters
 from django.db.models import Q
 
 from crm.models import Organization, Person
+from customfields.filters import CustomFieldFilterSetMixin
 
 
-class PersonFilter(django_filters.FilterSet):
+class PersonFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
+    cf_entity_type = "person"
+
     search = django_filters.CharFilter(method="filter_search", label="Search")
     organization = django_filters.UUIDFilter(field_name="organization_id")
     owner = django_filters.NumberFilter(field_name="owner_id")
@@ -40,7 +46,9 @@ class PersonFilter(django_filters.FilterSet):
         )
 
 
-class OrganizationFilter(django_filters.FilterSet):
+class OrganizationFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
+    cf_entity_type = "organization"
+
     search = django_filters.CharFilter(method="filter_search", label="Search")
     industry = django_filters.CharFilter(field_name="industry", lookup_expr="iexact")
     owner = django_filters.NumberFilter(field_name="owner_id")

@@ -2,13 +2,31 @@
 
 from django import forms
 
+from crm.errors import ValidationFailed
 from crm.models import Organization, User
+from customfields.forms import CustomFieldFormMixin, add_value_errors
+from customfields.services import VALUES_KEY
 
 TEXT = {"class": "form-control"}
 SELECT = {"class": "form-select"}
 
 
-class OrganizationForm(forms.Form):
+class RecordForm(CustomFieldFormMixin, forms.Form):
+    """A person or organization form: its own fields, then the active custom fields."""
+
+    def service_data(self) -> dict:
+        """The cleaned data as the services take it (custom fields under their names; no owner
+        means "keep the current one")."""
+        data = {k: v for k, v in self.cleaned_data.items() if k not in self.custom_field_names()}
+        if data.get("owner") is None:
+            data.pop("owner", None)
+        data["custom_field_values"] = self.custom_field_values()
+        return data
+
+
+class OrganizationForm(RecordForm):
+    cf_entity_type = "organization"
+
     name = forms.CharField(
         max_length=200, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
     )
@@ -37,7 +55,9 @@ class OrganizationForm(forms.Form):
             self.fields["owner"].queryset = owners
 
 
-class PersonForm(forms.Form):
+class PersonForm(RecordForm):
+    cf_entity_type = "person"
+
     first_name = forms.CharField(
         max_length=100, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
     )
@@ -62,9 +82,18 @@ class PersonForm(forms.Form):
 
 
 def add_domain_errors(form: forms.Form, exc) -> None:
-    """Show a DomainError's per-field details on the form, the rest as a form error."""
-    placed = False
-    for field, messages in (exc.details or {}).items():
+    """Show a DomainError's per-field details on the form, the rest as a form error.
+
+    Custom field errors (``custom_field_values.<name>``) go on their ``cf_<name>`` inputs."""
+    details = exc.details or {}
+    prefix = f"{VALUES_KEY}."
+    custom = {k: v for k, v in details.items() if k.startswith(prefix)}
+    if custom:
+        add_value_errors(form, ValidationFailed(exc.message, details=custom))
+    placed = bool(custom)
+    for field, messages in details.items():
+        if field in custom:
+            continue
         name = field if field in form.fields else None
         for message in messages:
             form.add_error(name, message)

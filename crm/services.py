@@ -15,6 +15,7 @@ from crm import permissions
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.events import emit
 from crm.models import AuditLog, Organization, Person, SavedView, User
+from customfields.services import validate_values
 
 
 # --- shared record helpers -------------------------------------------------------------------
@@ -132,6 +133,32 @@ def _visible_or_invalid(by: User, obj: Model | None, field: str) -> None:
         )
 
 
+def _as_dict(values):
+    """``None`` means no values; anything else goes to ``validate_values`` as given, so that a
+    value that is not an object is refused there with its message."""
+    if values is None:
+        return {}
+    return dict(values) if isinstance(values, Mapping) else values
+
+
+def _apply_custom_values(obj: Model, entity_type: str, values) -> list[str]:
+    """Validate ``values`` as a partial update of ``obj``'s custom field values (the names
+    given change, the others keep their value) and set the result; ``["custom_field_values"]``
+    when they changed. ``None`` leaves them alone."""
+    if values is None:
+        return []
+    merged = validate_values(
+        entity_type=entity_type,
+        values=_as_dict(values),
+        partial=True,
+        existing=obj.custom_field_values,
+    )
+    if merged == obj.custom_field_values:
+        return []
+    obj.custom_field_values = merged
+    return ["custom_field_values"]
+
+
 # --- the system user ----------------------------------------------------------------------------
 SYSTEM_USERNAME = "pipecrm-system"
 
@@ -182,9 +209,11 @@ def organization_create(
     size: str = "",
     address: str = "",
     owner: User | None = None,
+    custom_field_values: Mapping[str, Any] | None = None,
 ) -> Organization:
     require_perm(by, "crm.add_organization", "You may not create organizations.")
     owner = check_owner_choice(by=by, owner=owner, model=Organization)
+    values = validate_values(entity_type="organization", values=_as_dict(custom_field_values))
     organization = Organization(
         name=name.strip(),
         domain=domain.strip().lower(),
@@ -192,6 +221,7 @@ def organization_create(
         size=size,
         address=address,
         owner=owner,
+        custom_field_values=values,
         created_by=by,
     )
     full_clean_or_raise(organization)
@@ -208,9 +238,11 @@ def organization_update(
     require_change(by, organization)
     data = dict(data)
     owner = data.pop("owner", organization.owner)
+    cf_values = data.pop("custom_field_values", None)
     if "domain" in data:
         data["domain"] = (data["domain"] or "").strip().lower()
     changed = apply_changes(organization, data, ORGANIZATION_FIELDS)
+    changed += _apply_custom_values(organization, "organization", cf_values)
     if owner != organization.owner:
         change_owner(by=by, obj=organization, owner=owner)
         changed.append("owner")
@@ -242,10 +274,12 @@ def person_create(
     job_title: str = "",
     organization: Organization | None = None,
     owner: User | None = None,
+    custom_field_values: Mapping[str, Any] | None = None,
 ) -> Person:
     require_perm(by, "crm.add_person", "You may not create people.")
     owner = check_owner_choice(by=by, owner=owner, model=Person)
     _visible_or_invalid(by, organization, "organization")
+    values = validate_values(entity_type="person", values=_as_dict(custom_field_values))
     person = Person(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
@@ -254,6 +288,7 @@ def person_create(
         job_title=job_title,
         organization=organization,
         owner=owner,
+        custom_field_values=values,
         created_by=by,
     )
     full_clean_or_raise(person)
@@ -268,11 +303,13 @@ def person_update(*, by: User, person: Person, data: Mapping[str, Any]) -> Perso
     require_change(by, person)
     data = dict(data)
     owner = data.pop("owner", person.owner)
+    cf_values = data.pop("custom_field_values", None)
     if "email" in data:
         data["email"] = (data["email"] or "").strip().lower()
     if data.get("organization") is not None and data["organization"] != person.organization:
         _visible_or_invalid(by, data["organization"], "organization")
     changed = apply_changes(person, data, PERSON_FIELDS)
+    changed += _apply_custom_values(person, "person", cf_values)
     if owner != person.owner:
         change_owner(by=by, obj=person, owner=owner)
         changed.append("owner")

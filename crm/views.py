@@ -25,11 +25,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import notifications, permissions, selectors, services
-from crm.errors import DomainError
+from crm.errors import DomainError, ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.forms import OrganizationForm, PersonForm, add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved
 from crm.models import Organization, Person
+from customfields import selectors as cf_selectors
+from customfields.filters import filter_inputs
 
 
 # --- authentication --------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class Screen:
     """What the shared record views need to know about one kind of record."""
 
     model: type
-    slug: str  # url name prefix: "person" / "organization"
+    slug: str  # url name prefix: "person" / "organization"; also the custom field entity type
     title: str  # "People"
     filterset: type
     form: type
@@ -230,24 +232,29 @@ ORGANIZATIONS = Screen(
 )
 
 
-def _cleaned(form) -> dict:
-    data = dict(form.cleaned_data)
-    if data.get("owner") is None:
-        data.pop("owner", None)
-    return data
-
-
 @login_required
 @require_GET
 def record_list(request: HttpRequest, screen: Screen) -> HttpResponse:
     filterset = screen.filterset(request.GET or None, queryset=screen.list_selector(request.user))
-    rows = filterset.qs if filterset.is_bound else filterset.queryset
+    # One query for the custom field definitions, shared by the filters, columns and inputs.
+    definitions = filterset.cf_definitions()
+    cf_error = None
+    try:
+        rows = filterset.qs if filterset.is_bound else filterset.queryset
+    except ValidationFailed as exc:  # a bad cf_ filter value: say so instead of failing
+        rows, cf_error = filterset.queryset.none(), exc.message
     if not filterset.is_bound or not (request.GET.get("ordering")):
         rows = rows.order_by(*screen.model._meta.ordering)
     page = paginate(request, rows)
+    table_fields = cf_selectors.table_cells(
+        screen.slug, page.object_list, definitions=definitions
+    )
     context = {
         "screen": screen,
         "filter": filterset,
+        "cf_error": cf_error,
+        "cf_columns": [(d.param_name, d.label) for d in table_fields],
+        "cf_filters": filter_inputs(screen.slug, request.GET, definitions=definitions),
         "page": page,
         "ordering": request.GET.get("ordering", ""),
         "query": querystring_without(request, "page"),
@@ -268,6 +275,7 @@ def record_detail(request: HttpRequest, screen: Screen, pk) -> HttpResponse:
         "history": _history_rows(history),
         "can_change": permissions.can_change(request.user, obj),
         "can_delete": permissions.can_delete(request.user, obj),
+        "custom_fields": cf_selectors.display_rows(screen.slug, obj.custom_field_values),
     }
     if screen.model is Organization:
         context["people"] = selectors.organization_people(user=request.user, organization=obj)[:50]
@@ -301,7 +309,7 @@ def record_create(request: HttpRequest, screen: Screen) -> HttpResponse:
     form = screen.form(request.POST or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
-            obj = screen.create_service(request.user, _cleaned(form))
+            obj = screen.create_service(request.user, form.service_data())
         except DomainError as exc:
             add_domain_errors(form, exc)
         else:
@@ -316,10 +324,15 @@ def record_create(request: HttpRequest, screen: Screen) -> HttpResponse:
 def record_edit(request: HttpRequest, screen: Screen, pk) -> HttpResponse:
     obj = screen.get_selector(request.user, pk, "change")
     kwargs = screen.form_kwargs(request.user)
-    form = screen.form(request.POST or None, initial=screen.initial(obj), **kwargs)
+    form = screen.form(
+        request.POST or None,
+        initial=screen.initial(obj),
+        initial_custom_values=obj.custom_field_values,
+        **kwargs,
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            obj = screen.update_service(request.user, obj, _cleaned(form))
+            obj = screen.update_service(request.user, obj, form.service_data())
         except DomainError as exc:
             add_domain_errors(form, exc)
         else:

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from crm.errors import DomainError, ValidationFailed
 from customfields import services
+from customfields.forms import OptionsField
 from customfields.models import CustomFieldDefinition
 
 CREATE_FIELDS = (
@@ -22,26 +23,6 @@ CREATE_FIELDS = (
     "show_in_table",
     "display_order",
 )
-
-
-class OptionsField(forms.CharField):
-    """A JSON list of strings edited as a textarea, one option per line."""
-
-    widget = forms.Textarea(attrs={"rows": 6, "cols": 40})
-
-    def prepare_value(self, value):
-        if isinstance(value, list | tuple):
-            return "\n".join(str(v) for v in value)
-        return value
-
-    def to_python(self, value) -> list[str]:
-        if isinstance(value, list | tuple):
-            return [str(v).strip() for v in value if str(v).strip()]
-        text = super().to_python(value) or ""
-        return [line.strip() for line in text.splitlines() if line.strip()]
-
-    def has_changed(self, initial, data) -> bool:
-        return self.to_python(initial or []) != self.to_python(data)
 
 
 class CustomFieldDefinitionForm(forms.ModelForm):

@@ -278,6 +278,29 @@ def cf_filter_q(
     return condition
 
 
+def filter_inputs(
+    entity_type: str,
+    params: Mapping,
+    *,
+    definitions: selectors.Definitions | None = None,
+) -> list[dict]:
+    """The filter inputs of a table's active custom fields with the values now applied, for
+    ``templates/customfields/_filter_fields.html``: range fields get a min and a max."""
+    rows = []
+    for definition in selectors.active_fields(entity_type, definitions=definitions):
+        param = definition.param_name
+        rows.append(
+            {
+                "definition": definition,
+                "is_range": definition.type in RANGE_TYPES,
+                "value": params.get(param, ""),
+                "min": params.get(f"{param}_min", ""),
+                "max": params.get(f"{param}_max", ""),
+            }
+        )
+    return rows
+
+
 def apply_cf_filters(
     queryset: QuerySet,
     entity_type: str,

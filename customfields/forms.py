@@ -17,7 +17,13 @@ from django import forms
 
 from crm.errors import ValidationFailed
 from customfields import selectors
-from customfields.models import CustomFieldDefinition, FieldType
+from customfields.models import (
+    CHOICE_TYPES,
+    NAME_MAX_LENGTH,
+    CustomFieldDefinition,
+    EntityType,
+    FieldType,
+)
 from customfields.services import VALUES_KEY
 from customfields.values import (
     DECIMAL_MAX_INTEGER_DIGITS,
@@ -206,3 +212,109 @@ class CustomFieldFormMixin:
 
     def add_value_errors(self, exc: ValidationFailed) -> None:
         add_value_errors(self, exc)
+
+
+# --- definitions (the management page and the admin) ---------------------------------------
+
+
+class OptionsField(forms.CharField):
+    """A JSON list of strings edited as a textarea, one option per line."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "cols": 40})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list | tuple):
+            return [str(v).strip() for v in value if str(v).strip()]
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def has_changed(self, initial, data) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+def _help(attr: str) -> str:
+    return str(CustomFieldDefinition._meta.get_field(attr).help_text)
+
+
+class CustomFieldEditForm(forms.Form):
+    """What can change once a field exists. ``services.custom_field_update`` decides."""
+
+    label = forms.CharField(
+        max_length=100,
+        help_text="What users see on forms, tables and error messages.",
+        widget=forms.TextInput(attrs=_control(autofocus=True, **{"data-cf-label": ""})),
+    )
+    options = OptionsField(
+        required=False,
+        help_text="One option per line, in the order they should be offered. An option still "
+        "used by records cannot be removed.",
+        widget=forms.Textarea(attrs=_control(rows=5)),
+    )
+    help_text = forms.CharField(
+        label="Help text",
+        max_length=500,
+        required=False,
+        help_text=_help("help_text"),
+        widget=forms.TextInput(attrs=_control()),
+    )
+    is_required = forms.BooleanField(
+        label="Required",
+        required=False,
+        help_text="Every create and update must give a value.",
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+    show_in_table = forms.BooleanField(
+        label="Show in table",
+        required=False,
+        help_text="Show the field as a column of the list table.",
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+    )
+
+    def service_data(self) -> dict:
+        return dict(self.cleaned_data)
+
+
+class CustomFieldCreateForm(CustomFieldEditForm):
+    """A new field: also its entity type, name and type, which are fixed from then on."""
+
+    # Chosen by the tab the page shows; the modal's title names it.
+    entity_type = forms.ChoiceField(
+        label="Record type", choices=EntityType.choices, widget=forms.HiddenInput
+    )
+    name = forms.CharField(
+        max_length=NAME_MAX_LENGTH,
+        help_text="Lowercase letters, digits and underscores, e.g. budget_range. Used in filters "
+        "and the API; it cannot be changed later.",
+        widget=forms.TextInput(
+            attrs=_control(autocomplete="off", spellcheck="false", **{"data-cf-name": ""})
+        ),
+    )
+    type = forms.ChoiceField(
+        choices=FieldType.choices,
+        help_text="It cannot be changed later.",
+        widget=forms.Select(attrs={"class": "form-select", "data-cf-type": ""}),
+    )
+
+    field_order = [
+        "entity_type",
+        "label",
+        "name",
+        "type",
+        "options",
+        "help_text",
+        "is_required",
+        "show_in_table",
+    ]
+
+    def clean(self):
+        cleaned = super().clean()
+        # The options input is hidden for the other types: what it may still hold is not
+        # part of the submission.
+        if cleaned.get("type") not in CHOICE_TYPES:
+            cleaned["options"] = []
+        return cleaned

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.db.models import QuerySet
 
 from crm.errors import NotFound
-from customfields.models import CustomFieldDefinition
+from customfields.models import CustomFieldDefinition, FieldType
 from customfields.permissions import can_manage_custom_fields
 
 Definitions = Sequence[CustomFieldDefinition]
@@ -67,6 +67,40 @@ def active_values(
     }
 
 
+def display_rows(
+    entity_type: str, values: dict | None, *, definitions: Definitions | None = None
+) -> list[dict]:
+    """What a detail page shows: one row per active field, in display order, with the value
+    as people read it (``None`` when the record has none) and how to render it."""
+    from customfields.values import display_value
+
+    values = values or {}
+    return [
+        {
+            "definition": d,
+            "value": display_value(d, values.get(d.name)),
+            "is_url": d.type == FieldType.URL,
+            "is_email": d.type == FieldType.EMAIL,
+            "is_long": d.type == FieldType.LONG_TEXT,
+        }
+        for d in active_fields(entity_type, definitions=definitions)
+    ]
+
+
+def table_cells(
+    entity_type: str, records, *, definitions: Definitions | None = None
+) -> list[CustomFieldDefinition]:
+    """Give each record a ``custom_cells`` list (the display values of the table fields, in
+    order) and return those fields, for the column headers. No query with ``definitions``."""
+    from customfields.values import display_value
+
+    fields = table_fields(entity_type, definitions=definitions)
+    for record in records:
+        values = getattr(record, "custom_field_values", None) or {}
+        record.custom_cells = [display_value(d, values.get(d.name)) for d in fields]
+    return fields
+
+
 def field_list(*, user, entity_type: str | None = None) -> QuerySet[CustomFieldDefinition]:
     """Definitions ``user`` may see: managers see inactive ones too, everyone else only active."""
     qs = CustomFieldDefinition.objects.all()
@@ -89,3 +123,20 @@ def field_get(*, user, field_id) -> CustomFieldDefinition:
     if field is None:
         raise NotFound("Custom field not found.")
     return field
+
+
+def field_counts() -> dict[str, dict[str, int]]:
+    """``{entity_type: {"active": n, "total": n}}`` for every entity type (one query)."""
+    from django.db.models import Count, Q
+
+    from customfields.models import EntityType
+
+    counts = {value: {"active": 0, "total": 0} for value in EntityType.values}
+    rows = (
+        CustomFieldDefinition.objects.values("entity_type")
+        .annotate(total=Count("pk"), active=Count("pk", filter=Q(is_active=True)))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["entity_type"]] = {"active": row["active"], "total": row["total"]}
+    return counts

@@ -346,3 +346,27 @@ def custom_field_reorder(*, by, entity_type: str, names: list[str]) -> list[Cust
             changed.append(field)
     CustomFieldDefinition.objects.bulk_update(changed, ["display_order", "updated_at"])
     return ordered
+
+
+@transaction.atomic
+def custom_field_move(
+    *, by, field: CustomFieldDefinition, direction: str
+) -> list[CustomFieldDefinition]:
+    """Swap ``field`` with its neighbour among the fields of its entity type (active or not),
+    ``direction`` being ``"up"`` (earlier) or ``"down"``. At either end nothing moves.
+    Returns every definition of the entity type in the new order."""
+    if direction not in ("up", "down"):
+        message = "Move a field up or down."
+        raise ValidationFailed(message, details={"direction": [message]})
+    _check_permission(by, "change")
+    names = list(
+        CustomFieldDefinition.objects.select_for_update()
+        .filter(entity_type=field.entity_type)
+        .order_by("display_order", "name")
+        .values_list("name", flat=True)
+    )
+    position = names.index(field.name)
+    other = position - 1 if direction == "up" else position + 1
+    if 0 <= other < len(names):
+        names[position], names[other] = names[other], names[position]
+    return custom_field_reorder(by=by, entity_type=field.entity_type, names=names)

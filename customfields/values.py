@@ -256,3 +256,15 @@ CLEANERS = {
 def clean_value(definition: CustomFieldDefinition, raw):
     """The normalized value of non-empty ``raw`` for ``definition``; raises InvalidValue."""
     return CLEANERS[FieldType(definition.type)](definition, raw)
+
+
+def display_value(definition: CustomFieldDefinition, value):
+    """A stored value as people read it: ``None`` for no value, booleans as Yes/No, lists
+    joined; anything else unchanged (templates escape it and add links for urls and emails)."""
+    if is_empty(value):
+        return None
+    if definition.type == FieldType.BOOLEAN:
+        return "Yes" if value else "No"
+    if definition.type == FieldType.MULTI_SELECT and isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value

@@ -318,3 +318,60 @@ def test_reorder_needs_permission(manager, rep1):
     create(manager, name="a_field", type="text")
     with pytest.raises(PermissionDenied):
         services.custom_field_reorder(by=rep1, entity_type="person", names=["a_field"])
+
+
+# --- move up / down (the management page's buttons) ------------------------------------------
+
+
+def _order(entity_type: str = "person") -> list[str]:
+    return list(
+        CustomFieldDefinition.objects.filter(entity_type=entity_type)
+        .order_by("display_order")
+        .values_list("name", flat=True)
+    )
+
+
+def test_move_up_and_down_swaps_with_the_neighbour(manager):
+    for name in ("a_field", "b_field", "c_field"):
+        create(manager, name=name, type="text")
+    create(manager, name="lead_field", type="text", entity_type="lead")
+    b_field = CustomFieldDefinition.objects.get(entity_type="person", name="b_field")
+    ordered = services.custom_field_move(by=manager, field=b_field, direction="up")
+    assert [f.name for f in ordered] == ["b_field", "a_field", "c_field"]
+    assert _order() == ["b_field", "a_field", "c_field"]
+    services.custom_field_move(by=manager, field=b_field, direction="down")
+    services.custom_field_move(by=manager, field=b_field, direction="down")
+    assert _order() == ["a_field", "c_field", "b_field"]
+    assert _order("lead") == ["lead_field"]
+
+
+def test_move_past_either_end_changes_nothing(manager):
+    first = create(manager, name="a_field", type="text")
+    last = create(manager, name="b_field", type="text")
+    services.custom_field_move(by=manager, field=first, direction="up")
+    services.custom_field_move(by=manager, field=last, direction="down")
+    assert _order() == ["a_field", "b_field"]
+
+
+def test_move_counts_inactive_fields_too(manager):
+    create(manager, name="a_field", type="text")
+    hidden = create(manager, name="b_field", type="text")
+    services.custom_field_deactivate(by=manager, field=hidden)
+    third = create(manager, name="c_field", type="text")
+    services.custom_field_move(by=manager, field=third, direction="up")
+    assert _order() == ["a_field", "c_field", "b_field"]
+
+
+def test_move_refuses_an_unknown_direction(manager):
+    field = create(manager, name="a_field", type="text")
+    with pytest.raises(ValidationFailed) as info:
+        services.custom_field_move(by=manager, field=field, direction="sideways")
+    assert "direction" in info.value.details
+
+
+def test_move_needs_permission(manager, rep1, settings):
+    field = create(manager, name="a_field", type="text")
+    with pytest.raises(PermissionDenied):
+        services.custom_field_move(by=rep1, field=field, direction="down")
+    settings.CUSTOM_FIELDS_EDITABLE_BY_REPS = True
+    services.custom_field_move(by=rep1, field=field, direction="down")
