@@ -145,7 +145,7 @@ def _done(request: HttpRequest, message: str, deal: Deal) -> HttpResponse:
 def deal_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     filterset, rows, cf_error = _filtered(request, selectors.deal_list(user=user))
-    definitions = cf_selectors.definitions_for("deal")
+    definitions = filterset.cf_definitions()  # loaded once, by the cf_ filters if any
     table_fields = cf_selectors.table_fields("deal", definitions=definitions)
     page = paginate(request, rows)
     steps = list(selectors.deal_steps())

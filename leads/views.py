@@ -22,7 +22,7 @@ from crm.errors import DomainError, NotFound, ValidationFailed
 from crm.forms import add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved, trigger
 from crm.rest import error_body
-from customfields.selectors import active_fields, definitions_for
+from customfields.selectors import active_fields
 from leads import boards as lead_boards
 from leads import columns as lead_columns
 from leads import selectors, services
@@ -55,7 +55,7 @@ def _filtered(request: HttpRequest):
 def lead_list(request: HttpRequest) -> HttpResponse:
     filterset, rows = _filtered(request)
     page = paginate(request, rows)
-    definitions = definitions_for("lead")
+    definitions = filterset.cf_definitions()  # loaded once, by the cf_ filters if any
     available = lead_columns.available_columns(definitions)
     context = {
         "filter": filterset,

@@ -50,6 +50,7 @@ class Command(BaseCommand):
         benchmark.build_dataset(leads, log=self.stdout.write, batch=batch)
         benchmark.build_activities(log=self.stdout.write, batch=batch)
         manager, reps = benchmark.ensure_users()
+        benchmark.settle(log=self.stdout.write)
         host = next(
             (h for h in settings.ALLOWED_HOSTS if h not in {"*", ""} and not h.startswith(".")),
             "localhost",
