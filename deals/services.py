@@ -25,9 +25,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from crm import permissions
+from crm import assignment, permissions
 from crm import services as crm_services
-from crm.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from crm.errors import Conflict, NotFound, ValidationFailed
 from crm.events import emit
 from crm.models import Organization, Person, User
 from customfields.services import validate_values
@@ -61,23 +61,6 @@ def _check_links(by: User, *, person: Person | None, organization: Organization 
                 f"{field}: unknown {obj._meta.verbose_name}.",
                 details={field: [f"Unknown {obj._meta.verbose_name}."]},
             )
-
-
-def can_assign(by: User, deal_owner: User | None, assignee: User | None) -> bool:
-    """Anyone who may change a deal may take it or unassign it; giving it to someone else
-    needs the owner or ``deals.reassign_deal``."""
-    if assignee is None or assignee == by:
-        return True
-    return by.is_superuser or by == deal_owner or by.has_perm("deals.reassign_deal")
-
-
-def _check_assignee(by: User, deal_owner: User | None, assignee: User | None) -> None:
-    if assignee is not None and not assignee.is_active:
-        raise ValidationFailed(
-            "The assignee must be an active user.", details={"assigned_to": ["Inactive user."]}
-        )
-    if not can_assign(by, deal_owner, assignee):
-        raise PermissionDenied("Only the owner or a manager can give a deal to someone else.")
 
 
 def _require_live(deal: Deal, verb: str) -> None:
@@ -132,7 +115,7 @@ def deal_create(
     crm_services.require_perm(by, "deals.add_deal", "You may not create deals.")
     owner = crm_services.check_owner_choice(by=by, owner=owner, model=Deal)
     _check_links(by, person=person, organization=organization)
-    _check_assignee(by, owner, assigned_to)
+    assignment.check_assignee(by, Deal, owner, assigned_to)
     values = validate_values(entity_type=ENTITY_TYPE, values=dict(custom_field_values or {}))
     project_type = _deal_project_type(project_type)
 
@@ -236,21 +219,7 @@ def deal_assign(*, by: User, deal: Deal, assignee: User | None) -> Deal:
     """
     crm_services.require_change(by, deal)
     _require_live(deal, "reassigned")
-    previous = deal.assigned_to
-    if previous == assignee:
-        return deal
-    _check_assignee(by, deal.owner, assignee)
-    deal.assigned_to = assignee
-    deal.assigned_at = timezone.now() if assignee else None
-    crm_services.save(deal, by=by, update_fields=["assigned_to", "assigned_at", "updated_at"])
-    permissions.move_assignee(deal, previous=previous, new=assignee, owner=deal.owner)
-    emit(
-        "deal.assigned",
-        actor=by,
-        deal_id=deal.pk,
-        assignee_id=assignee.pk if assignee else None,
-        previous_id=previous.pk if previous else None,
-    )
+    assignment.assign(by=by, record=deal, assignee=assignee)
     return deal
 
 

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from crm import permissions
+from crm import assignment, permissions
 from crm import services as crm_services
-from crm.errors import Conflict, PermissionDenied, ValidationFailed
+from crm.errors import Conflict, ValidationFailed
 from crm.events import emit
 from crm.models import Organization, Person, User
 from customfields.services import validate_values
@@ -64,21 +64,6 @@ def _check_links(by: User, *, person: Person | None, organization: Organization 
             )
 
 
-def _check_assignee(by: User, lead_owner: User | None, assignee: User | None) -> None:
-    """Anyone who may change a lead may take it; giving it to someone else takes the owner
-    or the ``reassign_lead`` permission; the assignee must be an active user."""
-    if assignee is None:
-        return
-    if not assignee.is_active:
-        raise ValidationFailed(
-            "The assignee must be an active user.", details={"assigned_to": ["Inactive user."]}
-        )
-    if assignee == by or by == lead_owner or by.is_superuser:
-        return
-    if not by.has_perm("leads.reassign_lead"):
-        raise PermissionDenied("Only the owner or a manager can give a lead to someone else.")
-
-
 @transaction.atomic
 def lead_create(
     *,
@@ -103,7 +88,7 @@ def lead_create(
         )
     owner = crm_services.check_owner_choice(by=by, owner=owner, model=Lead)
     _check_links(by, person=fields.get("person"), organization=fields.get("organization"))
-    _check_assignee(by, owner, assigned_to)
+    assignment.check_assignee(by, Lead, owner, assigned_to)
     values = validate_values(entity_type="lead", values=dict(custom_field_values or {}))
 
     project = wfm_services.project_start(
@@ -197,21 +182,7 @@ def lead_assign(*, by: User, lead: Lead, assignee: User | None) -> Lead:
     """Hand a lead to ``assignee`` (None: unassign). Object permissions follow the assignee."""
     crm_services.require_change(by, lead)
     _refuse_if_converted(lead, "reassigned")
-    previous = lead.assigned_to
-    if previous == assignee:
-        return lead
-    _check_assignee(by, lead.owner, assignee)
-    lead.assigned_to = assignee
-    lead.assigned_at = timezone.now() if assignee else None
-    crm_services.save(lead, by=by, update_fields=["assigned_to", "assigned_at", "updated_at"])
-    permissions.move_assignee(lead, previous=previous, new=assignee, owner=lead.owner)
-    emit(
-        "lead.assigned",
-        actor=by,
-        lead_id=lead.pk,
-        assignee_id=assignee.pk if assignee else None,
-        previous_id=previous.pk if previous else None,
-    )
+    assignment.assign(by=by, record=lead, assignee=assignee)
     return lead
 
 

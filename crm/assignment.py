@@ -1,0 +1,66 @@
+"""Handing an owned record (a lead, a deal) to a user: one rule for every record type.
+
+Anyone who may change a record may take it or unassign it; giving it to someone else takes
+the record's owner, a superuser or the ``<app>.reassign_<model>`` permission (Manager and
+Admin roles); the assignee must be an active user. Object permissions follow the assignee
+(``crm.permissions.move_assignee``), and ``<entity>.assigned`` is emitted.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Model
+from django.utils import timezone
+
+from crm import permissions
+from crm.errors import PermissionDenied, ValidationFailed
+from crm.events import emit
+from crm.models import User
+
+
+def can_assign(by: User, record_model: type[Model], owner: User | None, assignee: User | None):
+    if assignee is None or assignee == by:
+        return True
+    meta = record_model._meta
+    return (
+        by.is_superuser
+        or by == owner
+        or by.has_perm(f"{meta.app_label}.reassign_{meta.model_name}")
+    )
+
+
+def check_assignee(
+    by: User, record_model: type[Model], owner: User | None, assignee: User | None
+) -> None:
+    """Refuse an inactive assignee (400) or a hand-over ``by`` may not make (403)."""
+    if assignee is not None and not assignee.is_active:
+        raise ValidationFailed(
+            "The assignee must be an active user.", details={"assigned_to": ["Inactive user."]}
+        )
+    if not can_assign(by, record_model, owner, assignee):
+        noun = record_model._meta.verbose_name
+        raise PermissionDenied(f"Only the owner or a manager can give a {noun} to someone else.")
+
+
+def assign(*, by: User, record: Model, assignee: User | None) -> bool:
+    """Set ``record.assigned_to`` (the caller checked ``by`` may change it, inside its
+    transaction), move the object permissions and emit ``<entity>.assigned``. Returns
+    whether anything changed."""
+    from crm.services import save
+
+    previous = record.assigned_to
+    if previous == assignee:
+        return False
+    check_assignee(by, type(record), record.owner, assignee)
+    record.assigned_to = assignee
+    record.assigned_at = timezone.now() if assignee else None
+    save(record, by=by, update_fields=["assigned_to", "assigned_at", "updated_at"])
+    permissions.move_assignee(record, previous=previous, new=assignee, owner=record.owner)
+    entity = record._meta.model_name
+    emit(
+        f"{entity}.assigned",
+        actor=by,
+        **{f"{entity}_id": record.pk},
+        assignee_id=assignee.pk if assignee else None,
+        previous_id=previous.pk if previous else None,
+    )
+    return True
