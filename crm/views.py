@@ -246,9 +246,7 @@ def record_list(request: HttpRequest, screen: Screen) -> HttpResponse:
     if not filterset.is_bound or not (request.GET.get("ordering")):
         rows = rows.order_by(*screen.model._meta.ordering)
     page = paginate(request, rows)
-    table_fields = cf_selectors.table_cells(
-        screen.slug, page.object_list, definitions=definitions
-    )
+    table_fields = cf_selectors.table_cells(screen.slug, page.object_list, definitions=definitions)
     context = {
         "screen": screen,
         "filter": filterset,

@@ -6,8 +6,10 @@ class CustomfieldsConfig(AppConfig):
     verbose_name = "Custom fields"
 
     def ready(self) -> None:
-        # customfields may depend on crm (never the other way round), so the crm models that
-        # carry custom field values are registered here; leads and deals register their own.
+        # customfields builds on crm's models, so crm's models know nothing of it and the crm
+        # models that carry custom field values are registered here (crm's services, forms,
+        # filters and API then use customfields like leads and deals do, which register their
+        # own models).
         from crm.models import Organization, Person
         from customfields.registry import register_entity
 

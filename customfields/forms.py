@@ -14,6 +14,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django import forms
+from django.utils.html import escape
 
 from crm.errors import ValidationFailed
 from customfields import selectors
@@ -46,11 +47,25 @@ def _control(**attrs) -> dict:
     return {"class": "form-control", **attrs}
 
 
+class CheckboxList(forms.CheckboxSelectMultiple):
+    """Checkboxes one per line: the container is a ``cf-checkboxes`` list (static/css/app.css),
+    each input a Bootstrap ``form-check-input`` (attrs would otherwise style both alike)."""
+
+    def __init__(self, attrs=None, choices=()):
+        super().__init__(attrs={"class": "cf-checkboxes", **(attrs or {})}, choices=choices)
+
+    def create_option(self, *args, **kwargs):
+        option = super().create_option(*args, **kwargs)
+        option["attrs"]["class"] = "form-check-input"
+        return option
+
+
 def form_field(definition: CustomFieldDefinition, initial=None) -> forms.Field:
     """One Django form field for a definition, with the stored value as its initial value."""
     common = {
         "label": definition.label,
-        "help_text": definition.help_text,
+        # Typed by whoever manages the fields; Django renders form help texts unescaped.
+        "help_text": escape(definition.help_text),
         "required": definition.is_required,
         "initial": initial,
     }
@@ -101,7 +116,7 @@ def form_field(definition: CustomFieldDefinition, initial=None) -> forms.Field:
     if kind == FieldType.MULTI_SELECT:
         return forms.MultipleChoiceField(
             choices=[(o, o) for o in definition.options or []],
-            widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+            widget=CheckboxList(),
             **common,
         )
     if kind == FieldType.URL:

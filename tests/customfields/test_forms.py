@@ -185,3 +185,16 @@ def test_form_mixin_adds_fields_and_reads_the_instance(fields, make_person):
 
     form.add_value_errors(ValidationFailed("x", details={"custom_field_values.seats": ["No"]}))
     assert form.errors["cf_seats"] == ["No"]
+
+
+def test_help_text_is_escaped_since_templates_render_it_as_html(make_field):
+    make_field(name="nickname", help_text="<script>alert(1)</script> & more")
+    help_text = form_fields("person", initial=None)["cf_nickname"].help_text
+    assert help_text == "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"
+
+
+def test_multi_select_checkboxes_are_styled_one_by_one(make_field):
+    make_field(name="tags", type="multi_select", options=["crm", "erp"])
+    html = str(form_fields("person", initial=None)["cf_tags"].widget.render("cf_tags", ["crm"]))
+    assert html.startswith('<div class="cf-checkboxes">')
+    assert html.count('class="form-check-input"') == 2
