@@ -12,9 +12,13 @@ re-reads the row as that user and renders ``crm/_notification_push.html``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from crm import realtime
@@ -49,6 +53,34 @@ def notify(
     )
     realtime.publish(realtime.user_group(user.pk), {"type": PUSHED, "id": notification.pk})
     return notification
+
+
+def notify_assignment(
+    event, *, model, url_name: str, describe: Callable[[Any], str] = str
+) -> Notification | None:
+    """The bell side of an ``<entity>.assigned`` event: the new assignee of a ``model``
+    record (``<entity>_id`` in the payload) hears who assigned what to them, unless they
+    assigned it themselves or may not see it. ``describe`` names the record in the body."""
+    from crm import permissions
+    from crm.models import User
+
+    payload = event.payload or {}
+    assignee_id = payload.get("assignee_id")
+    if not assignee_id or assignee_id == event.actor_id:
+        return None
+    assignee = User.objects.filter(pk=assignee_id, is_active=True).first()
+    record = model.objects.filter(pk=payload.get(f"{model._meta.model_name}_id")).first()
+    if assignee is None or record is None or not permissions.can_view(assignee, record):
+        return None
+    by = event.actor.display_name if event.actor_id else "An assignment rule"
+    noun = model._meta.verbose_name.capitalize()
+    return notify(
+        user=assignee,
+        kind="assignment",
+        title=f"{noun} assigned to you: {record.name}",
+        body=f"{by} assigned {describe(record)} to you.",
+        url=reverse(url_name, args=[record.pk]),
+    )
 
 
 def mark_read(*, by: User, notification_id: int) -> Notification:

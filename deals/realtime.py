@@ -21,8 +21,8 @@ from django.utils.html import format_html
 from crm import permissions
 from crm import realtime as crm_realtime
 from crm.events import handles
-from crm.models import Event, User
-from crm.notifications import notify
+from crm.models import Event
+from crm.notifications import notify_assignment
 from deals.models import Deal
 
 KIND = "deal"
@@ -85,22 +85,11 @@ def publish_deal_change(event: Event) -> None:
 @handles("deal.assigned")
 def notify_deal_assignee(event: Event) -> None:
     """The new assignee hears of it in the bell (not when they assigned it themselves)."""
-    payload = event.payload or {}
-    assignee_id = payload.get("assignee_id")
-    if not assignee_id or assignee_id == event.actor_id:
-        return
-    assignee = User.objects.filter(pk=assignee_id, is_active=True).first()
-    deal = Deal.objects.filter(pk=payload.get("deal_id")).first()
-    if assignee is None or deal is None or not permissions.can_view(assignee, deal):
-        return
-    by = event.actor.display_name if event.actor_id else "An assignment rule"
-    notify(
-        user=assignee,
-        kind="assignment",
-        title=f"Deal assigned to you: {deal.name}",
-        body=f"{by} assigned “{deal.name}” to you.",
-        url=reverse("deals:detail", args=[deal.pk]),
-    )
+    notify_assignment(event, model=Deal, url_name="deals:detail", describe=_described)
+
+
+def _described(deal: Deal) -> str:
+    return f"“{deal.name}”"
 
 
 # --- rendering ----------------------------------------------------------------------------

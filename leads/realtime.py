@@ -35,8 +35,8 @@ from django.utils.html import format_html
 from crm import permissions
 from crm import realtime as crm_realtime
 from crm.events import handles
-from crm.models import Event, User
-from crm.notifications import notify
+from crm.models import Event
+from crm.notifications import notify_assignment
 from leads.models import Lead
 
 KIND = "lead"
@@ -111,26 +111,12 @@ def publish_lead_change(event: Event) -> None:
 @handles("lead.assigned")
 def notify_lead_assignee(event: Event) -> None:
     """The new assignee hears of it in the bell (not when they assigned it themselves)."""
-    payload = event.payload or {}
-    assignee_id = payload.get("assignee_id")
-    if not assignee_id or assignee_id == event.actor_id:
-        return
-    assignee = User.objects.filter(pk=assignee_id, is_active=True).first()
-    lead = Lead.objects.filter(pk=payload.get("lead_id")).first()
-    if assignee is None or lead is None or not permissions.can_view(assignee, lead):
-        return
-    by = event.actor.display_name if event.actor_id else "An assignment rule"
-    notify(
-        user=assignee,
-        kind="assignment",
-        title=f"Lead assigned to you: {lead.name}",
-        body=f"{by} assigned “{lead.name}”{_company(lead)} to you.",
-        url=reverse("leads:detail", args=[lead.pk]),
-    )
+    notify_assignment(event, model=Lead, url_name="leads:detail", describe=_described)
 
 
-def _company(lead: Lead) -> str:
-    return f" ({lead.company_name})" if lead.company_name else ""
+def _described(lead: Lead) -> str:
+    company = f" ({lead.company_name})" if lead.company_name else ""
+    return f"“{lead.name}”{company}"
 
 
 # --- rendering ----------------------------------------------------------------------------

@@ -122,7 +122,9 @@ def test_lead_assignment_notifies_the_new_assignee(rt, rep1, manager):
     lead = LeadFactory(owner=manager, name="Assign Me", company_name="Acme")
     services.lead_assign(by=manager, lead=lead, assignee=rep1)
     n = Notification.objects.get(user=rep1)
-    assert n.kind == "assignment" and "Assign Me" in n.title and n.url == f"/leads/{lead.pk}/"
+    assert n.kind == "assignment" and n.url == f"/leads/{lead.pk}/"
+    assert n.title == "Lead assigned to you: Assign Me"
+    assert n.body == f"{manager.display_name} assigned “Assign Me” (Acme) to you."
 
 
 def test_assigning_to_oneself_notifies_nobody(rt, manager):
@@ -135,7 +137,21 @@ def test_deal_assignment_notifies_the_new_assignee(rt, rep1, manager):
     deal = make_deal(manager, name="Big Deal")
     deal_services.deal_assign(by=manager, deal=deal, assignee=rep1)
     n = Notification.objects.get(user=rep1)
-    assert "Big Deal" in n.title and n.url == f"/deals/{deal.pk}/"
+    assert n.title == "Deal assigned to you: Big Deal" and n.url == f"/deals/{deal.pk}/"
+    assert n.body == f"{manager.display_name} assigned “Big Deal” to you."
+
+
+def test_a_rule_assignment_says_so_and_a_hidden_record_notifies_nobody(rt, rep1, rep2, manager):
+    from crm import permissions
+    from crm.events import emit
+
+    lead = LeadFactory(owner=rep2, name="Routed", company_name="")
+    emit("lead.assigned", actor=None, lead_id=lead.pk, assignee_id=rep1.pk, previous_id=None)
+    assert not Notification.objects.filter(user=rep1).exists()  # rep1 may not see it
+    permissions.grant(rep1, lead, ("view",))
+    emit("lead.assigned", actor=None, lead_id=lead.pk, assignee_id=rep1.pk, previous_id=None)
+    n = Notification.objects.get(user=rep1)
+    assert n.body == "An assignment rule assigned “Routed” to you."
 
 
 # --- live push ---------------------------------------------------------------------------------
