@@ -150,6 +150,37 @@ def validate_values(
     return ordered
 
 
+def carried_values(
+    values: dict | None,
+    *,
+    from_type: str,
+    to_type: str,
+    definitions: selectors.Definitions | None = None,
+) -> dict:
+    """The values of a ``from_type`` record that a new ``to_type`` record made from it takes
+    over (lead conversion, SPEC §6): those whose name is an active ``to_type`` field of the
+    same type and that are valid for it. A value the target cannot hold (an option it lacks,
+    say) stays behind on the source record rather than failing the conversion.
+
+    ``definitions``: preloaded definitions of both types, else one query.
+    """
+    values = values or {}
+    if definitions is None:
+        definitions = selectors.definitions_for(from_type, to_type)
+    sources = {d.name: d for d in selectors.all_fields(from_type, definitions=definitions)}
+    carried = {}
+    for target in selectors.active_fields(to_type, definitions=definitions):
+        source = sources.get(target.name)
+        raw = values.get(target.name)
+        if source is None or source.type != target.type or is_empty(raw):
+            continue
+        try:
+            carried[target.name] = clean_value(target, raw)
+        except InvalidValue:
+            continue
+    return carried
+
+
 # --- definitions ----------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
+from django.utils.formats import number_format
 
 from customfields.models import CustomFieldDefinition, FieldType
 
@@ -260,11 +261,24 @@ def clean_value(definition: CustomFieldDefinition, raw):
 
 def display_value(definition: CustomFieldDefinition, value):
     """A stored value as people read it: ``None`` for no value, booleans as Yes/No, lists
-    joined; anything else unchanged (templates escape it and add links for urls and emails)."""
+    joined, numbers and decimals with thousands separators (``12,345``, ``1,250.50``);
+    anything else unchanged (templates escape it and add links for urls and emails).
+
+    The one reading of a value for detail pages and table cells of every record type."""
     if is_empty(value):
         return None
     if definition.type == FieldType.BOOLEAN:
         return "Yes" if value else "No"
     if definition.type == FieldType.MULTI_SELECT and isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if definition.type in (FieldType.NUMBER, FieldType.DECIMAL):
+        return _grouped(value)
     return value
+
+
+def _grouped(value):
+    try:
+        number = _to_decimal(value)
+    except InvalidValue:
+        return value  # stored before the definition changed: show it as it is
+    return number_format(number, use_l10n=True, force_grouping=True)

@@ -29,7 +29,7 @@ from crm.htmx import paginate, querystring_without, render_page, saved, trigger
 from crm.rest import error_body
 from crm.views import _history_rows
 from customfields import selectors as cf_selectors
-from customfields.models import RANGE_TYPES, FieldType
+from customfields.filters import filter_inputs
 from deals import selectors, services
 from deals.filters import DealFilter
 from deals.forms import AssignForm, DealForm, LostForm
@@ -70,46 +70,6 @@ def _filtered(request: HttpRequest, queryset: QuerySet[Deal]):
     return filterset, rows, cf_error
 
 
-def _cf_value_display(definition, value) -> Any:
-    if value is None or value == "" or value == []:
-        return None
-    if definition.type == FieldType.BOOLEAN:
-        return "Yes" if value else "No"
-    if definition.type == FieldType.MULTI_SELECT:
-        return ", ".join(value)
-    return value
-
-
-def _custom_rows(definitions, values: dict) -> list[dict]:
-    return [
-        {
-            "definition": d,
-            "value": _cf_value_display(d, (values or {}).get(d.name)),
-            "is_url": d.type == FieldType.URL,
-            "is_email": d.type == FieldType.EMAIL,
-            "is_long": d.type == FieldType.LONG_TEXT,
-        }
-        for d in definitions
-    ]
-
-
-def _cf_filter_rows(request: HttpRequest, definitions) -> list[dict]:
-    """The custom field filter inputs of the table, with the values currently applied."""
-    rows = []
-    for d in cf_selectors.active_fields("deal", definitions=definitions):
-        param = f"cf_{d.name}"
-        rows.append(
-            {
-                "definition": d,
-                "is_range": d.type in RANGE_TYPES,
-                "value": request.GET.get(param, ""),
-                "min": request.GET.get(f"{param}_min", ""),
-                "max": request.GET.get(f"{param}_max", ""),
-            }
-        )
-    return rows
-
-
 def _users() -> list:
     """Users for the owner/assignee pickers; names only, so without their roles' query."""
     return list(crm_selectors.assignable_users().prefetch_related(None))
@@ -146,14 +106,10 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     filterset, rows, cf_error = _filtered(request, selectors.deal_list(user=user))
     definitions = filterset.cf_definitions()  # loaded once, by the cf_ filters if any
-    table_fields = cf_selectors.table_fields("deal", definitions=definitions)
     page = paginate(request, rows)
+    table_fields = cf_selectors.table_cells("deal", page.object_list, definitions=definitions)
     steps = list(selectors.deal_steps())
     users = _users()
-    for deal in page.object_list:
-        deal.custom_cells = [
-            _cf_value_display(d, deal.custom_field_values.get(d.name)) for d in table_fields
-        ]
     context = {
         "filter": filterset,
         "cf_error": cf_error,
@@ -161,8 +117,8 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "steps": steps,
         "users": users,
         "columns": TABLE_COLUMNS,
-        "cf_columns": [(f"cf_{d.name}", d.label) for d in table_fields],
-        "cf_filters": _cf_filter_rows(request, definitions),
+        "cf_columns": [(d.param_name, d.label) for d in table_fields],
+        "cf_filters": filter_inputs("deal", request.GET, definitions=definitions),
         "ordering": request.GET.get("ordering", ""),
         "query": querystring_without(request, "page"),
         "sort_query": querystring_without(request, "page", "ordering"),
@@ -383,7 +339,6 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
     user = request.user
     deal = selectors.deal_get(user=user, deal_id=pk)
     project = deal.wfm_project
-    definitions = cf_selectors.definitions_for("deal")
     can_change = permissions.can_change(user, deal)
     transitions = wfm_selectors.available_transitions(project=project, user=user)
     context = {
@@ -398,9 +353,7 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
         "history": _history_rows(
             deal.history.select_related("history_user").order_by("-history_date")[:20]
         ),
-        "custom_fields": _custom_rows(
-            cf_selectors.active_fields("deal", definitions=definitions), deal.custom_field_values
-        ),
+        "custom_fields": cf_selectors.display_rows("deal", deal.custom_field_values),
         "can_change": can_change,
         "can_delete": permissions.can_delete(user, deal),
         "can_assign": can_change,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from customfields.models import CustomFieldDefinition
 from customfields.selectors import active_fields
 
 
@@ -13,8 +14,7 @@ class Column:
     label: str
     ordering: str | None  # the ordering term (None: not sortable)
     default: bool = False
-    custom_type: str | None = None  # the custom field type, for cf_ columns
-    cf_name: str | None = None  # the custom field name, for cf_ columns
+    definition: CustomFieldDefinition | None = None  # the custom field, for cf_ columns
 
 
 BUILT_IN = [
@@ -37,14 +37,7 @@ BUILT_IN = [
 def available_columns(definitions=None) -> list[Column]:
     """Built-in columns, then one per active lead custom field (``definitions``: preloaded)."""
     custom = [
-        Column(
-            f"cf_{d.name}",
-            d.label,
-            f"cf_{d.name}",
-            default=d.show_in_table,
-            custom_type=d.type,
-            cf_name=d.name,
-        )
+        Column(d.param_name, d.label, d.param_name, default=d.show_in_table, definition=d)
         for d in active_fields("lead", definitions=definitions)
     ]
     return [*BUILT_IN, *custom]

@@ -6,7 +6,8 @@ runs in one transaction and emits its events through the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,8 @@ from crm import services as crm_services
 from crm.errors import Conflict, ValidationFailed
 from crm.events import emit
 from crm.models import Organization, Person, User
-from customfields.services import validate_values
+from customfields import selectors as cf_selectors
+from customfields.services import carried_values, validate_values
 from leads import selectors
 from leads.errors import AlreadyConverted
 from leads.models import Lead
@@ -340,9 +342,11 @@ def lead_convert(
     links the lead's own linked record), an instance links that existing record, False skips.
     ``deal``: True creates one from the lead, a mapping overrides its fields
     (``name``, ``amount``, ``expected_close_date``, ``currency``), False skips.
-    Custom field values whose names exist for deals are carried over. The lead moves to its
-    converted step as a recorded system move. A converted lead cannot be converted again.
-    If any part fails, nothing is left behind.
+    The records it creates take over the lead's custom field values whose names are their
+    own active fields (``customfields.services.carried_values``); one that still misses a
+    required value refuses the conversion, naming the record and the field. The lead moves
+    to its converted step as a recorded system move. A converted lead cannot be converted
+    again. If any part fails, nothing is left behind.
     """
 
     # Lock first: two simultaneous conversions of one lead serialize; the second sees the first.
@@ -373,10 +377,11 @@ def lead_convert(
             details={"non_field_errors": ["Choose at least one record to create or link."]},
         )
     created = {"person": False, "organization": False, "deal": False}
+    definitions = cf_selectors.definitions_for("lead", "person", "organization", "deal")
 
-    org_obj = _conversion_organization(by, lead, organization, created)
-    person_obj = _conversion_person(by, lead, person, org_obj, created)
-    deal_obj = _conversion_deal(by, lead, deal, person_obj, org_obj, created)
+    org_obj = _conversion_organization(by, lead, organization, created, definitions)
+    person_obj = _conversion_person(by, lead, person, org_obj, created, definitions)
+    deal_obj = _conversion_deal(by, lead, deal, person_obj, org_obj, created, definitions)
 
     target = selectors.converted_step(lead.wfm_project.workflow)
     if target is None:
@@ -427,7 +432,33 @@ def lead_convert(
 DEAL_OVERRIDES = frozenset({"name", "amount", "currency", "expected_close_date"})
 
 
-def _conversion_deal(by, lead: Lead, choice, person_obj, org_obj, created: dict):
+@contextmanager
+def _creating(kind: str) -> Iterator[None]:
+    """Say which new record a refusal is about. The person, organization and deal services
+    report their fields (custom ones included) under the same names as the lead's own, so a
+    bare "VAT id: this field is required." would read as a problem with the lead."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        details = {
+            f"{kind}.{key}": [f"New {kind}: {message}" for message in messages]
+            for key, messages in exc.details.items()
+        }
+        hint = ""
+        if any(key.startswith(f"{kind}.custom_field_values.") for key in details):
+            other = "convert without a deal" if kind == "deal" else f"link an existing {kind}"
+            hint = (
+                " Give the lead a value in a custom field of the same name to carry over,"
+                f" or {other}."
+            )
+        raise ValidationFailed(
+            f"The new {kind} cannot be created: {exc.message}{hint}",
+            details=details,
+            code=exc.code,
+        ) from exc
+
+
+def _conversion_deal(by, lead: Lead, choice, person_obj, org_obj, created: dict, definitions):
     from deals import services as deal_services
     from deals.models import Deal
 
@@ -442,21 +473,24 @@ def _conversion_deal(by, lead: Lead, choice, person_obj, org_obj, created: dict)
         )
     amount = overrides.get("amount")
     created["deal"] = True
-    return deal_services.deal_create(
-        by=by,
-        name=overrides.get("name") or lead.name,
-        amount=amount if amount is not None else (lead.estimated_value or Decimal("0")),
-        currency=overrides.get("currency") or lead.currency,
-        expected_close_date=overrides.get("expected_close_date") or lead.estimated_close_date,
-        person=person_obj,
-        organization=org_obj,
-        owner=_conversion_owner(by, lead, Deal),
-        assigned_to=lead.assigned_to,
-        custom_field_values=_carried_custom_fields(lead),
-    )
+    with _creating("deal"):
+        return deal_services.deal_create(
+            by=by,
+            name=overrides.get("name") or lead.name,
+            amount=amount if amount is not None else (lead.estimated_value or Decimal("0")),
+            currency=overrides.get("currency") or lead.currency,
+            expected_close_date=overrides.get("expected_close_date") or lead.estimated_close_date,
+            person=person_obj,
+            organization=org_obj,
+            owner=_conversion_owner(by, lead, Deal),
+            assigned_to=lead.assigned_to,
+            custom_field_values=_carried(lead, "deal", definitions),
+        )
 
 
-def _conversion_organization(by, lead: Lead, choice, created: dict) -> Organization | None:
+def _conversion_organization(
+    by, lead: Lead, choice, created: dict, definitions
+) -> Organization | None:
     if choice is False or choice is None:
         return None
     if isinstance(choice, Organization):
@@ -470,20 +504,24 @@ def _conversion_organization(by, lead: Lead, choice, created: dict) -> Organizat
             details={"organization": ["No company name on the lead; link an existing one."]},
         )
     created["organization"] = True
-    return crm_services.organization_create(
-        by=by,
-        name=lead.company_name,
-        domain=selectors.email_domain(lead.contact_email),
-        owner=lead.owner
-        if lead.owner
-        and lead.owner.is_active
-        and lead.owner != by
-        and permissions.has_all_access(by, Organization, "change")
-        else None,
-    )
+    with _creating("organization"):
+        return crm_services.organization_create(
+            by=by,
+            name=lead.company_name,
+            domain=selectors.email_domain(lead.contact_email),
+            owner=lead.owner
+            if lead.owner
+            and lead.owner.is_active
+            and lead.owner != by
+            and permissions.has_all_access(by, Organization, "change")
+            else None,
+            custom_field_values=_carried(lead, "organization", definitions),
+        )
 
 
-def _conversion_person(by, lead: Lead, choice, org: Organization | None, created: dict):
+def _conversion_person(
+    by, lead: Lead, choice, org: Organization | None, created: dict, definitions
+):
     if choice is False or choice is None:
         return None
     if isinstance(choice, Person):
@@ -498,15 +536,17 @@ def _conversion_person(by, lead: Lead, choice, org: Organization | None, created
         )
     first, _, last = (lead.contact_name or lead.contact_email.split("@")[0]).partition(" ")
     created["person"] = True
-    return crm_services.person_create(
-        by=by,
-        first_name=first,
-        last_name=last,
-        email=lead.contact_email,
-        phone=lead.contact_phone,
-        organization=org,
-        owner=_conversion_owner(by, lead, Person),
-    )
+    with _creating("person"):
+        return crm_services.person_create(
+            by=by,
+            first_name=first,
+            last_name=last,
+            email=lead.contact_email,
+            phone=lead.contact_phone,
+            organization=org,
+            owner=_conversion_owner(by, lead, Person),
+            custom_field_values=_carried(lead, "person", definitions),
+        )
 
 
 def _conversion_owner(by: User, lead: Lead, model) -> User:
@@ -523,18 +563,10 @@ def _conversion_owner(by: User, lead: Lead, model) -> User:
     return by
 
 
-def _carried_custom_fields(lead: Lead) -> dict:
-    """The lead's custom field values whose names are active deal fields of the same type."""
-    from customfields.selectors import definitions_for
-
-    lead_defs = {d.name: d for d in definitions_for("lead")}
-    carried = {}
-    for definition in definitions_for("deal"):
-        source = lead_defs.get(definition.name)
-        value = lead.custom_field_values.get(definition.name)
-        if source is not None and source.type == definition.type and value not in (None, ""):
-            carried[definition.name] = value
-    return carried
+def _carried(lead: Lead, entity_type: str, definitions) -> dict:
+    return carried_values(
+        lead.custom_field_values, from_type="lead", to_type=entity_type, definitions=definitions
+    )
 
 
 def _refuse_if_converted(lead: Lead, verb: str) -> None:

@@ -22,7 +22,8 @@ from crm.errors import DomainError, NotFound, ValidationFailed
 from crm.forms import add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved, trigger
 from crm.rest import error_body
-from customfields.selectors import active_fields
+from customfields.filters import filter_inputs
+from customfields.selectors import active_fields, display_rows
 from leads import boards as lead_boards
 from leads import columns as lead_columns
 from leads import selectors, services
@@ -69,11 +70,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "query": querystring_without(request, "page"),
         "sort_query": querystring_without(request, "page", "ordering"),
         "can_add": request.user.has_perm("leads.add_lead"),
-        "cf_filters": [
-            d
-            for d in active_fields("lead", definitions=definitions)
-            if d.type in ("dropdown", "boolean")
-        ],
+        "cf_filters": filter_inputs("lead", request.GET, definitions=definitions),
     }
     return render_page(request, "leads/list.html", context, partial="rows")
 
@@ -240,9 +237,7 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
     can_change = permissions.can_change(request.user, lead)
     context = {
         "lead": lead,
-        "custom_fields": [
-            (d, (lead.custom_field_values or {}).get(d.name)) for d in active_fields("lead")
-        ],
+        "custom_fields": display_rows("lead", lead.custom_field_values),
         "history": selectors.lead_timeline_history(lead=lead, limit=50),
         "transitions": available_transitions(project=project, user=request.user)
         if can_change and not lead.is_converted

@@ -7,6 +7,8 @@ shortened. They are built from records a selector has already allowed the user t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,7 +20,9 @@ from django.utils import timezone
 from aiagent.dates import parse_when
 from aiagent.registry import ToolContext, ToolError
 from crm import selectors as crm_selectors
+from crm.errors import ValidationFailed
 from crm.models import User
+from customfields.services import VALUES_KEY
 
 TEXT_LIMIT = 600
 DEFAULT_LIMIT = 10
@@ -46,6 +50,14 @@ MONEY = {"type": ["number", "string"], "description": 'An amount, e.g. 12000 or 
 CUSTOM_FIELDS = {
     "type": "object",
     "description": "Custom field values keyed by the field's name (see list_custom_fields).",
+    "maxProperties": 30,
+}
+CUSTOM_FIELD_VALUES = {
+    "type": "object",
+    "description": "Custom field values keyed by the field's name, e.g. "
+    '{"budget": 12000, "region": "EMEA"}. list_custom_fields gives the names, types, options '
+    "and which fields are required. Dates are YYYY-MM-DD, multi-selects lists of options; "
+    "null clears a value.",
     "maxProperties": 30,
 }
 USER_REF = {
@@ -170,6 +182,45 @@ def resolve_user(ctx: ToolContext, value: Any, field: str = "user") -> User | No
     if found is None:
         raise _invalid(field, "Unknown user; use list_users to find one.")
     return found
+
+
+def custom_field_values_of(args: dict) -> dict | None:
+    """The ``custom_field_values`` argument, None when not given; the services validate it
+    (``customfields.services.validate_values``)."""
+    values = args.get("custom_field_values")
+    return dict(values) if isinstance(values, dict) else None
+
+
+def update_data(data: dict[str, Any], args: dict) -> dict[str, Any]:
+    """An update tool's changes: its parsed fields plus the custom field values given (merged
+    into the stored ones by the service). Refuses a call that changes nothing."""
+    if "custom_field_values" in args:
+        data = {**data, "custom_field_values": custom_field_values_of(args) or {}}
+    if not data:
+        raise ToolError("Give at least one field to change.", code="invalid_arguments")
+    return data
+
+
+@contextmanager
+def explained_custom_fields() -> Iterator[None]:
+    """Turn a refused custom field value into a tool error whose message names every field
+    (the service's message only counts them when several are wrong), so that the model can
+    correct its call."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        prefix = f"{VALUES_KEY}."
+        custom = {k: v for k, v in exc.details.items() if k.startswith(prefix)}
+        if not custom:
+            raise
+        problems = " ".join(
+            f"{key}: {message}" for key, messages in custom.items() for message in messages
+        )
+        raise ToolError(
+            f"Invalid custom field values: {problems} (list_custom_fields describes the fields)",
+            code="invalid_arguments",
+            details=exc.details,
+        ) from exc
 
 
 def require_text(args: dict, field: str) -> str:

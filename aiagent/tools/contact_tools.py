@@ -6,9 +6,12 @@ from django.http import QueryDict
 
 from aiagent.registry import ToolContext, ToolError, tool
 from aiagent.tools.common import (
+    CUSTOM_FIELD_VALUES,
     LIMIT,
     QUERY,
     UUID,
+    custom_field_values_of,
+    explained_custom_fields,
     limit_of,
     organization_brief,
     person_brief,
@@ -48,7 +51,8 @@ def search_people(ctx: ToolContext, args: dict) -> dict:
 
 @tool(
     "create_person",
-    "Create a person (contact) owned by the user, optionally in an organization.",
+    """Create a person (contact) owned by the user, optionally in an organization; custom
+    fields (required ones included) in custom_field_values.""",
     {
         "first_name": {"type": "string", "minLength": 1, "maxLength": 100},
         "last_name": {"type": "string", "maxLength": 100},
@@ -56,6 +60,7 @@ def search_people(ctx: ToolContext, args: dict) -> dict:
         "phone": {"type": "string", "maxLength": 50},
         "job_title": {"type": "string", "maxLength": 150},
         "organization_id": UUID,
+        "custom_field_values": CUSTOM_FIELD_VALUES,
     },
     required=("first_name",),
     writes=True,
@@ -66,15 +71,18 @@ def create_person(ctx: ToolContext, args: dict) -> dict:
         organization = selectors.organization_get(
             user=ctx.user, organization_id=args["organization_id"]
         )
-    person = services.person_create(
-        by=ctx.user,
-        first_name=require_text(args, "first_name"),
-        last_name=str(args.get("last_name") or ""),
-        email=str(args.get("email") or ""),
-        phone=str(args.get("phone") or ""),
-        job_title=str(args.get("job_title") or ""),
-        organization=organization,
-    )
+    first_name = require_text(args, "first_name")
+    with explained_custom_fields():
+        person = services.person_create(
+            by=ctx.user,
+            first_name=first_name,
+            last_name=str(args.get("last_name") or ""),
+            email=str(args.get("email") or ""),
+            phone=str(args.get("phone") or ""),
+            job_title=str(args.get("job_title") or ""),
+            organization=organization,
+            custom_field_values=custom_field_values_of(args),
+        )
     return {"created": True, "person": person_brief(person)}
 
 
@@ -98,7 +106,8 @@ def search_organizations(ctx: ToolContext, args: dict) -> dict:
 
 @tool(
     "create_organization",
-    "Create an organization (company) owned by the user.",
+    """Create an organization (company) owned by the user; custom fields (required ones
+    included) in custom_field_values.""",
     {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "domain": {"type": "string", "maxLength": 200},
@@ -109,19 +118,23 @@ def search_organizations(ctx: ToolContext, args: dict) -> dict:
             "description": "Employees as a band: 1-10, 11-50, 51-200, 201-1000, 1000+.",
         },
         "address": {"type": "string", "maxLength": 1000},
+        "custom_field_values": CUSTOM_FIELD_VALUES,
     },
     required=("name",),
     writes=True,
 )
 def create_organization(ctx: ToolContext, args: dict) -> dict:
-    organization = services.organization_create(
-        by=ctx.user,
-        name=require_text(args, "name"),
-        domain=str(args.get("domain") or ""),
-        industry=str(args.get("industry") or ""),
-        size=str(args.get("size") or ""),
-        address=str(args.get("address") or ""),
-    )
+    name = require_text(args, "name")
+    with explained_custom_fields():
+        organization = services.organization_create(
+            by=ctx.user,
+            name=name,
+            domain=str(args.get("domain") or ""),
+            industry=str(args.get("industry") or ""),
+            size=str(args.get("size") or ""),
+            address=str(args.get("address") or ""),
+            custom_field_values=custom_field_values_of(args),
+        )
     return {"created": True, "organization": organization_brief(organization)}
 
 

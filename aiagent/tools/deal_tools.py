@@ -9,6 +9,7 @@ from django.http import QueryDict
 
 from aiagent.registry import ToolContext, ToolError, tool
 from aiagent.tools.common import (
+    CUSTOM_FIELD_VALUES,
     CUSTOM_FIELDS,
     DATE,
     LIMIT,
@@ -18,7 +19,9 @@ from aiagent.tools.common import (
     USER_REF,
     UUID,
     activity_brief,
+    custom_field_values_of,
     deal_brief,
+    explained_custom_fields,
     iso,
     limit_of,
     parse_day,
@@ -26,6 +29,7 @@ from aiagent.tools.common import (
     require_text,
     resolve_user,
     short,
+    update_data,
 )
 from crm import permissions
 from crm import selectors as crm_selectors
@@ -186,8 +190,9 @@ def get_deal(ctx: ToolContext, args: dict) -> dict:
 
 @tool(
     "create_deal",
-    "Create a deal owned by the user at the first step of the Sales Pipeline.",
-    {**DEAL_FIELDS, "assigned_to": USER_REF, "custom_fields": CUSTOM_FIELDS},
+    """Create a deal owned by the user at the first step of the Sales Pipeline; custom fields
+    (required ones included) in custom_field_values.""",
+    {**DEAL_FIELDS, "assigned_to": USER_REF, "custom_field_values": CUSTOM_FIELD_VALUES},
     required=("name",),
     writes=True,
 )
@@ -197,13 +202,15 @@ def create_deal(ctx: ToolContext, args: dict) -> dict:
     data.pop("name", None)
     if data.get("amount") is None:
         data.pop("amount", None)
-    deal = services.deal_create(
-        by=ctx.user,
-        name=name,
-        assigned_to=resolve_user(ctx, args.get("assigned_to"), "assigned_to"),
-        custom_field_values=args.get("custom_fields") or {},
-        **data,
-    )
+    assignee = resolve_user(ctx, args.get("assigned_to"), "assigned_to")
+    with explained_custom_fields():
+        deal = services.deal_create(
+            by=ctx.user,
+            name=name,
+            assigned_to=assignee,
+            custom_field_values=custom_field_values_of(args),
+            **data,
+        )
     return {"created": True, "deal": deal_brief(_refreshed(ctx, deal))}
 
 
@@ -213,8 +220,9 @@ def _refreshed(ctx: ToolContext, deal: Deal) -> Deal:
 
 @tool(
     "update_deal",
-    "Change fields of a deal: give only the fields to change (custom fields are merged).",
-    {"deal_id": UUID, **DEAL_FIELDS, "custom_fields": CUSTOM_FIELDS},
+    """Change fields of a deal: give only the fields to change. custom_field_values holds
+    only the custom fields to change (the others keep their values; null clears one).""",
+    {"deal_id": UUID, **DEAL_FIELDS, "custom_field_values": CUSTOM_FIELD_VALUES},
     required=("deal_id",),
     writes=True,
 )
@@ -223,11 +231,9 @@ def update_deal(ctx: ToolContext, args: dict) -> dict:
     data = _deal_data(ctx, args)
     if "amount" in data and data["amount"] is None:
         raise ToolError("amount: give a number.", code="invalid_arguments")
-    if "custom_fields" in args:
-        data["custom_field_values"] = args["custom_fields"]
-    if not data:
-        raise ToolError("Give at least one field to change.", code="invalid_arguments")
-    deal = services.deal_update(by=ctx.user, deal=deal, data=data)
+    data = update_data(data, args)
+    with explained_custom_fields():
+        deal = services.deal_update(by=ctx.user, deal=deal, data=data)
     return {"updated": True, "deal": deal_brief(_refreshed(ctx, deal))}
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from aiagent.registry import ToolContext, ToolError, tool
 from aiagent.tools.common import (
+    CUSTOM_FIELD_VALUES,
     CUSTOM_FIELDS,
     DATE,
     LIMIT,
@@ -22,8 +23,10 @@ from aiagent.tools.common import (
     USER_REF,
     UUID,
     activity_brief,
+    custom_field_values_of,
     deal_brief,
     deal_url,
+    explained_custom_fields,
     iso,
     lead_brief,
     limit_of,
@@ -36,6 +39,7 @@ from aiagent.tools.common import (
     require_text,
     resolve_user,
     short,
+    update_data,
 )
 from crm import permissions
 from crm.errors import ValidationFailed
@@ -272,11 +276,12 @@ def insight_summary(insights: dict | None) -> dict | None:
 @tool(
     "create_lead",
     """Create a lead owned by the user, at the start of the lead workflow. Only "name" is
-    required; give whatever else is known. Returns the new lead.""",
+    required (and any required custom fields); give whatever else is known, custom fields in
+    custom_field_values. Returns the new lead.""",
     {
         **LEAD_FIELDS,
         "assigned_to": USER_REF,
-        "custom_fields": CUSTOM_FIELDS,
+        "custom_field_values": CUSTOM_FIELD_VALUES,
     },
     required=("name",),
     writes=True,
@@ -287,33 +292,31 @@ def create_lead(ctx: ToolContext, args: dict) -> dict:
     data.pop("name", None)
     source = data.pop("source", Lead.Source.OTHER)
     assignee = resolve_user(ctx, args.get("assigned_to"), "assigned_to")
-    lead = services.lead_create(
-        by=ctx.user,
-        name=name,
-        source=source,
-        assigned_to=assignee,
-        custom_field_values=args.get("custom_fields") or {},
-        **data,
-    )
+    with explained_custom_fields():
+        lead = services.lead_create(
+            by=ctx.user,
+            name=name,
+            source=source,
+            assigned_to=assignee,
+            custom_field_values=custom_field_values_of(args),
+            **data,
+        )
     return {"created": True, "lead": lead_brief(lead)}
 
 
 @tool(
     "update_lead",
-    """Change fields of a lead: give only the fields to change. Custom fields are merged
-    (null clears one).""",
-    {"lead_id": UUID, **LEAD_FIELDS, "custom_fields": CUSTOM_FIELDS},
+    """Change fields of a lead: give only the fields to change. custom_field_values holds
+    only the custom fields to change (the others keep their values; null clears one).""",
+    {"lead_id": UUID, **LEAD_FIELDS, "custom_field_values": CUSTOM_FIELD_VALUES},
     required=("lead_id",),
     writes=True,
 )
 def update_lead(ctx: ToolContext, args: dict) -> dict:
     lead = _lead(ctx, args, "change")
-    data = _lead_data(ctx, args)
-    if "custom_fields" in args:
-        data["custom_field_values"] = args["custom_fields"]
-    if not data:
-        raise ToolError("Give at least one field to change.", code="invalid_arguments")
-    lead = services.lead_update(by=ctx.user, lead=lead, data=data)
+    data = update_data(_lead_data(ctx, args), args)
+    with explained_custom_fields():
+        lead = services.lead_update(by=ctx.user, lead=lead, data=data)
     return {"updated": True, "lead": lead_brief(lead)}
 
 

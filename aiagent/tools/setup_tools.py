@@ -58,7 +58,8 @@ def list_workflows(ctx: ToolContext, args: dict) -> dict:
 @tool(
     "list_custom_fields",
     """The custom fields of leads, deals, people or organizations: name (the key to use in
-    custom_fields arguments), label, type, options and whether they are required.""",
+    custom_field_values when creating or changing records, and in the custom_fields filters
+    of the searches), label, type, options and whether they are required.""",
     {"entity_type": {"type": "string", "enum": ENTITY_TYPES}},
 )
 def list_custom_fields(ctx: ToolContext, args: dict) -> dict:

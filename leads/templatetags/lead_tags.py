@@ -6,9 +6,10 @@ from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+
+from customfields.values import display_value
 
 register = template.Library()
 
@@ -48,26 +49,6 @@ def step_badge(step) -> SafeString:
         step.color or "#6c757d",
         step.name,
     )
-
-
-@register.filter
-def cf_value(values: dict | None, name: str):
-    """A custom field's stored value for display: lists joined, booleans as Yes/No."""
-    value = (values or {}).get(name)
-    if value is None or value == "" or value == []:
-        return DASH
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, int | float):
-        return number_format(value, use_l10n=True, force_grouping=True)
-    return value
-
-
-@register.filter
-def get_item(mapping, key):
-    return (mapping or {}).get(key)
 
 
 def _name(lead):
@@ -130,8 +111,10 @@ def lead_cell(lead, column) -> SafeString:
     render = CELLS.get(column.key)
     if render is not None:
         return format_html("{}", render(lead))
-    if column.cf_name:
-        return format_html("{}", cf_value(lead.custom_field_values, column.cf_name))
+    if column.definition is not None:
+        definition = column.definition
+        value = display_value(definition, (lead.custom_field_values or {}).get(definition.name))
+        return format_html("{}", DASH if value is None else value)
     return SafeString("")
 
 

@@ -165,3 +165,34 @@ def test_field_get(person_fields, rep1, manager):
         selectors.field_get(user=rep1, field_id=hidden.pk)
     with pytest.raises(NotFound):
         selectors.field_get(user=manager, field_id="not-a-uuid")
+
+
+def test_definitions_of_several_types_are_read_in_one_query(make_field, django_assert_num_queries):
+    make_field(entity_type="lead", name="region")
+    make_field(entity_type="deal", name="region")
+    make_field(entity_type="person", name="region")
+    with django_assert_num_queries(1):
+        definitions = selectors.definitions_for("lead", "deal")
+    assert sorted(d.entity_type for d in definitions) == ["deal", "lead"]
+    assert [d.entity_type for d in selectors.active_fields("deal", definitions=definitions)] == [
+        "deal"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored", "shown"),
+    [
+        ("number", 12345, "12,345"),
+        ("number", 0, "0"),
+        ("decimal", "1250.50", "1,250.50"),
+        ("boolean", False, "No"),
+        ("multi_select", ["small", "large"], "small, large"),
+        ("text", "", None),
+        ("url", "https://acme.example", "https://acme.example"),
+    ],
+)
+def test_display_rows_read_values_as_people_do(make_field, kind, stored, shown):
+    make_field(entity_type="deal", name="f", type=kind)
+    (row,) = selectors.display_rows("deal", {"f": stored})
+    assert row["value"] == shown
+    assert row["is_url"] is (kind == "url")

@@ -375,3 +375,22 @@ def test_move_needs_permission(manager, rep1, settings):
         services.custom_field_move(by=rep1, field=field, direction="down")
     settings.CUSTOM_FIELDS_EDITABLE_BY_REPS = True
     services.custom_field_move(by=rep1, field=field, direction="down")
+
+
+def test_carried_values_take_matching_active_fields_that_fit(make_field):
+    make_field(entity_type="lead", name="seats", type="number")
+    make_field(entity_type="person", name="seats", type="number")
+    make_field(entity_type="lead", name="size", type="dropdown", options=["S", "XL"])
+    make_field(entity_type="person", name="size", type="dropdown", options=["S", "M"])
+    make_field(entity_type="lead", name="note", type="text")
+    make_field(entity_type="person", name="note", type="long_text")  # another type
+    make_field(entity_type="lead", name="old", type="text")
+    make_field(entity_type="person", name="old", type="text", is_active=False)
+    make_field(entity_type="person", name="extra", type="text")  # not on leads
+    values = {"seats": 5, "size": "XL", "note": "hi", "old": "x", "extra": "y"}
+    assert services.carried_values(values, from_type="lead", to_type="person") == {"seats": 5}
+    values["size"] = "S"
+    assert services.carried_values(values, from_type="lead", to_type="person") == {
+        "seats": 5,
+        "size": "S",
+    }

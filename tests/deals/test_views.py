@@ -111,6 +111,26 @@ def test_table_custom_field_column_and_filter(web, rep1):
     assert bad.status_code == 200 and "not valid" in html(bad)
 
 
+def test_table_cells_and_filter_inputs_read_like_other_records(web, rep1):
+    CustomFieldFactory(
+        entity_type="deal", name="seats", label="Seats", type="number", show_in_table=True
+    )
+    CustomFieldFactory(
+        entity_type="deal", name="signed", label="Signed", type="boolean", show_in_table=True
+    )
+    CustomFieldFactory(entity_type="deal", name="note", label="Note", type="text")
+    make_deal(rep1, name="Zero", custom_field_values={"seats": 0, "signed": False})
+    make_deal(rep1, name="Many", custom_field_values={"seats": 12000, "signed": True})
+    page = html(web(rep1).get("/deals/?cf_seats_min=0&cf_note=x"))
+    # customfields/_filter_fields.html: a range for numbers, a Yes/No select, a text input
+    assert 'name="cf_seats_min" value="0"' in page and 'name="cf_seats_max" value=""' in page
+    assert 'name="cf_signed"' in page and 'name="cf_note" value="x"' in page
+    assert 'id="cf-filters"' in page and "collapse col-12 show" in page
+    page = html(web(rep1).get("/deals/"))
+    assert "<td>0</td>" in page and "<td>No</td>" in page  # a zero or a "no" is a value
+    assert "<td>12,000</td>" in page and "<td>Yes</td>" in page
+
+
 def test_invalid_filter_is_shown_not_failed(web, rep1):
     response = web(rep1).get("/deals/?amount_min=lots")
     assert response.status_code == 200 and "Some filters are not valid" in html(response)
@@ -385,6 +405,7 @@ def test_detail_shows_custom_field_values(web, rep1):
     deal = make_deal(rep1, custom_field_values={"website": "https://acme.example"})
     page = html(web(rep1).get(f"/deals/{deal.pk}/"))
     assert "Website" in page and 'href="https://acme.example"' in page
+    assert 'data-cf="website"' in page  # customfields/_values.html
 
 
 def test_detail_of_another_reps_deal_is_404(web, rep1, rep2, manager):

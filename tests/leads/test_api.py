@@ -151,6 +151,21 @@ def test_convert_with_unknown_deal_field_is_400(api_as, rep1):
     assert_error_shape(response, 400)
 
 
+def test_convert_refused_by_a_required_organization_field_is_400_naming_it(api_as, rep1):
+    from tests.customfields.factories import CustomFieldFactory
+
+    CustomFieldFactory(
+        entity_type="organization", name="tier", label="Tier", type="text", is_required=True
+    )
+    lead = LeadFactory(owner=rep1, contact_name="Ann Lee", company_name="Acme")
+    response = api_as(rep1).post(f"/api/v1/leads/{lead.pk}/convert/", {}, format="json")
+    error = assert_error_shape(response, 400, "validation_error")
+    assert error["message"].startswith("The new organization cannot be created: Tier:")
+    assert error["details"] == {
+        "organization.custom_field_values.tier": ["New organization: Tier: this field is required."]
+    }
+
+
 def test_history_lists_field_changes_and_step_moves(api_as, rep1, steps):
     lead = LeadFactory(owner=rep1)
     client = api_as(rep1)

@@ -10,6 +10,7 @@ from deals.models import Deal
 from leads import services
 from leads.errors import AlreadyConverted
 from leads.models import Lead
+from tests.customfields.factories import CustomFieldFactory
 from tests.factories import OrganizationFactory, PersonFactory
 from tests.leads.factories import LeadFactory
 from wfm.defaults import LeadStep
@@ -303,3 +304,75 @@ def test_manager_conversion_gives_records_to_the_lead_owner(manager, rep1):
     assert result.deal.owner == rep1 and result.person.owner == rep1
     assert result.organization.owner == rep1
     assert permissions.can_change(rep1, result.deal)
+
+
+# --- conversion: custom fields ---------------------------------------------------------------
+def test_convert_carries_matching_custom_fields_to_new_person_organization_and_deal(rep1):
+    for entity_type in ("lead", "person", "organization", "deal"):
+        CustomFieldFactory(entity_type=entity_type, name="region", type="text")
+    CustomFieldFactory(entity_type="lead", name="budget", type="number")
+    CustomFieldFactory(entity_type="organization", name="budget", type="number")
+    CustomFieldFactory(entity_type="person", name="budget", type="text")  # other type: skipped
+    CustomFieldFactory(entity_type="person", name="pets", type="text")  # not on leads
+    lead = LeadFactory(
+        owner=rep1,
+        contact_name="Ann Lee",
+        company_name="Acme",
+        custom_field_values={"region": "EMEA", "budget": 5000},
+    )
+    result = services.lead_convert(by=rep1, lead=lead)
+    assert result.person.custom_field_values == {"region": "EMEA"}
+    assert result.organization.custom_field_values == {"region": "EMEA", "budget": 5000}
+    assert result.deal.custom_field_values == {"region": "EMEA"}
+
+
+def test_convert_does_not_carry_into_inactive_fields_or_values_that_do_not_fit(rep1):
+    CustomFieldFactory(entity_type="lead", name="tier", type="dropdown", options=["Gold", "Tin"])
+    CustomFieldFactory(entity_type="deal", name="tier", type="dropdown", options=["Gold"])
+    CustomFieldFactory(entity_type="lead", name="region", type="text")
+    CustomFieldFactory(entity_type="person", name="region", type="text", is_active=False)
+    lead = LeadFactory(
+        owner=rep1, contact_name="Ann Lee", custom_field_values={"tier": "Tin", "region": "EU"}
+    )
+    result = services.lead_convert(by=rep1, lead=lead, organization=False)
+    assert result.person.custom_field_values == {}
+    assert result.deal.custom_field_values == {}
+
+
+def test_linked_records_keep_their_own_custom_field_values(rep1):
+    CustomFieldFactory(entity_type="lead", name="region", type="text")
+    CustomFieldFactory(entity_type="person", name="region", type="text")
+    person = PersonFactory(owner=rep1, custom_field_values={"region": "APAC"})
+    lead = LeadFactory(owner=rep1, custom_field_values={"region": "EMEA"})
+    result = services.lead_convert(by=rep1, lead=lead, person=person, organization=False)
+    person.refresh_from_db()
+    assert result.person == person and person.custom_field_values == {"region": "APAC"}
+
+
+@pytest.mark.parametrize("entity_type", ["person", "organization", "deal"])
+def test_a_required_field_without_a_value_refuses_conversion_naming_record_and_field(
+    rep1, entity_type
+):
+    CustomFieldFactory(entity_type=entity_type, name="vat_id", label="VAT id", is_required=True)
+    lead = LeadFactory(owner=rep1, contact_name="Ann Lee", company_name="Acme")
+    with pytest.raises(ValidationFailed) as exc:
+        services.lead_convert(by=rep1, lead=lead)
+    assert exc.value.message.startswith(
+        f"The new {entity_type} cannot be created: VAT id: this field is required."
+    )
+    assert exc.value.details == {
+        f"{entity_type}.custom_field_values.vat_id": [
+            f"New {entity_type}: VAT id: this field is required."
+        ]
+    }
+    lead.refresh_from_db()
+    assert lead.converted_at is None
+    assert (Person.objects.count(), Organization.objects.count(), Deal.objects.count()) == (0, 0, 0)
+
+
+def test_a_required_field_filled_from_the_lead_lets_conversion_through(rep1):
+    CustomFieldFactory(entity_type="person", name="vat_id", label="VAT id", is_required=True)
+    CustomFieldFactory(entity_type="lead", name="vat_id", label="VAT id")
+    lead = LeadFactory(owner=rep1, contact_name="Ann Lee", custom_field_values={"vat_id": "X1"})
+    result = services.lead_convert(by=rep1, lead=lead, organization=False, deal=False)
+    assert result.person.custom_field_values == {"vat_id": "X1"}

@@ -67,6 +67,45 @@ def test_column_chooser_shows_custom_field_columns(web, manager, rep1):
     assert "Budget" in html and "12,345" in html
 
 
+def test_filter_inputs_cover_every_custom_field_type(web, rep1):
+    for name, kind in (("tier", "dropdown"), ("vip", "boolean"), ("seats", "number")):
+        CustomFieldDefinition.objects.create(
+            entity_type="lead",
+            name=name,
+            label=name.title(),
+            type=kind,
+            options=["A", "B"] if kind == "dropdown" else [],
+        )
+    CustomFieldDefinition.objects.create(
+        entity_type="lead", name="region", label="Region", type="text"
+    )
+    html = web(rep1).get("/leads/?cf_tier=B&cf_vip=true&cf_seats_max=9&cf_region=EU").content
+    html = html.decode()
+    # the shared customfields/_filter_fields.html, small like the other "More" filters
+    assert '<option value="B" selected>B</option>' in html
+    assert '<option value="true" selected>Yes</option>' in html
+    assert 'name="cf_seats_max" value="9"' in html and "input-group input-group-sm" in html
+    assert 'name="cf_region" value="EU"' in html and 'class="col-6 col-md-2"' in html
+
+
+def test_detail_shows_custom_fields_with_links_and_readable_values(web, rep1):
+    for name, kind in (("site", "url"), ("budget", "decimal"), ("vip", "boolean")):
+        CustomFieldDefinition.objects.create(
+            entity_type="lead", name=name, label=name.title(), type=kind
+        )
+    CustomFieldDefinition.objects.create(
+        entity_type="lead", name="notes", label="Notes", type="text"
+    )
+    lead = LeadFactory(
+        owner=rep1,
+        custom_field_values={"site": "https://acme.example", "budget": "1250.50", "vip": False},
+    )
+    html = web(rep1).get(f"/leads/{lead.pk}/").content.decode()
+    assert 'data-cf="site"><a href="https://acme.example"' in html
+    assert 'data-cf="budget">1,250.50<' in html and 'data-cf="vip">No<' in html
+    assert 'data-cf="notes">—<' in html
+
+
 def test_sort_by_score(web, manager, rep1):
     LeadFactory(owner=rep1, name="Low", lead_score=5)
     LeadFactory(owner=rep1, name="High", lead_score=95)
@@ -244,3 +283,19 @@ def test_bulk_assign_move_and_delete_report_refusals(web, rep1, rep2, steps):
     client.post("/leads/bulk/", {"ids": ids[1:2], "action": "delete"}, HTTP_HX_REQUEST="true")
     assert not Lead.objects.filter(pk=mine[1].pk).exists()
     assert Lead.objects.filter(pk=theirs.pk).exists()
+
+
+def test_convert_modal_names_the_new_records_missing_required_field(web, rep1):
+    CustomFieldDefinition.objects.create(
+        entity_type="person", name="vat_id", label="VAT id", type="text", is_required=True
+    )
+    lead = LeadFactory(owner=rep1, contact_name="Ann Lee", company_name="Acme")
+    response = web(rep1).post(
+        f"/leads/{lead.pk}/convert/",
+        {"person_action": "create", "organization_action": "create", "create_deal": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    assert "New person: VAT id: this field is required." in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.converted_at is None
