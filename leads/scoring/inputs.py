@@ -1,22 +1,23 @@
-"""Set-based loading of what the scoring rules look at: two queries per batch of leads.
+"""Set-based loading of what the scoring rules look at: one query per batch of leads.
 
-One query reads the leads' own fields (with their organization and workflow step); one
-aggregates their activities per lead (counts by kind, first response, last activity). No
-per-lead query, whatever the batch size.
+It reads the leads' own fields (with their organization and workflow step) and, per lead,
+its activities aggregated into one JSON object (counts by kind, first response, last
+activity) by a correlated subquery over the activities' (lead, created_at) index. No per-lead
+query, whatever the batch size; no list of ids sent back to the database.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, JSONField, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, JSONObject
 
 from leads.models import Lead
 from leads.scoring.factors import LeadInputs, Settings, Signals
@@ -69,18 +70,20 @@ def activity_model():
 
 
 def iter_batches(
-    queryset: QuerySet[Lead], batch_size: int, settings: Settings
+    queryset: QuerySet[Lead], batch_size: int, settings: Settings, now: datetime
 ) -> Iterator[list[dict]]:
     """The rows of ``queryset`` in primary-key order, ``batch_size`` at a time (keyset
-    pagination: each batch is one indexed query, however deep into the table). Of the custom
-    field values only the profile's industry, size and location fields are read."""
-    qs = queryset.order_by("pk").values(
-        *LEAD_VALUES,
-        **{
-            f"cf_{n}": KT(f"custom_field_values__{name}")
-            for n, name in enumerate(_custom_fields(settings))
-        },
-    )
+    pagination: each batch is one indexed query, however deep into the table), each with its
+    activity signals (``signals``). Of the custom field values only the profile's industry,
+    size and location fields are read."""
+    values: dict[str, Any] = {
+        f"cf_{n}": KT(f"custom_field_values__{name}")
+        for n, name in enumerate(_custom_fields(settings))
+    }
+    signals = signals_subquery(settings, now)
+    if signals is not None:
+        values["signals"] = signals
+    qs = queryset.order_by("pk").values(*LEAD_VALUES, **values)
     last = None
     while True:
         page = qs if last is None else qs.filter(pk__gt=last)
@@ -111,8 +114,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def lead_rows(rows: list[dict], settings: Settings, now: datetime) -> list[LeadRow]:
-    signals = activity_signals([r["pk"] for r in rows], settings, now)
+def lead_rows(rows: list[dict], settings: Settings) -> list[LeadRow]:
+    """The rows of ``iter_batches`` as the rules' inputs."""
     fields = list(enumerate(_custom_fields(settings)))
     out = []
     for r in rows:
@@ -131,7 +134,7 @@ def lead_rows(rows: list[dict], settings: Settings, now: datetime) -> list[LeadR
             organization_domain=r["organization__domain"] or "",
             ai_insights=r["ai_insights"] or {},
             last_activity_at=r["last_activity_at"],
-            signals=signals.get(r["pk"]) or Signals(),
+            signals=_signals(r.get("signals")),
         )
         out.append(
             LeadRow(
@@ -148,15 +151,13 @@ def lead_rows(rows: list[dict], settings: Settings, now: datetime) -> list[LeadR
     return out
 
 
-def activity_signals(
-    lead_ids: Iterable[Any], settings: Settings, now: datetime
-) -> dict[Any, Signals]:
-    """Per lead id, its activities aggregated in one query (system activities excluded:
-    automation writes them, the lead did nothing)."""
+def signals_subquery(settings: Settings, now: datetime) -> Subquery | None:
+    """Per lead (``OuterRef("pk")``), its activities aggregated into one JSON object (system
+    activities excluded: automation writes them, the lead did nothing). None before the
+    activities app exists."""
     Activity = activity_model()
-    lead_ids = list(lead_ids)
-    if Activity is None or not lead_ids:
-        return {}
+    if Activity is None:
+        return None
     kinds = settings.activity_kinds
     every_kind = sorted({k for values in kinds.values() for k in values})
     recent = Q()
@@ -175,36 +176,46 @@ def activity_signals(
     responded = (Q(direction="outbound") & (Q(is_done=True) | Q(type="email"))) | Q(
         type="meeting", is_done=True
     )
-    scope = Q(lead_id__in=lead_ids)
-    if len(lead_ids) > 50:
-        # Batches come in primary-key order: the key range lets the planner walk the
-        # activities' (lead, created_at) index instead of scanning the whole table.
-        scope &= Q(lead_id__gte=min(lead_ids), lead_id__lte=max(lead_ids))
-    rows = (
-        Activity.objects.filter(scope, is_system_activity=False)
+    per_lead = (
+        Activity.objects.filter(lead_id=OuterRef("pk"), is_system_activity=False)
+        .order_by()
         .values("lead_id")
         .annotate(
-            inbound_emails=Count("pk", filter=plain_email & recent),
-            form_submissions=Count("pk", filter=kind_in("form_submissions") & recent),
-            web_visits=Count("pk", filter=kind_in("web_visits") & recent),
-            content_downloads=Count("pk", filter=kind_in("content_downloads") & recent),
-            calls=Count("pk", filter=Q(type="call", is_done=True)),
-            meetings=Count("pk", filter=Q(type="meeting", is_done=True)),
-            first_response_at=Min(Coalesce("done_at", "created_at"), filter=responded),
-            last_activity_at=Max("created_at"),
+            signals=JSONObject(
+                inbound_emails=Count("pk", filter=plain_email & recent),
+                form_submissions=Count("pk", filter=kind_in("form_submissions") & recent),
+                web_visits=Count("pk", filter=kind_in("web_visits") & recent),
+                content_downloads=Count("pk", filter=kind_in("content_downloads") & recent),
+                calls=Count("pk", filter=Q(type="call", is_done=True)),
+                meetings=Count("pk", filter=Q(type="meeting", is_done=True)),
+                first_response_at=Min(Coalesce("done_at", "created_at"), filter=responded),
+                last_activity_at=Max("created_at"),
+            )
         )
-        .order_by()
+        .values("signals")
     )
-    return {
-        row["lead_id"]: Signals(
-            inbound_emails=row["inbound_emails"],
-            form_submissions=row["form_submissions"],
-            web_visits=row["web_visits"],
-            content_downloads=row["content_downloads"],
-            calls=row["calls"],
-            meetings=row["meetings"],
-            first_response_at=row["first_response_at"],
-            last_activity_at=row["last_activity_at"],
-        )
-        for row in rows
-    }
+    return Subquery(per_lead, output_field=JSONField())
+
+
+def _moment(value: str | None) -> datetime | None:
+    """A time from the signals' JSON: ISO 8601 with its offset (PostgreSQL) or the stored
+    UTC text without one (SQLite)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _signals(data: dict | None) -> Signals:
+    if not data:
+        return Signals()
+    return Signals(
+        inbound_emails=data["inbound_emails"],
+        form_submissions=data["form_submissions"],
+        web_visits=data["web_visits"],
+        content_downloads=data["content_downloads"],
+        calls=data["calls"],
+        meetings=data["meetings"],
+        first_response_at=_moment(data["first_response_at"]),
+        last_activity_at=_moment(data["last_activity_at"]),
+    )

@@ -167,3 +167,23 @@ def test_auto_qualification_from_an_event_happens_once_with_history(
     assert history[0]["reason"] == "Auto-qualified: score 20 ≥ 20"
     assert Event.objects.filter(name="lead.qualified").count() == 1
     assert Lead.objects.filter(is_qualified=True).count() == 1
+
+
+def test_an_ai_analysis_stored_on_the_lead_rescores_it(
+    rep1, rescores, django_capture_on_commit_callbacks
+):
+    from aiagent import services as ai_services
+
+    lead = LeadFactory(owner=rep1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ai_services.lead_set_insights(
+            by=rep1, lead=lead, insights={"budget": {"level": "confirmed"}, "intent": "high"}
+        )
+
+    lead.refresh_from_db()
+    assert rescores == [1]
+    ai = next(c for c in lead.lead_score_factors["categories"] if c["key"] == "ai")
+    # budget 100, intent 85, the four other keys neutral 50: (100 + 85 + 4 × 50) / 6
+    assert ai["score"] == round(385 / 6, 1)
+    assert {f["key"]: f["score"] for f in ai["factors"]}["budget"] == 100

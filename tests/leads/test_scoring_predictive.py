@@ -112,6 +112,27 @@ def test_model_trained_on_a_planted_signal_finds_it_and_explains_with_it(steps):
 
 
 @pytest.mark.django_db
+def test_the_lead_page_shows_the_likelihood_with_its_factors(steps, rep1, client):
+    make_history(steps, 240)
+    predictive.train_conversion_model()
+    lead = LeadFactory(owner=rep1, source="referral")
+    shown = predictive.likelihood_for(lead)
+    client.force_login(rep1)
+
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+
+    panel = page.split('data-testid="conversion-likelihood"')[1]
+    assert f'<span class="fs-5 fw-semibold">{shown["percent"]}%</span>' in panel
+    assert "model v1" in panel
+    for_part, rest = panel.split(">Against<", 1)
+    against_part = rest.split("</ul>", 1)[0]
+    assert "<li>Source: Referral" in for_part
+    assert for_part.count("<li") == len(shown["for"]) <= 3
+    # An empty side says "Nothing stands out." in a list item of its own.
+    assert against_part.count("<li") == max(1, len(shown["against"]))
+
+
+@pytest.mark.django_db
 def test_train_command_prints_the_held_out_auc(steps):
     # The same history size as the model test: an AUC measured on a couple of dozen held-out
     # leads swings with the random split (0.67 was seen at 24), which says nothing of the model.

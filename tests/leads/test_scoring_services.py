@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from crm.models import Event
 from crm.services import SYSTEM_USERNAME
@@ -173,7 +174,22 @@ def test_bulk_rescore_works_in_batches():
     ) == {BASELINE}
 
 
-def test_score_history_is_capped_per_lead(monkeypatch):
+# Batches of at least ``COPY_FROM`` leads are stored set-based on PostgreSQL (COPY into a
+# temporary table, then one statement per kind of row); smaller ones row by row. Setting it to
+# 1 sends even one lead down the set-based path.
+SET_BASED = pytest.param(
+    1,
+    id="set-based",
+    marks=pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="COPY is the PostgreSQL bulk path"
+    ),
+)
+ROW_BY_ROW = pytest.param(10**9, id="row-by-row")
+
+
+@pytest.mark.parametrize("copy_from", [SET_BASED, ROW_BY_ROW])
+def test_score_history_is_capped_per_lead(monkeypatch, copy_from):
+    monkeypatch.setattr(scoring, "COPY_FROM", copy_from)
     monkeypatch.setattr(scoring, "SNAPSHOTS_KEPT", 3)
     lead = LeadFactory()
     for source in ["web", "referral", "other", "partner", "cold_call"]:
@@ -184,6 +200,75 @@ def test_score_history_is_capped_per_lead(monkeypatch):
     # 0.25 × (100 + source value)/4 + 7.5: web 18, referral 20, other 15, partner 19,
     # cold call 16; the newest three are kept.
     assert kept == [16, 19, 15]
+
+
+def varied_leads() -> list[Lead]:
+    """Leads whose every factor differs: activities of each kind, custom fields, an AI
+    analysis, an idle one (decayed), a bare one."""
+    now = timezone.now()
+    engaged = LeadFactory(
+        source="referral", custom_field_values={"industry": "Software", "company_size": "51-200"}
+    )
+    activity(engaged, type="email", direction="inbound", at=now - timedelta(days=3))
+    activity(engaged, type="note", metadata={"kind": "web_visit"}, at=now - timedelta(days=2))
+    activity(engaged, type="note", metadata={"kind": "form_submission"})
+    activity(engaged, type="call", direction="outbound", at=engaged.created_at + timedelta(hours=2))
+    activity(engaged, type="meeting", at=now - timedelta(days=1))
+    analysed = LeadFactory(
+        source="event",
+        contact_email="bo@gmail.com",
+        ai_insights={"budget": {"level": "confirmed"}, "sentiment": -0.4, "need": ["reports"]},
+    )
+    activity(analysed, type="email", direction="outbound")
+    idle = LeadFactory(source="cold_call")
+    Lead.objects.filter(pk=idle.pk).update(
+        created_at=now - timedelta(days=200), last_activity_at=now - timedelta(days=120)
+    )
+    bare = LeadFactory(source="other", company_name="", contact_email="")
+    many = LeadFactory.create_batch(3)
+    return [engaged, analysed, idle, bare, *many]
+
+
+def score_state(leads: list[Lead]) -> dict:
+    scores = {
+        pk: (score, factors)
+        for pk, score, factors in Lead.objects.filter(pk__in=[x.pk for x in leads]).values_list(
+            "pk", "lead_score", "lead_score_factors"
+        )
+    }
+    snapshots = sorted(LeadScoreSnapshot.objects.values_list("lead_id", "score", "at"))
+    events = sorted(
+        (e.payload["lead_id"], e.payload["old"], e.payload["new"], e.actor_id)
+        for e in Event.objects.filter(name="lead.score_changed")
+    )
+    return {"scores": scores, "snapshots": snapshots, "events": events}
+
+
+@pytest.mark.parametrize("copy_from", [SET_BASED, ROW_BY_ROW])
+def test_the_full_rescore_and_the_one_lead_rescore_give_the_same_numbers(
+    monkeypatch, manager, copy_from
+):
+    leads = varied_leads()
+    now = timezone.now()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scoring, "COPY_FROM", copy_from)
+        result = scoring.rescore_leads(
+            Lead.objects.all(), by=manager, now=now, batch_size=3, dispatch_events=False
+        )
+    full = score_state(leads)
+
+    Lead.objects.update(lead_score=0, lead_score_factors={}, score_updated_at=None)
+    LeadScoreSnapshot.objects.all().delete()
+    Event.objects.filter(name="lead.score_changed").delete()
+    for lead in leads:
+        scoring.lead_rescore(by=manager, lead=lead, now=now)
+    one_by_one = score_state(leads)
+
+    assert result.scored == result.changed == len(leads)
+    assert len(result.event_ids) == len(leads)
+    assert len({score for score, _ in full["scores"].values()}) >= 4  # the leads do differ
+    assert full == one_by_one
 
 
 def test_nightly_rescore_decays_idle_leads_with_the_clock():

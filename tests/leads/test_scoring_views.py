@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leads.models import LeadScoreSnapshot, ScoringProfile
+from leads.models import Lead, LeadScoreSnapshot, ScoringProfile
 from leads.scoring import services as scoring
 from tests.factories import UserFactory
 from tests.leads.factories import LeadFactory
@@ -229,3 +229,16 @@ def test_admin_lists_leads_with_score_fields_read_only(client, admin_user, rep1)
     page = client.get(f"/admin/leads/lead/{lead.pk}/change/")
     assert page.status_code == 200
     assert "lead_score" in page.context["adminform"].readonly_fields
+
+
+# --- the badge on rows and cards ------------------------------------------------------------------
+@pytest.mark.parametrize(("score", "band"), [(12, "cold"), (40, "warm"), (69, "warm"), (70, "hot")])
+def test_table_rows_and_board_cards_show_the_score_badge_in_its_band(web, rep1, score, band):
+    lead = LeadFactory(owner=rep1, name="Badge lead")
+    Lead.objects.filter(pk=lead.pk).update(lead_score=score)
+    badge = f'class="badge score-badge score-{band}" title="Lead score {score} ({band})"'
+    client = web(rep1)
+
+    assert badge in client.get("/leads/").content.decode()
+    assert badge in client.get("/leads/board/").content.decode()
+    assert badge in client.get(f"/leads/{lead.pk}/").content.decode()
