@@ -35,12 +35,13 @@ class Lead(TimestampedModel, SoftDeleteModel):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, help_text="What the opportunity is about.")
-    source = models.CharField(max_length=30, choices=Source, default=Source.OTHER, db_index=True)
+    # Indexed in Meta (a plain btree; ``db_index`` would add a LIKE index nobody uses).
+    source = models.CharField(max_length=30, choices=Source, default=Source.OTHER)
     sub_source = models.CharField(max_length=100, blank=True)
     description = models.TextField(blank=True)
 
     contact_name = models.CharField(max_length=200, blank=True)
-    contact_email = models.EmailField(blank=True, db_index=True)
+    contact_email = models.EmailField(blank=True)  # indexed in Meta
     contact_phone = models.CharField(max_length=50, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
     person = models.ForeignKey(
@@ -81,6 +82,7 @@ class Lead(TimestampedModel, SoftDeleteModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_leads",
+        db_index=False,  # lead_owner_idx (owner, created_at) serves it
     )
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -88,6 +90,7 @@ class Lead(TimestampedModel, SoftDeleteModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_leads",
+        db_index=False,  # lead_assignee_idx (assigned_to, created_at) serves it
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
 
@@ -144,7 +147,12 @@ class Lead(TimestampedModel, SoftDeleteModel):
         indexes = [
             models.Index(fields=["owner", "created_at"], name="lead_owner_idx"),
             models.Index(fields=["assigned_to", "created_at"], name="lead_assignee_idx"),
+            models.Index(fields=["source"], name="lead_source_idx"),
+            models.Index(fields=["contact_email"], name="lead_contact_email_idx"),
         ]
+        # Every index is written again when a score moves (a nightly rescore touches most
+        # leads): keep only those a screen or a rule reads. PostgreSQL also has the partial
+        # covering index ``lead_live_cover_idx`` (migration 0007) for the board totals.
 
     def __str__(self) -> str:
         return self.name
