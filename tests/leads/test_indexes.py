@@ -5,7 +5,6 @@ state. (That the board totals use the covering index is seen in the benchmark's 
 import pytest
 from django.db import connection
 
-
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (INCLUDE indexes, fillfactor)"
 )
