@@ -83,3 +83,18 @@ def test_previous_assignee_who_owns_keeps_access(rep1, rep2):
     person = PersonFactory(owner=rep1)
     permissions.move_assignee(person, previous=rep1, new=rep2, owner=rep1)
     assert permissions.can_delete(rep1, person)
+
+
+def test_object_checks_cost_one_query_per_record_until_forgotten(
+    rep1, rep2, django_assert_num_queries
+):
+    person = PersonFactory(owner=rep2)
+    permissions.grant(rep1, person, ("view",))
+    rep1.has_perm("crm.view_person")  # the role's model permissions, loaded once per user
+    with django_assert_num_queries(1):  # the user's object permissions on this record
+        assert permissions.can_view(rep1, person)
+        assert not permissions.can_change(rep1, person)
+        assert not permissions.can_delete(rep1, person)
+    permissions.grant(rep1, person, ("change",))  # forgets: the next check reads afresh
+    with django_assert_num_queries(1):
+        assert permissions.can_change(rep1, person)
