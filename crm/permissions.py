@@ -109,9 +109,7 @@ def _direct_codenames(user, obj: Model) -> frozenset[str]:
     cache = user.__dict__.setdefault("_pipecrm_direct_perms", {})
     key = (type(obj)._meta.label, obj.pk)
     if key not in cache:
-        rows = get_user_obj_perms_model(type(obj)).objects.filter(
-            user=user, content_object=obj
-        )
+        rows = get_user_obj_perms_model(type(obj)).objects.filter(user=user, content_object=obj)
         cache[key] = frozenset(rows.values_list("permission__codename", flat=True))
     return cache[key]
 
