@@ -196,7 +196,11 @@ def _playwright(live_server_url) -> Iterator[Any]:
     # prepared (serialized rollback) before Playwright starts and flushed after it stops, and
     # no later test may inherit a running loop.
     _require_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Assertions wait as long as actions do: on a busy 2-core CI machine a server round trip
+    # can take longer than Playwright's 5 s default.
+    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
     # The ORM refuses to run while an event loop runs in its thread unless told it is safe;
     # it is: the loop only drives the browser.
