@@ -156,20 +156,29 @@ def field_move(request: HttpRequest, field_id) -> HttpResponse:
 @login_required
 @require_POST
 def field_deactivate(request: HttpRequest, field_id) -> HttpResponse:
-    _require_manage(request)
-    field = selectors.field_get(user=request.user, field_id=field_id)
-    field = services.custom_field_deactivate(by=request.user, field=field)
-    response = _fields_region(request, field.entity_type)
-    message = f"“{field.label}” deactivated: hidden everywhere, its values are kept."
-    return trigger(response, showToast={"message": message, "level": "success"})
+    return _set_active(
+        request,
+        field_id,
+        services.custom_field_deactivate,
+        "“{label}” deactivated: hidden everywhere, its values are kept.",
+    )
 
 
 @login_required
 @require_POST
 def field_activate(request: HttpRequest, field_id) -> HttpResponse:
+    return _set_active(
+        request,
+        field_id,
+        services.custom_field_activate,
+        "“{label}” is active again, with its stored values.",
+    )
+
+
+def _set_active(request: HttpRequest, field_id, service, message: str) -> HttpResponse:
     _require_manage(request)
     field = selectors.field_get(user=request.user, field_id=field_id)
-    field = services.custom_field_activate(by=request.user, field=field)
+    field = service(by=request.user, field=field)
     response = _fields_region(request, field.entity_type)
-    message = f"“{field.label}” is active again, with its stored values."
-    return trigger(response, showToast={"message": message, "level": "success"})
+    toast = {"message": message.format(label=field.label), "level": "success"}
+    return trigger(response, showToast=toast)
