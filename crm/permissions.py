@@ -126,6 +126,18 @@ def can_delete(user, obj: Model) -> bool:
     return can(user, obj, "delete")
 
 
+def works_on(user, model: type[Model]) -> bool:
+    """Whether the user's role changes records of ``model`` at all: it may create them (and
+    so own some) or change every one. Analysts and Viewers do neither, so the screens offer
+    them no write actions (bulk bar, move, assign) instead of offering and refusing."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    opts = model._meta
+    return has_all_access(user, model, "change") or user.has_perm(
+        f"{opts.app_label}.add_{opts.model_name}"
+    )
+
+
 def _checker(user) -> ObjectPermissionChecker:
     # One checker per user object caches object permissions for the request.
     checker = getattr(user, "_pipecrm_perm_checker", None)

@@ -31,26 +31,13 @@ from crm.errors import Conflict, NotFound, ValidationFailed
 from crm.events import emit
 from crm.models import Organization, Person, User
 from customfields.services import validate_values
-from deals.models import Deal
+from deals.models import EDITABLE_FIELDS, Deal
 from wfm import selectors as wfm_selectors
 from wfm import services as wfm_services
 from wfm.adapters import ModelAdapter
 from wfm.models import ProjectType, WorkflowStep
 
 ENTITY_TYPE = "deal"
-
-# Fields ``deal_update`` changes directly. ``owner`` and ``assigned_to`` move permissions and
-# ``custom_field_values`` is validated, so they are handled apart; the step moves only through
-# ``deal_transition``.
-EDITABLE_FIELDS = (
-    "name",
-    "amount",
-    "currency",
-    "expected_close_date",
-    "person",
-    "organization",
-)
-
 
 # --- checks -----------------------------------------------------------------------------------
 def _check_links(by: User, *, person: Person | None, organization: Organization | None) -> None:

@@ -12,6 +12,37 @@ from crm.models import Organization, Person, SoftDeleteModel, TimestampedModel
 from leads.scoring import defaults as scoring_defaults
 
 
+# The lead's fields as services, the API, the AI tools, automation, import and export know
+# them: the one list (issue 13). Attribution is the first touch (SPEC §5, seed 000 §7.3).
+ATTRIBUTION_FIELDS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "referrer_url",
+    "landing_page",
+)
+
+EDITABLE_FIELDS = (
+    "name",
+    "source",
+    "sub_source",
+    "description",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "company_name",
+    "person",
+    "organization",
+    "estimated_value",
+    "currency",
+    "estimated_close_date",
+    "priority",
+    *ATTRIBUTION_FIELDS,
+)
+
+
 class Lead(TimestampedModel, SoftDeleteModel):
     """A prospective sale before it becomes a deal (SPEC §5). Its status is its WFM step."""
 

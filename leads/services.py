@@ -24,38 +24,9 @@ from customfields import selectors as cf_selectors
 from customfields.services import carried_values, validate_values
 from leads import selectors
 from leads.errors import AlreadyConverted
-from leads.models import Lead
+from leads.models import ATTRIBUTION_FIELDS, EDITABLE_FIELDS, Lead
 from wfm import services as wfm_services
 from wfm.models import WorkflowStep
-
-ATTRIBUTION_FIELDS = (
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "referrer_url",
-    "landing_page",
-)
-
-EDITABLE_FIELDS = (
-    "name",
-    "source",
-    "sub_source",
-    "description",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "company_name",
-    "person",
-    "organization",
-    "estimated_value",
-    "currency",
-    "estimated_close_date",
-    "priority",
-    *ATTRIBUTION_FIELDS,
-)
-
 
 def _check_links(by: User, *, person: Person | None, organization: Organization | None) -> None:
     for field, obj in (("person", person), ("organization", organization)):

@@ -1,0 +1,144 @@
+"""The person and organization record descriptions (SPEC §4 "one pattern")."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.html import format_html
+
+from crm import formatting as fmt
+from crm import permissions, selectors, services
+from crm.filters import OrganizationFilter, PersonFilter
+from crm.models import Organization, Person
+from crm.records.exports import field_columns
+from crm.records.types import BulkAction, Column, Filter, RecordType
+
+# The fields of each record type that forms, services, the API and exports share.
+PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "organization")
+ORGANIZATION_FIELDS = ("name", "domain", "industry", "size", "address")
+
+
+def _users():
+    return [(u.pk, u.display_name) for u in selectors.assignable_users(with_roles=False)]
+
+
+def _link(url_name: str, obj, text):
+    return format_html(
+        '<a class="record-link" href="{}">{}</a>', reverse(url_name, args=[obj.pk]), text
+    )
+
+
+def _person_organization(person: Person):
+    if not person.organization_id:
+        return fmt.DASH
+    return format_html(
+        '<a href="{}">{}</a>',
+        reverse("crm:organization_detail", args=[person.organization_id]),
+        person.organization.name,
+    )
+
+
+def _website(org: Organization):
+    if not org.domain:
+        return fmt.DASH
+    return format_html(
+        '<a href="https://{}" rel="noopener noreferrer" target="_blank">{}</a>',
+        org.domain,
+        org.domain,
+    )
+
+
+def _delete_allowed(model):
+    return lambda user: permissions.works_on(user, model)
+
+
+PEOPLE = RecordType(
+    key="person",
+    model=Person,
+    plural="People",
+    url_names="crm:person_{}",
+    saved_view_screen="people",
+    icon="people",
+    filterset=PersonFilter,
+    columns=(
+        Column(
+            "name",
+            "Name",
+            lambda p: _link("crm:person_detail", p, p.full_name),
+            "last_name",
+            wide=True,
+        ),
+        Column("email", "Email", lambda p: fmt.mailto(p.email), "email"),
+        Column("phone", "Phone", lambda p: fmt.tel(p.phone)),
+        Column("job_title", "Job title", lambda p: p.job_title or fmt.DASH, "job_title"),
+        Column("organization", "Organization", _person_organization, "organization"),
+        Column("owner", "Owner", lambda p: fmt.person_name(p.owner), default=False),
+        Column("created", "Added", lambda p: fmt.ago(p.created_at), "created_at"),
+    ),
+    filters=(
+        Filter("owner", "Owner", "user", choices=_users),
+        Filter("created_after", "Added from", "date"),
+        Filter("created_before", "Added to", "date"),
+    ),
+    list_selector=lambda user: selectors.person_list(user=user),
+    get_selector=lambda user, pk, action="view": selectors.person_get(
+        user=user, person_id=pk, action=action
+    ),
+    default_ordering=("last_name", "first_name"),
+    export_columns=field_columns(Person, ("id", *PERSON_FIELDS, "owner", "created_at")),
+    search_placeholder="Name, email, job title, organization…",
+    bulk_actions=(
+        BulkAction(
+            "delete",
+            "Delete",
+            "deleted",
+            _delete_allowed(Person),
+            lambda by, person, data: services.person_delete(by=by, person=person),
+        ),
+    ),
+    add_permission="crm.add_person",
+    empty_hint="People are added when leads convert, or add one by hand.",
+)
+
+ORGANIZATIONS = RecordType(
+    key="organization",
+    model=Organization,
+    plural="Organizations",
+    url_names="crm:organization_{}",
+    saved_view_screen="organizations",
+    icon="building",
+    filterset=OrganizationFilter,
+    columns=(
+        Column(
+            "name", "Name", lambda o: _link("crm:organization_detail", o, o.name), "name", wide=True
+        ),
+        Column("domain", "Domain", _website, "domain"),
+        Column("industry", "Industry", lambda o: o.industry or fmt.DASH, "industry"),
+        Column("size", "Size", lambda o: o.size or fmt.DASH, "size"),
+        Column("owner", "Owner", lambda o: fmt.person_name(o.owner), default=False),
+        Column("created", "Added", lambda o: fmt.ago(o.created_at), "created_at"),
+    ),
+    filters=(
+        Filter("industry", "Industry", "text"),
+        Filter("owner", "Owner", "user", choices=_users),
+        Filter("created_after", "Added from", "date"),
+        Filter("created_before", "Added to", "date"),
+    ),
+    list_selector=lambda user: selectors.organization_list(user=user),
+    get_selector=lambda user, pk, action="view": selectors.organization_get(
+        user=user, organization_id=pk, action=action
+    ),
+    default_ordering=("name",),
+    export_columns=field_columns(Organization, ("id", *ORGANIZATION_FIELDS, "owner", "created_at")),
+    search_placeholder="Name, domain, industry…",
+    bulk_actions=(
+        BulkAction(
+            "delete",
+            "Delete",
+            "deleted",
+            _delete_allowed(Organization),
+            lambda by, org, data: services.organization_delete(by=by, organization=org),
+        ),
+    ),
+    add_permission="crm.add_organization",
+    empty_hint="Organizations are added when leads convert, or add one by hand.",
+)

@@ -1,0 +1,1 @@
+"""The one record pattern shared by leads, deals, people and organizations (SPEC §4)."""

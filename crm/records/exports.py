@@ -1,0 +1,74 @@
+"""CSV export of a record type's filtered set (SPEC §6), for every record type.
+
+Columns come from the record description: model fields named once there, read here by type
+(foreign keys as the related record's name, choices by value, dates in ISO), plus one column
+per active custom field. Cells that a spreadsheet would run as a formula are neutralised
+(OWASP "CSV injection": a leading ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
+``'`` in front).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import models
+
+from crm.records.types import ExportColumn
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _field_value(field: models.Field) -> Callable:
+    name = field.name
+    if isinstance(field, models.ForeignKey | models.OneToOneField):
+        attname = field.attname
+
+        def related(obj):
+            if getattr(obj, attname) is None:
+                return ""
+            other = getattr(obj, name)
+            return getattr(other, "username", None) or str(other)
+
+        return related
+    return lambda obj: getattr(obj, name)
+
+
+def field_columns(model: type[models.Model], names: Iterable[str]) -> tuple[ExportColumn, ...]:
+    """Export columns for model fields, headed by the field name (what imports map back)."""
+    return tuple(ExportColumn(n, _field_value(model._meta.get_field(n))) for n in names)
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def rows(
+    records: Iterable, columns: tuple[ExportColumn, ...], cf_names: list[str]
+) -> Iterator[str]:
+    """The CSV lines: a header, then one line per record."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow([c.header for c in columns] + [f"cf_{n}" for n in cf_names])
+    for obj in records:
+        values = getattr(obj, "custom_field_values", None) or {}
+        yield writer.writerow(
+            [cell(c.value(obj)) for c in columns] + [cell(values.get(n)) for n in cf_names]
+        )

@@ -1,0 +1,128 @@
+"""The record pattern (SPEC §4): what the shared table, board, export, bulk actions and saved
+views need to know about one record type, described once per type.
+
+A description is plain data plus the callables that reach the type's own selectors and
+services; ``crm`` never imports ``leads`` or ``deals``. Each app declares its description in
+its ``records.py`` (people and organizations in ``crm/record_types.py``) and registers it
+(``crm.records.registry``) from ``AppConfig.ready``; URL confs import it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column. ``cell`` renders one record's content (text or safe HTML)."""
+
+    key: str
+    label: str
+    cell: Callable[[Any], Any]
+    ordering: str | None = None  # the ``ordering`` parameter value; None: not sortable
+    numeric: bool = False  # right-aligned, tabular figures
+    default: bool = True  # shown until the user chooses columns
+    wide: bool = False  # the record's name: may take the room the others leave
+    definition: Any = None  # the custom field definition of a ``cf_`` column
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One filter input of the table's filter bar.
+
+    ``kind``: ``select`` (one of ``choices``), ``multi`` (any of ``choices``), ``boolean``,
+    ``number``, ``date`` or ``user`` (a user picker, with "Unassigned" when ``none_value``
+    is set). ``more``: behind the "More filters" toggle.
+    """
+
+    param: str
+    label: str
+    kind: str = "select"
+    choices: Callable[[], Sequence[tuple[Any, str]]] | None = None
+    none_value: str | None = None  # the value meaning "no user" for user pickers
+    more: bool = False
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    header: str
+    value: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """A bulk action offered to users for whom ``allowed(user)`` holds; ``run(by, obj,
+    data)`` is the record's own service call (``crm.bulk`` runs one transaction per row)."""
+
+    key: str  # "assign" | "move" | "delete"
+    label: str
+    verb: str  # "assigned"
+    allowed: Callable[[Any], bool]
+    run: Callable[[Any, Any, dict], Any]
+
+
+@dataclass(frozen=True)
+class Board:
+    """A kanban over the record's workflow steps (leads, deals)."""
+
+    steps: Callable[[], list]  # every step of the type's workflows, in board order
+    value_field: str  # summed per column
+    transition: Callable[..., Any]  # (by=, obj=, to_step=, reason=) → the service
+    card_template: str
+    weighted: bool = False  # show probability-weighted totals
+    reason_outcomes: tuple[str, ...] = ("lost",)  # steps whose moves ask for a reason
+    per_column: int = 20
+    order_by: tuple[str, ...] = ("-created_at",)
+    groupings: dict[str, tuple[str, str]] = field(default_factory=dict)  # read-only boards
+    group_board: Callable[..., list] | None = None  # (queryset=, grouping=, per_column=)
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """One record type, as the shared screens see it."""
+
+    key: str  # "lead": custom-field entity type, realtime kind, ``data-table`` value
+    model: type[Model]
+    plural: str  # "Leads"
+    url_names: str  # "leads:{}" or "crm:person_{}": list, detail, create, export, …
+    saved_view_screen: str  # SavedView.screen
+    icon: str  # Bootstrap icon name
+    filterset: type
+    columns: tuple[Column, ...]
+    filters: tuple[Filter, ...]
+    list_selector: Callable[[Any], QuerySet]
+    get_selector: Callable[..., Any]  # (user, pk, action="view")
+    default_ordering: tuple[str, ...]
+    export_columns: tuple[ExportColumn, ...]
+    search_placeholder: str = "Search…"
+    bulk_actions: tuple[BulkAction, ...] = ()
+    bulk_steps: Callable[[], list] | None = None  # choices of the "move" bulk action
+    board: Board | None = None
+    add_permission: str = ""  # "leads.add_lead"
+    empty_hint: str = ""  # the empty table's sentence, naming only what exists
+
+    @property
+    def noun(self) -> str:
+        return str(self.model._meta.verbose_name)
+
+    @property
+    def noun_plural(self) -> str:
+        return self.plural.lower()
+
+    def url(self, name: str, *args) -> str:
+        return reverse(self.url_names.format(name), args=args)
+
+    def url_name(self, name: str) -> str:
+        return self.url_names.format(name)
+
+    def can_add(self, user) -> bool:
+        return bool(self.add_permission) and user.has_perm(self.add_permission)
+
+    def bulk_actions_for(self, user) -> list[BulkAction]:
+        return [a for a in self.bulk_actions if a.allowed(user)]

@@ -1,0 +1,157 @@
+"""The deal record description (SPEC §4 "one pattern"): what the shared table, board, export
+and bulk actions show and call for deals."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.html import format_html
+
+from crm import formatting as fmt
+from crm import permissions
+from crm import selectors as crm_selectors
+from crm.records.exports import field_columns
+from crm.records.types import Board, BulkAction, Column, ExportColumn, Filter, RecordType
+from deals import selectors, services
+from deals.filters import OUTCOME_CHOICES, DealFilter
+from deals.models import EDITABLE_FIELDS, Deal
+
+
+def _name(deal: Deal):
+    html = format_html(
+        '<a class="record-link" href="{}">{}</a>',
+        reverse("deals:detail", args=[deal.pk]),
+        deal.name,
+    )
+    if deal.won_at:
+        html += fmt.state_badge("won", "won")
+    elif deal.lost_at:
+        html += fmt.state_badge("lost", "lost")
+    return html
+
+
+def _organization(deal: Deal):
+    if not deal.organization_id:
+        return fmt.DASH
+    return format_html(
+        '<a href="{}">{}</a>',
+        reverse("crm:organization_detail", args=[deal.organization_id]),
+        deal.organization.name,
+    )
+
+
+def _users():
+    return [(u.pk, u.display_name) for u in crm_selectors.assignable_users(with_roles=False)]
+
+
+def _steps():
+    steps = list(selectors.deal_steps())
+    several = len({s.workflow_id for s in steps}) > 1
+    return [(s.pk, f"{s.workflow.name} · {s.name}" if several else s.name) for s in steps]
+
+
+def _writes_deals(user) -> bool:
+    return permissions.works_on(user, Deal)
+
+
+COLUMNS = (
+    Column("name", "Deal", _name, ordering="name", wide=True),
+    Column("organization", "Organization", _organization, "organization"),
+    Column("amount", "Amount", lambda d: fmt.money(d.amount, d.currency), "amount", numeric=True),
+    Column("step", "Step", lambda d: fmt.step_badge(d.wfm_project.current_step), "step"),
+    Column("probability", "Prob.", lambda d: f"{d.probability}%", "probability", numeric=True),
+    Column(
+        "weighted",
+        "Weighted",
+        lambda d: fmt.money(d.weighted_amount, d.currency),
+        "weighted_amount",
+        numeric=True,
+    ),
+    Column(
+        "close", "Expected close", lambda d: fmt.when(d.expected_close_date), "expected_close_date"
+    ),
+    Column("assignee", "Assignee", lambda d: fmt.person_name(d.assigned_to), "assigned_to"),
+    Column("owner", "Owner", lambda d: fmt.person_name(d.owner), "owner", default=False),
+    Column("created", "Created", lambda d: fmt.ago(d.created_at), "created_at", default=False),
+)
+
+FILTERS = (
+    Filter("step", "Step", "select", choices=_steps),
+    Filter("outcome", "Status", "select", choices=lambda: OUTCOME_CHOICES),
+    Filter("assigned_to", "Assignee", "user", choices=_users, none_value="none"),
+    Filter("owner", "Owner", "user", choices=_users),
+    Filter("amount_min", "Amount from", "number", more=True),
+    Filter("amount_max", "Amount to", "number", more=True),
+    Filter("expected_close_after", "Close from", "date", more=True),
+    Filter("expected_close_before", "Close to", "date", more=True),
+    Filter("created_after", "Created from", "date", more=True),
+    Filter("created_before", "Created to", "date", more=True),
+)
+
+EXPORT_COLUMNS = (
+    *field_columns(Deal, ("id", *EDITABLE_FIELDS)),
+    ExportColumn("step", lambda d: d.wfm_project.current_step.name),
+    ExportColumn("probability", lambda d: d.probability),
+    ExportColumn("weighted_amount", lambda d: d.weighted_amount),
+    *field_columns(
+        Deal, ("owner", "assigned_to", "won_at", "lost_at", "lost_reason", "created_at")
+    ),
+)
+
+DEALS = RecordType(
+    key="deal",
+    model=Deal,
+    plural="Deals",
+    url_names="deals:{}",
+    saved_view_screen="deals",
+    icon="briefcase",
+    filterset=DealFilter,
+    columns=COLUMNS,
+    filters=FILTERS,
+    list_selector=lambda user: selectors.deal_list(user=user),
+    get_selector=lambda user, pk, action="view": selectors.deal_get(
+        user=user, deal_id=pk, action=action
+    ),
+    default_ordering=("-created_at", "pk"),
+    export_columns=EXPORT_COLUMNS,
+    search_placeholder="Deal, organization, person…",
+    bulk_actions=(
+        BulkAction(
+            "assign",
+            "Assign",
+            "assigned",
+            _writes_deals,
+            lambda by, deal, data: services.deal_assign(
+                by=by, deal=deal, assignee=data["assignee"]
+            ),
+        ),
+        BulkAction(
+            "move",
+            "Move",
+            "moved",
+            _writes_deals,
+            lambda by, deal, data: services.deal_transition(
+                by=by, deal=deal, to_step=data["to_step"]
+            ),
+        ),
+        BulkAction(
+            "delete",
+            "Delete",
+            "deleted",
+            _writes_deals,
+            lambda by, deal, data: services.deal_delete(by=by, deal=deal),
+        ),
+    ),
+    bulk_steps=selectors.deal_steps,
+    board=Board(
+        steps=lambda: list(selectors.deal_steps()),
+        value_field="amount",
+        transition=lambda *, by, obj, to_step, reason="": services.deal_transition(
+            by=by, deal=obj, to_step=to_step, reason=reason
+        ),
+        card_template="deals/_card.html",
+        weighted=True,
+        reason_outcomes=("lost",),
+    ),
+    add_permission="deals.add_deal",
+    empty_hint="Deals come from converted leads, or add one by hand.",
+)

@@ -1,0 +1,168 @@
+"""The lead record description (SPEC §4 "one pattern"): what the shared table, board, export
+and bulk actions show and call for leads."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.html import format_html
+
+from crm import formatting as fmt
+from crm import permissions
+from crm import selectors as crm_selectors
+from crm.records.exports import field_columns
+from crm.records.types import Board, BulkAction, Column, ExportColumn, Filter, RecordType
+from leads import boards as lead_boards
+from leads import selectors, services
+from leads.filters import LeadFilter
+from leads.models import EDITABLE_FIELDS, Lead
+
+
+def _name(lead: Lead):
+    html = format_html(
+        '<a class="record-link" href="{}">{}</a>',
+        reverse("leads:detail", args=[lead.pk]),
+        lead.name,
+    )
+    if lead.is_converted:
+        html += fmt.state_badge("converted", "converted")
+    return html
+
+
+def _contact(lead: Lead):
+    if not lead.contact_email:
+        return lead.contact_name or fmt.DASH
+    return format_html(
+        '<span class="cell-stack">{}<small>{}</small></span>',
+        lead.contact_name or lead.contact_email,
+        lead.contact_email if lead.contact_name else "",
+    )
+
+
+def _users():
+    return [(u.pk, u.display_name) for u in crm_selectors.assignable_users(with_roles=False)]
+
+
+def _steps():
+    return [(s.pk, s.name) for s in selectors.lead_steps()]
+
+
+def _writes_leads(user) -> bool:
+    return permissions.works_on(user, Lead)
+
+
+COLUMNS = (
+    Column("name", "Lead", _name, ordering="name", wide=True),
+    Column("company", "Company", lambda lead: lead.company_name or fmt.DASH, "company_name"),
+    Column("contact", "Contact", _contact, ordering="contact_name"),
+    Column("step", "Step", lambda lead: fmt.step_badge(lead.wfm_project.current_step), "step"),
+    Column("score", "Score", lambda lead: fmt.score_badge(lead.lead_score), "lead_score"),
+    Column(
+        "value",
+        "Value",
+        lambda lead: fmt.money(lead.estimated_value, lead.currency),
+        "estimated_value",
+        numeric=True,
+    ),
+    Column("source", "Source", lambda lead: lead.get_source_display(), "source"),
+    Column(
+        "priority", "Priority", lambda lead: lead.get_priority_display(), "priority", default=False
+    ),
+    Column("assignee", "Assignee", lambda lead: fmt.person_name(lead.assigned_to), "assigned_to"),
+    Column("owner", "Owner", lambda lead: fmt.person_name(lead.owner), "owner", default=False),
+    Column(
+        "close",
+        "Expected close",
+        lambda lead: fmt.when(lead.estimated_close_date),
+        "estimated_close_date",
+        default=False,
+    ),
+    Column(
+        "last_activity",
+        "Last activity",
+        lambda lead: fmt.ago(lead.last_activity_at),
+        "last_activity_at",
+        default=False,
+    ),
+    Column("created", "Created", lambda lead: fmt.ago(lead.created_at), "created_at"),
+)
+
+FILTERS = (
+    Filter("step", "Step", "select", choices=_steps),
+    Filter("source", "Source", "select", choices=lambda: Lead.Source.choices),
+    Filter("assigned_to", "Assignee", "user", choices=_users, none_value="0"),
+    Filter("owner", "Owner", "user", choices=_users),
+    Filter("is_qualified", "Qualified", "boolean"),
+    Filter("priority", "Priority", "select", choices=lambda: Lead.Priority.choices, more=True),
+    Filter("score_min", "Score from", "number", more=True, placeholder="0"),
+    Filter("score_max", "Score to", "number", more=True, placeholder="100"),
+    Filter("created_after", "Created from", "date", more=True),
+    Filter("created_before", "Created to", "date", more=True),
+    Filter("close_after", "Close from", "date", more=True),
+    Filter("close_before", "Close to", "date", more=True),
+)
+
+EXPORT_COLUMNS = (
+    *field_columns(Lead, ("id", *EDITABLE_FIELDS)),
+    ExportColumn("step", lambda lead: lead.wfm_project.current_step.name),
+    *field_columns(Lead, ("lead_score", "is_qualified", "owner", "assigned_to", "created_at")),
+)
+
+LEADS = RecordType(
+    key="lead",
+    model=Lead,
+    plural="Leads",
+    url_names="leads:{}",
+    saved_view_screen="leads",
+    icon="person-lines-fill",
+    filterset=LeadFilter,
+    columns=COLUMNS,
+    filters=FILTERS,
+    list_selector=lambda user: selectors.lead_list(user=user),
+    get_selector=lambda user, pk, action="view": selectors.lead_get(
+        user=user, lead_id=pk, action=action
+    ),
+    default_ordering=("-created_at",),
+    export_columns=EXPORT_COLUMNS,
+    search_placeholder="Name, contact, email, company…",
+    bulk_actions=(
+        BulkAction(
+            "assign",
+            "Assign",
+            "assigned",
+            _writes_leads,
+            lambda by, lead, data: services.lead_assign(
+                by=by, lead=lead, assignee=data["assignee"]
+            ),
+        ),
+        BulkAction(
+            "move",
+            "Move",
+            "moved",
+            _writes_leads,
+            lambda by, lead, data: services.lead_transition(
+                by=by, lead=lead, to_step=data["to_step"]
+            ),
+        ),
+        BulkAction(
+            "delete",
+            "Delete",
+            "deleted",
+            _writes_leads,
+            lambda by, lead, data: services.lead_delete(by=by, lead=lead),
+        ),
+    ),
+    bulk_steps=selectors.lead_steps,
+    board=Board(
+        steps=selectors.lead_steps,
+        value_field="estimated_value",
+        transition=lambda *, by, obj, to_step, reason="": services.lead_transition(
+            by=by, lead=obj, to_step=to_step, reason=reason
+        ),
+        card_template="leads/_card.html",
+        reason_outcomes=("lost",),
+        groupings=lead_boards.GROUPINGS,
+        group_board=lead_boards.group_board,
+    ),
+    add_permission="leads.add_lead",
+    empty_hint="Leads arrive through the API and the assistant, or add one by hand.",
+)
