@@ -5,6 +5,8 @@ local-memory cache and the AI agent in offline mode. Setting the variables switc
 part to its production engine. Parsing is strict: a malformed value stops start-up.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 from environs import Env
@@ -104,9 +106,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # Tests use a file too: the shared-cache in-memory database answers concurrent requests
-    # of the live server (browser tests) with "table is locked" instead of waiting.
+    # of the live server (browser tests) with "table is locked" instead of waiting. One file
+    # per test process, so two test runs on one machine never share (and break) a database.
     DATABASES["default"]["TEST"] = {
-        "NAME": env.str("TEST_SQLITE_PATH", default=str(BASE_DIR / ".test-db.sqlite3"))
+        "NAME": env.str(
+            "TEST_SQLITE_PATH",
+            default=os.path.join(tempfile.gettempdir(), f"pipecrm-test-{os.getpid()}.sqlite3"),
+        )
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
