@@ -5,6 +5,7 @@
 //   [data-bulk-select-all]  checks / unchecks every row of the scope
 //   [data-bulk-count]       shows how many rows are checked
 //   [data-bulk-action]      buttons enabled only while at least one row is checked
+// The scope has the class "has-selection" while any row is checked (the bar shows then).
 // After an htmx swap (rows refreshed, next page) the state is recomputed.
 (function () {
   "use strict";
@@ -12,6 +13,7 @@
   function update(scope) {
     var items = scope.querySelectorAll("[data-bulk-item]");
     var checked = scope.querySelectorAll("[data-bulk-item]:checked").length;
+    scope.classList.toggle("has-selection", checked > 0);
     scope.querySelectorAll("[data-bulk-count]").forEach(function (el) { el.textContent = String(checked); });
     scope.querySelectorAll("[data-bulk-action]").forEach(function (el) { el.disabled = checked === 0; });
     scope.querySelectorAll("[data-bulk-select-all]").forEach(function (el) {

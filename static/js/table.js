@@ -1,17 +1,22 @@
-// Record tables: links that follow the current filters (saved views, CSV export).
+// Record tables and boards (templates/records/_filters.html): a form sends every input, so an
+// untouched filter would put "source=&owner=…" in the URL htmx pushes. Send only the inputs that
+// hold a value, once each; the server ignores empty ones too (crm/records/tables.py).
 (function () {
   "use strict";
-
-  function syncQueryLinks() {
-    var query = window.location.search.replace(/^\?/, "");
-    var saveQuery = document.getElementById("save-view-query");
-    if (saveQuery) saveQuery.value = query;
-    var exportLink = document.getElementById("export-link");
-    if (exportLink) exportLink.href = exportLink.dataset.base + (query ? "?" + query : "");
-  }
-
-  document.body.addEventListener("htmx:pushedIntoHistory", syncQueryLinks);
-  document.body.addEventListener("htmx:afterSettle", syncQueryLinks);
-  window.addEventListener("popstate", syncQueryLinks);
-  syncQueryLinks();
+  document.body.addEventListener("htmx:configRequest", function (e) {
+    var elt = e.detail.elt;
+    if (e.detail.verb !== "get" || !elt.closest || !elt.closest("[data-record-filters]")) return;
+    var data = e.detail.formData;
+    var kept = [];
+    var seen = {};
+    data.forEach(function (value, key) {
+      var pair = key + "=" + value;
+      if (typeof value === "string" && value.trim() !== "" && !seen[pair]) {
+        seen[pair] = true;
+        kept.push([key, value]);
+      }
+    });
+    Array.from(new Set(Array.from(data.keys()))).forEach(function (key) { data.delete(key); });
+    kept.forEach(function (pair) { data.append(pair[0], pair[1]); });
+  });
 })();

@@ -80,7 +80,7 @@ def test_sorting_by_column(web, manager, rep1):
 
 def test_empty_state_invites_to_add(web, rep1):
     html = web(rep1).get("/organizations/").content.decode()
-    assert "No organizations yet." in html and "Add the first one" in html
+    assert "No organizations yet." in html and "Add the first organization" in html
 
 
 def test_create_organization_in_modal(web, rep1):

@@ -39,12 +39,12 @@ def test_rep_table_shows_own_and_assigned_deals_only(web, rep1, rep2):
 def test_table_shows_step_probability_and_weighted_amount(web, rep1):
     make_deal(rep1, name="Big one", amount="20000", step=DealStep.PROPOSAL)
     page = html(web(rep1).get("/deals/"))
-    assert "Proposal" in page and "50%" in page and "10,000.00" in page
+    assert "Proposal" in page and "50%" in page and "€10,000" in page
 
 
 def test_empty_state_invites_to_add(web, rep1):
     page = html(web(rep1).get("/deals/"))
-    assert "No deals yet." in page and "Add the first one" in page
+    assert "No deals yet." in page and "Add the first deal" in page
 
 
 @pytest.mark.parametrize(
@@ -125,10 +125,10 @@ def test_table_cells_and_filter_inputs_read_like_other_records(web, rep1):
     # customfields/_filter_fields.html: a range for numbers, a Yes/No select, a text input
     assert 'name="cf_seats_min" value="0"' in page and 'name="cf_seats_max" value=""' in page
     assert 'name="cf_signed"' in page and 'name="cf_note" value="x"' in page
-    assert 'id="cf-filters"' in page and "collapse col-12 show" in page
+    assert 'id="more-filters"' in page and 'class="collapse show"' in page  # open: in use
     page = html(web(rep1).get("/deals/"))
-    assert "<td>0</td>" in page and "<td>No</td>" in page  # a zero or a "no" is a value
-    assert "<td>12,000</td>" in page and "<td>Yes</td>" in page
+    assert '<td class="num">0</td>' in page and "<td>No</td>" in page  # a zero or "no" is a value
+    assert '<td class="num">12,000</td>' in page and "<td>Yes</td>" in page
 
 
 def test_invalid_filter_is_shown_not_failed(web, rep1):

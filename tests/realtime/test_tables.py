@@ -35,7 +35,7 @@ def test_changed_row_is_replaced_in_place_with_the_table_cells(rt, client, rep1)
     # The very same row markup as the page's.
     client.force_login(rep1)
     page = client.get("/leads/").content.decode()
-    assert f'<tr id="row-{lead.pk}" data-lead-id="{lead.pk}">' in page
+    assert f'<tr id="row-{lead.pk}" data-id="{lead.pk}" data-lead-id="{lead.pk}">' in page
 
 
 def test_live_row_uses_the_page_columns(rt, rep1):

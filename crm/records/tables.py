@@ -1,0 +1,492 @@
+"""One table for every record type (SPEC §4, §6): search, filters, sortable headers, column
+chooser, saved views, pagination, bulk actions, CSV export.
+
+The URL is the table's state. ``TableState`` reads it once: empty values are dropped (a form
+submits every input, and an empty ``source=`` is no filter, not an invalid one), a parameter
+that takes one value keeps its last, and every link the table draws (sort headers, pages,
+export, the saved view's query) is built from it, so each parameter appears once however the
+user got there, and reloading or sharing the URL gives the same screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_POST
+
+from crm import permissions
+from crm import realtime as crm_realtime
+from crm import selectors as crm_selectors
+from crm import services as crm_services
+from crm.bulk import bulk_apply
+from crm.errors import DomainError, PermissionDenied, ValidationFailed
+from crm.formatting import DASH, TEMPERATURES
+from crm.htmx import render_page, trigger
+from crm.records import exports
+from crm.records.types import Column, RecordType
+from customfields.filters import filter_inputs
+from customfields.models import FieldType
+from customfields.selectors import active_fields
+from customfields.values import display_value
+from wfm.forms import BulkForm
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+# Parameters that shape the table but filter nothing.
+VIEW_PARAMS = ("page", "page_size", "ordering", "columns")
+# Parameters that are never state: "clear" (the Clear link, which skips the default view).
+DROPPED_PARAMS = frozenset({"clear", "csrfmiddlewaretoken"})
+# Parameters that may repeat (one value each).
+MULTI_PARAMS = frozenset({"columns"})
+
+
+# --- state ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TableState:
+    """The table's parameters, cleaned: what every link and form of the table is built from."""
+
+    params: QueryDict
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> TableState:
+        clean = QueryDict(mutable=True)
+        for key, values in query.lists():
+            kept = [v for v in values if v.strip()]
+            if not kept or key in DROPPED_PARAMS:
+                continue
+            if key in MULTI_PARAMS:
+                clean.setlist(key, list(dict.fromkeys(kept)))
+            else:
+                clean.setlist(key, [kept[-1]])
+        clean._mutable = False
+        return cls(clean)
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.params.get(key, default)
+
+    @property
+    def ordering(self) -> str:
+        return self.get("ordering")
+
+    def query(self, **changes: Any) -> str:
+        """The query string with ``changes`` applied (None removes a parameter)."""
+        params = self.params.copy()
+        for key, value in changes.items():
+            params.pop(key, None)
+            if value not in (None, ""):
+                params[key] = value
+        return params.urlencode()
+
+    def url(self, base: str, **changes: Any) -> str:
+        query = self.query(**changes)
+        return f"{base}?{query}" if query else base
+
+    @property
+    def filter_query(self) -> str:
+        """Only the filters (for the board and "clear sort")."""
+        return self.query(**dict.fromkeys(VIEW_PARAMS))
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.filter_query)
+
+
+def filtered(request: HttpRequest, record_type: RecordType, state: TableState | None = None):
+    """The records of ``record_type`` the user may see that match the request's filters.
+
+    Returns ``(filterset, rows, error)``: ``error`` is the message of a filter value that
+    could not be applied (shown above the table instead of failing the page).
+    """
+    state = state or TableState.from_query(request.GET)
+    filterset = record_type.filterset(
+        state.params, queryset=record_type.list_selector(request.user)
+    )
+    error = None
+    try:
+        rows = filterset.qs
+    except ValidationFailed as exc:  # a bad cf_ value
+        rows, error = filterset.queryset.none(), exc.message
+    if filterset.errors and error is None:
+        labels = {name: f.label or name for name, f in filterset.form.fields.items()}
+        error = "; ".join(
+            f"{labels.get(name, name)}: {' '.join(errors)}"
+            for name, errors in filterset.errors.items()
+        )
+    if not state.ordering:
+        rows = rows.order_by(*record_type.default_ordering)
+    return filterset, rows, error
+
+
+# --- columns ----------------------------------------------------------------------------------
+def _custom_cell(definition):
+    def cell(obj):
+        value = display_value(definition, (obj.custom_field_values or {}).get(definition.name))
+        if value is None:
+            return DASH
+        if definition.type == FieldType.URL:
+            return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', value, value)
+        if definition.type == FieldType.EMAIL:
+            return format_html('<a href="mailto:{}">{}</a>', value, value)
+        return value
+
+    return cell
+
+
+def available_columns(record_type: RecordType, definitions=None) -> list[Column]:
+    """The type's own columns, then one per active custom field."""
+    custom = [
+        Column(
+            d.param_name,
+            d.label,
+            _custom_cell(d),
+            ordering=d.param_name,
+            numeric=d.type in (FieldType.NUMBER, FieldType.DECIMAL),
+            default=d.show_in_table,
+            definition=d,
+        )
+        for d in active_fields(record_type.key, definitions=definitions)
+    ]
+    return [*record_type.columns, *custom]
+
+
+def table_columns(
+    record_type: RecordType, params: QueryDict, definitions=None
+) -> tuple[list[Column], list[Column]]:
+    """``(chosen, available)``: the requested columns in the user's order, or the defaults."""
+    available = available_columns(record_type, definitions)
+    by_key = {c.key: c for c in available}
+    chosen = [by_key[k] for k in params.getlist("columns") if k in by_key]
+    return chosen or [c for c in available if c.default], available
+
+
+def paginate(state: TableState, rows):
+    per_page = PER_PAGE
+    with contextlib.suppress(ValueError):
+        per_page = max(1, min(int(state.get("page_size", PER_PAGE)), MAX_PER_PAGE))
+    return Paginator(rows, per_page).get_page(state.get("page") or 1)
+
+
+# --- views ------------------------------------------------------------------------------------
+@login_required
+@require_GET
+def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
+    rt = record_type
+    user = request.user
+    if not request.GET and not request.htmx:
+        default = crm_selectors.default_saved_view(user=user, screen=rt.saved_view_screen)
+        if default is not None and default.query:
+            return redirect(f"{rt.url('list')}?{default.query}")
+    state = TableState.from_query(request.GET)
+    filterset, rows, error = filtered(request, rt, state)
+    definitions = filterset.cf_definitions()
+    columns, available = table_columns(rt, state.params, definitions)
+    page = paginate(state, rows)
+    bulk_actions = rt.bulk_actions_for(user)
+    filters = _filter_inputs(rt, state)
+    bulk_keys = {a.key for a in bulk_actions}
+    context = {
+        "rt": rt,
+        "state": state,
+        "filter": filterset,
+        "filter_error": error,
+        "filters": filters,
+        "cf_filters": filter_inputs(rt.key, state.params, definitions=definitions),
+        "columns": columns,
+        "available_columns": available,
+        "page": page,
+        "pages": _page_links(rt, state, page),
+        "headers": _headers(rt, state, columns),
+        "list_url": rt.url("list"),
+        "create_url": rt.url("create"),
+        "table_url": state.url(rt.url("list")),
+        "views_url": rt.url("views"),
+        "bulk_url": rt.url("bulk"),
+        "view_save_url": rt.url("view_save"),
+        "export_url": state.url(rt.url("export"), page=None),
+        "board_url": state.url(rt.url("board"), page=None, ordering=None, columns=None)
+        if rt.board
+        else None,
+        "can_add": rt.can_add(user),
+        "bulk_actions": bulk_actions,
+        "bulk": bool(bulk_actions),
+        # The bulk bar offers the filters' own choices (no second query).
+        "bulk_assignees": _choices(filters, kind="user") if "assign" in bulk_keys else [],
+        "bulk_steps": _choices(filters, param="step") if "move" in bulk_keys else [],
+        "sees_all": permissions.has_all_access(user, rt.model, "view"),
+        "table_socket": f"/ws/tables/{rt.key}/?{state.query(page=None)}"
+        if crm_realtime.registered_kind(rt.key)
+        else None,
+        "temperatures": TEMPERATURES if any(c.key == "score" for c in columns) else (),
+        # An htmx refresh also updates, out of band, the controls outside the rows that
+        # carry the state (the sort input, the export link, the saved view's query).
+        "sync_controls": bool(request.htmx),
+        "active_filters": sum(1 for f in rt.filters if state.get(f.param))
+        + sum(1 for k in state.params if k.startswith("cf_")),
+        "more_open": any(state.get(f.param) for f in rt.filters if f.more)
+        or any(k.startswith("cf_") for k in state.params),
+    }
+    return render_page(request, "records/list.html", context, partial="rows")
+
+
+def _filter_inputs(rt: RecordType, state: TableState) -> list[dict]:
+    """The filter bar's inputs with their values; a choice list shared by several filters
+    (owner and assignee) is read once."""
+    inputs, loaded = [], {}
+    for f in rt.filters:
+        if f.choices is not None and f.choices not in loaded:
+            loaded[f.choices] = list(f.choices())
+        choices = loaded.get(f.choices, [])
+        inputs.append(
+            {
+                "spec": f,
+                "id": f"f-{f.param}",
+                "value": state.get(f.param),
+                "choices": [(str(v), label) for v, label in choices],
+            }
+        )
+    return inputs
+
+
+def _choices(filters: list[dict], *, kind: str = "", param: str = "") -> list:
+    for f in filters:
+        if (kind and f["spec"].kind == kind) or (param and f["spec"].param == param):
+            return f["choices"]
+    return []
+
+
+def _headers(rt: RecordType, state: TableState, columns: list[Column]) -> list[dict]:
+    """Each column's header: for a sortable one, the URL that sorts by it (ascending first,
+    then toggling) and whether it is the active sort."""
+    base = rt.url("list")
+    headers = []
+    for column in columns:
+        key = column.ordering
+        header = {"column": column, "key": key, "direction": "", "url": None}
+        if key:
+            if state.ordering == key:
+                header["direction"], following = "ascending", f"-{key}"
+            elif state.ordering == f"-{key}":
+                header["direction"], following = "descending", key
+            else:
+                following = key
+            header["url"] = state.url(base, ordering=following, page=None)
+        headers.append(header)
+    return headers
+
+
+def _page_links(rt: RecordType, state: TableState, page) -> dict:
+    base = rt.url("list")
+    return {
+        "previous": state.url(base, page=page.previous_page_number())
+        if page.has_previous()
+        else None,
+        "next": state.url(base, page=page.next_page_number()) if page.has_next() else None,
+    }
+
+
+@login_required
+@require_GET
+def record_export(request: HttpRequest, record_type: RecordType) -> StreamingHttpResponse:
+    """CSV of every record matching the filters that the user may see (audited). The query
+    is validated before the response starts streaming, so a bad filter is a clear 400."""
+    rt = record_type
+    state = TableState.from_query(request.GET)
+    _, rows, error = filtered(request, rt, state)
+    if error:
+        raise ValidationFailed(f"The export's filters are not valid: {error}")
+    cf_names = [d.name for d in active_fields(rt.key)]
+    crm_services.audit(
+        by=request.user, action=f"{rt.saved_view_screen}.export", query=state.query()
+    )
+    response = StreamingHttpResponse(
+        exports.rows(rows.iterator(chunk_size=2000), rt.export_columns, cf_names),
+        content_type="text/csv; charset=utf-8",
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{rt.saved_view_screen}-{stamp}.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def record_bulk(request: HttpRequest, record_type: RecordType) -> HttpResponse:
+    """Apply one bulk action to the checked rows, each through the record's own service."""
+    rt = record_type
+    user = request.user
+    actions = {a.key: a for a in rt.bulk_actions_for(user)}
+    form = BulkForm(
+        request.POST,
+        assignees=crm_selectors.assignable_users(with_roles=False),
+        steps=_step_queryset(rt),
+    )
+    if not form.is_valid():
+        message = (
+            f"Select at least one {rt.noun}."
+            if "ids" in form.errors
+            else next(iter(e for errors in form.errors.values() for e in errors))
+        )
+        raise ValidationFailed(message, details=dict(form.errors))
+    data = form.cleaned_data
+    action = actions.get(data["action"])
+    if action is None:
+        raise PermissionDenied(f"You may not {data['action']} {rt.noun_plural}.")
+    if action.key == "assign" and data["assignee"] is None:
+        raise ValidationFailed(
+            f"Choose who to assign the {rt.noun_plural} to.",
+            details={"assignee": ["Choose a user."]},
+        )
+    result = bulk_apply(
+        queryset=rt.list_selector(user),
+        ids=data["ids"],
+        action=lambda obj: action.run(user, obj, data),
+        verb=action.verb,
+    )
+    summary = result.summary()
+    return trigger(
+        HttpResponse(status=204),
+        recordSaved=True,
+        showToast={
+            "message": summary if summary.endswith(".") else f"{summary}.",
+            "level": result.level,
+        },
+    )
+
+
+def _step_queryset(rt: RecordType):
+    from wfm.models import WorkflowStep
+
+    if not rt.bulk_steps:
+        return WorkflowStep.objects.none()
+    return WorkflowStep.objects.filter(pk__in=[s.pk for s in rt.bulk_steps()])
+
+
+# --- saved views ------------------------------------------------------------------------------
+def _views_menu(request: HttpRequest, rt: RecordType, *, status: int = 200) -> HttpResponse:
+    views = list(crm_selectors.saved_views(user=request.user, screen=rt.saved_view_screen))
+    default_id = crm_services.default_view_id(request.user, rt.saved_view_screen)
+    for view in views:
+        view.is_default = view.pk == default_id
+        view.open_url = (
+            f"{rt.url('list')}?{view.query}" if view.query else f"{rt.url('list')}?clear=1"
+        )
+        view.rename_url = rt.url("view_rename", view.pk)
+        view.default_url = rt.url("view_default", view.pk)
+        view.delete_url = rt.url("view_delete", view.pk)
+    return render(
+        request, "records/_saved_views.html", {"rt": rt, "saved_views": views}, status=status
+    )
+
+
+@login_required
+@require_GET
+def saved_view_menu(request: HttpRequest, record_type: RecordType) -> HttpResponse:
+    return _views_menu(request, record_type)
+
+
+@login_required
+@require_POST
+def saved_view_save(request: HttpRequest, record_type: RecordType) -> HttpResponse:
+    rt = record_type
+    state = TableState.from_query(QueryDict(request.POST.get("query", "")))
+    try:
+        view = crm_services.saved_view_save(
+            by=request.user,
+            screen=rt.saved_view_screen,
+            name=request.POST.get("view_name", ""),
+            query=state.query(page=None),
+        )
+    except DomainError as exc:
+        return trigger(
+            HttpResponse(status=204), showToast={"message": exc.message, "level": "error"}
+        )
+    if not request.htmx:  # without JavaScript: open the view just saved
+        return redirect(f"{rt.url('list')}?{view.query}")
+    return trigger(
+        _views_menu(request, rt),
+        showToast={"message": f"View “{view.name}” saved.", "level": "success"},
+    )
+
+
+@login_required
+@require_POST
+def saved_view_rename(request: HttpRequest, record_type: RecordType, view_id: int) -> HttpResponse:
+    view = crm_selectors.saved_view_get(user=request.user, view_id=view_id)
+    try:
+        crm_services.saved_view_rename(
+            by=request.user, view=view, name=request.POST.get("name", "")
+        )
+    except DomainError as exc:
+        return trigger(
+            _views_menu(request, record_type), showToast={"message": exc.message, "level": "error"}
+        )
+    return trigger(
+        _views_menu(request, record_type),
+        showToast={"message": f"View renamed to “{view.name}”.", "level": "success"},
+    )
+
+
+@login_required
+@require_POST
+def saved_view_default(request: HttpRequest, record_type: RecordType, view_id: int) -> HttpResponse:
+    view = crm_selectors.saved_view_get(user=request.user, view_id=view_id)
+    is_default = crm_services.default_view_id(request.user, view.screen) != view.pk
+    crm_services.saved_view_set_default(by=request.user, view=view, is_default=is_default)
+    message = (
+        f"“{view.name}” opens when you open {record_type.noun_plural}."
+        if is_default
+        else f"“{view.name}” is no longer your default view."
+    )
+    return trigger(
+        _views_menu(request, record_type), showToast={"message": message, "level": "success"}
+    )
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, record_type: RecordType, view_id: int) -> HttpResponse:
+    view = crm_selectors.saved_view_get(user=request.user, view_id=view_id)
+    name = view.name
+    crm_services.saved_view_delete(by=request.user, view=view)
+    if not request.htmx:
+        return redirect(record_type.url("list"))
+    return trigger(
+        _views_menu(request, record_type),
+        showToast={"message": f"View “{name}” deleted.", "level": "success"},
+    )
+
+
+# --- URLs -------------------------------------------------------------------------------------
+def table_urls(record_type: RecordType, prefix: str = "") -> list:
+    """The table's URL patterns, named by ``record_type.url_names``."""
+    from django.urls import path
+
+    kw = {"record_type": record_type}
+    local = record_type.url_names.split(":", 1)[-1]  # the pattern names inside the namespace
+    name = local.format
+    return [
+        path(f"{prefix}", record_list, kw, name=name("list")),
+        path(f"{prefix}export.csv", record_export, kw, name=name("export")),
+        path(f"{prefix}bulk/", record_bulk, kw, name=name("bulk")),
+        path(f"{prefix}views/", saved_view_menu, kw, name=name("views")),
+        path(f"{prefix}views/save/", saved_view_save, kw, name=name("view_save")),
+        path(
+            f"{prefix}views/<int:view_id>/rename/", saved_view_rename, kw, name=name("view_rename")
+        ),
+        path(
+            f"{prefix}views/<int:view_id>/default/",
+            saved_view_default,
+            kw,
+            name=name("view_default"),
+        ),
+        path(
+            f"{prefix}views/<int:view_id>/delete/", saved_view_delete, kw, name=name("view_delete")
+        ),
+    ]
