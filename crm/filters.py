@@ -4,10 +4,27 @@ Both take the ``cf_<name>`` custom field filters and ``ordering=cf_<name>``
 (``customfields.filters``)."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import F, Q
 
 from crm.models import Organization, Person
 from customfields.filters import CustomFieldFilterSetMixin
+
+
+class StableOrderingFilter(django_filters.OrderingFilter):
+    """Records without a value sort last in both directions (the same on SQLite and
+    PostgreSQL), and the primary key breaks ties so pages never repeat or skip a row."""
+
+    def get_ordering_value(self, param):
+        value = super().get_ordering_value(param)
+        if not isinstance(value, str):
+            return value
+        if value.startswith("-"):
+            return F(value[1:]).desc(nulls_last=True)
+        return F(value).asc(nulls_last=True)
+
+    def filter(self, qs, value):
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "pk") if value else qs
 
 
 class PersonFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
@@ -18,7 +35,7 @@ class PersonFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     owner = django_filters.NumberFilter(field_name="owner_id")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(
             ("last_name", "last_name"),
             ("first_name", "first_name"),
@@ -54,7 +71,7 @@ class OrganizationFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     owner = django_filters.NumberFilter(field_name="owner_id")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(
             ("name", "name"),
             ("domain", "domain"),

@@ -11,9 +11,10 @@ filters (``customfields.filters``) and ``ordering`` (e.g. ``-amount``, ``step``,
 from __future__ import annotations
 
 import django_filters
-from django.db.models import F, Q
+from django.db.models import Q
 
 from crm.errors import ValidationFailed
+from crm.filters import StableOrderingFilter
 from customfields.filters import CustomFieldFilterSetMixin
 from deals.models import Deal
 
@@ -32,23 +33,6 @@ ORDERING_FIELDS = (
 )
 
 OUTCOME_CHOICES = (("open", "Open"), ("won", "Won"), ("lost", "Lost"))
-
-
-class StableOrderingFilter(django_filters.OrderingFilter):
-    """Records without a value sort last in both directions (the same on SQLite and
-    PostgreSQL), and the primary key breaks ties so pages never repeat or skip a row."""
-
-    def get_ordering_value(self, param):
-        value = super().get_ordering_value(param)
-        if not isinstance(value, str):
-            return value
-        if value.startswith("-"):
-            return F(value[1:]).desc(nulls_last=True)
-        return F(value).asc(nulls_last=True)
-
-    def filter(self, qs, value):
-        qs = super().filter(qs, value)
-        return qs.order_by(*qs.query.order_by, "pk") if value else qs
 
 
 class StepFilter(django_filters.BaseInFilter, django_filters.NumberFilter):

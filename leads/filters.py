@@ -3,6 +3,7 @@
 import django_filters
 from django.db.models import Q
 
+from crm.filters import StableOrderingFilter
 from customfields.filters import CustomFieldFilterSetMixin
 from leads.models import Lead
 
@@ -26,7 +27,7 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(
             ("name", "name"),
             ("company_name", "company_name"),
