@@ -191,6 +191,7 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     page = paginate(state, rows)
     bulk_actions = rt.bulk_actions_for(user)
     filters = _filter_inputs(rt, state)
+    cf_filters = filter_inputs(rt.key, state.params, definitions=definitions)
     bulk_keys = {a.key for a in bulk_actions}
     context = {
         "rt": rt,
@@ -198,9 +199,10 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         "filter": filterset,
         "filter_error": error,
         "filters": filters,
-        "cf_filters": filter_inputs(rt.key, state.params, definitions=definitions),
+        "cf_filters": cf_filters,
         "columns": columns,
         "available_columns": available,
+        "default_columns": ",".join(c.key for c in available if c.default),
         "page": page,
         "pages": _page_links(rt, state, page),
         "headers": _headers(rt, state, columns),
@@ -230,6 +232,7 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         "sync_controls": bool(request.htmx),
         "active_filters": sum(1 for f in rt.filters if state.get(f.param))
         + sum(1 for k in state.params if k.startswith("cf_")),
+        "has_more_filters": any(f.more for f in rt.filters) or bool(cf_filters),
         "more_open": any(state.get(f.param) for f in rt.filters if f.more)
         or any(k.startswith("cf_") for k in state.params),
     }

@@ -16,6 +16,14 @@
         kept.push([key, value]);
       }
     });
+    // The default columns need no parameter: the URL names columns only when they were chosen.
+    var form = elt.closest("form[data-default-columns]") || document.querySelector("form[data-default-columns]");
+    if (form) {
+      var chosen = kept.filter(function (p) { return p[0] === "columns"; }).map(function (p) { return p[1]; });
+      if (chosen.join(",") === form.getAttribute("data-default-columns")) {
+        kept = kept.filter(function (p) { return p[0] !== "columns"; });
+      }
+    }
     Array.from(new Set(Array.from(data.keys()))).forEach(function (key) { data.delete(key); });
     kept.forEach(function (pair) { data.append(pair[0], pair[1]); });
   });
