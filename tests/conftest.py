@@ -59,6 +59,17 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
+def web(client):
+    """``web(user)``: the test client signed in as ``user``."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
 def admin_user(db):
     return UserFactory(username="admin", is_superuser=True, is_staff=True, role=Role.ADMIN)
 

@@ -10,6 +10,7 @@ per active custom field. Cells that a spreadsheet would run as a formula are neu
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from django.db import models
 from crm.records.types import ExportColumn
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CHUNK_LINES = 500
 
 
 def _field_value(field: models.Field) -> Callable:
@@ -54,6 +56,27 @@ def cell(value) -> str:
         value = "; ".join(str(v) for v in value)
     text = str(value)
     return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def streamed(request, lines: Iterator[str]):
+    """The lines as the server wants them: under ASGI an async iterator that pulls chunks of
+    lines in the request's sync thread (a sync iterator would be read whole into memory
+    first), under WSGI the plain iterator."""
+    from django.core.handlers.asgi import ASGIRequest
+
+    if not isinstance(request, ASGIRequest):
+        return lines
+
+    from asgiref.sync import sync_to_async
+
+    def take() -> str:
+        return "".join(itertools.islice(lines, CHUNK_LINES))
+
+    async def chunks():
+        while chunk := await sync_to_async(take)():
+            yield chunk
+
+    return chunks()
 
 
 class _Echo:

@@ -116,6 +116,7 @@ def filtered(request: HttpRequest, record_type: RecordType, state: TableState | 
         rows, error = filterset.queryset.none(), exc.message
     if filterset.errors and error is None:
         labels = {name: f.label or name for name, f in filterset.form.fields.items()}
+        labels.update({f.param: f.label for f in record_type.filters})
         error = "; ".join(
             f"{labels.get(name, name)}: {' '.join(errors)}"
             for name, errors in filterset.errors.items()
@@ -310,7 +311,9 @@ def record_export(request: HttpRequest, record_type: RecordType) -> StreamingHtt
         by=request.user, action=f"{rt.saved_view_screen}.export", query=state.query()
     )
     response = StreamingHttpResponse(
-        exports.rows(rows.iterator(chunk_size=2000), rt.export_columns, cf_names),
+        exports.streamed(
+            request, exports.rows(rows.iterator(chunk_size=2000), rt.export_columns, cf_names)
+        ),
         content_type="text/csv; charset=utf-8",
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
