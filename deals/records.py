@@ -10,7 +10,14 @@ from crm import formatting as fmt
 from crm import permissions
 from crm import selectors as crm_selectors
 from crm.records.exports import field_columns
-from crm.records.types import Board, BulkAction, Column, ExportColumn, Filter, RecordType
+from crm.records.types import (
+    Board,
+    Column,
+    ExportColumn,
+    Filter,
+    RecordType,
+    standard_bulk_actions,
+)
 from deals import selectors, services
 from deals.filters import OUTCOME_CHOICES, DealFilter
 from deals.models import EDITABLE_FIELDS, Deal
@@ -114,32 +121,11 @@ DEALS = RecordType(
     default_ordering=("-created_at", "pk"),
     export_columns=EXPORT_COLUMNS,
     search_placeholder="Deal, organization, person…",
-    bulk_actions=(
-        BulkAction(
-            "assign",
-            "Assign",
-            "assigned",
-            _writes_deals,
-            lambda by, deal, data: services.deal_assign(
-                by=by, deal=deal, assignee=data["assignee"]
-            ),
-        ),
-        BulkAction(
-            "move",
-            "Move",
-            "moved",
-            _writes_deals,
-            lambda by, deal, data: services.deal_transition(
-                by=by, deal=deal, to_step=data["to_step"]
-            ),
-        ),
-        BulkAction(
-            "delete",
-            "Delete",
-            "deleted",
-            _writes_deals,
-            lambda by, deal, data: services.deal_delete(by=by, deal=deal),
-        ),
+    bulk_actions=standard_bulk_actions(
+        allowed=_writes_deals,
+        assign=lambda by, deal, user: services.deal_assign(by=by, deal=deal, assignee=user),
+        move=lambda by, deal, step: services.deal_transition(by=by, deal=deal, to_step=step),
+        delete=lambda by, deal: services.deal_delete(by=by, deal=deal),
     ),
     bulk_steps=selectors.deal_steps,
     board=Board(

@@ -10,7 +10,14 @@ from crm import formatting as fmt
 from crm import permissions
 from crm import selectors as crm_selectors
 from crm.records.exports import field_columns
-from crm.records.types import Board, BulkAction, Column, ExportColumn, Filter, RecordType
+from crm.records.types import (
+    Board,
+    Column,
+    ExportColumn,
+    Filter,
+    RecordType,
+    standard_bulk_actions,
+)
 from leads import boards as lead_boards
 from leads import selectors, services
 from leads.filters import LeadFilter
@@ -124,32 +131,11 @@ LEADS = RecordType(
     default_ordering=("-created_at",),
     export_columns=EXPORT_COLUMNS,
     search_placeholder="Name, contact, email, company…",
-    bulk_actions=(
-        BulkAction(
-            "assign",
-            "Assign",
-            "assigned",
-            _writes_leads,
-            lambda by, lead, data: services.lead_assign(
-                by=by, lead=lead, assignee=data["assignee"]
-            ),
-        ),
-        BulkAction(
-            "move",
-            "Move",
-            "moved",
-            _writes_leads,
-            lambda by, lead, data: services.lead_transition(
-                by=by, lead=lead, to_step=data["to_step"]
-            ),
-        ),
-        BulkAction(
-            "delete",
-            "Delete",
-            "deleted",
-            _writes_leads,
-            lambda by, lead, data: services.lead_delete(by=by, lead=lead),
-        ),
+    bulk_actions=standard_bulk_actions(
+        allowed=_writes_leads,
+        assign=lambda by, lead, user: services.lead_assign(by=by, lead=lead, assignee=user),
+        move=lambda by, lead, step: services.lead_transition(by=by, lead=lead, to_step=step),
+        delete=lambda by, lead: services.lead_delete(by=by, lead=lead),
     ),
     bulk_steps=selectors.lead_steps,
     board=Board(

@@ -67,6 +67,37 @@ class BulkAction:
     run: Callable[[Any, Any, dict], Any]
 
 
+def standard_bulk_actions(
+    *,
+    allowed: Callable[[Any], bool],
+    assign: Callable[..., Any] | None = None,
+    move: Callable[..., Any] | None = None,
+    delete: Callable[..., Any] | None = None,
+) -> tuple[BulkAction, ...]:
+    """The bulk actions a record type offers, from its services: ``assign(by, obj, assignee)``,
+    ``move(by, obj, to_step)``, ``delete(by, obj)``; each offered to users ``allowed`` holds."""
+    actions = []
+    if assign is not None:
+        actions.append(
+            BulkAction(
+                "assign",
+                "Assign",
+                "assigned",
+                allowed,
+                lambda by, o, d: assign(by, o, d["assignee"]),
+            )
+        )
+    if move is not None:
+        actions.append(
+            BulkAction("move", "Move", "moved", allowed, lambda by, o, d: move(by, o, d["to_step"]))
+        )
+    if delete is not None:
+        actions.append(
+            BulkAction("delete", "Delete", "deleted", allowed, lambda by, o, d: delete(by, o))
+        )
+    return tuple(actions)
+
+
 @dataclass(frozen=True)
 class Board:
     """A kanban over the record's workflow steps (leads, deals)."""
