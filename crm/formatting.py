@@ -96,15 +96,25 @@ def when(value, fmt: str = "M j, Y") -> SafeString | str:
 
 def ago(value) -> SafeString | str:
     """A relative age (``3 d``) with the exact time in the tooltip."""
-    from django.template.defaultfilters import date as date_filter
+    return _time(value, age(value)) if value else DASH
 
+
+def since(value) -> SafeString | str:
+    """The age for a sentence (``3 d ago``, ``just now``), with the exact time in the tooltip."""
     if not value:
         return DASH
+    text = age(value)
+    return _time(value, "just now" if text == "now" else f"{text} ago")
+
+
+def _time(value, text: str) -> SafeString:
+    from django.template.defaultfilters import date as date_filter
+
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
         value.isoformat(),
         date_filter(value, "M j, Y H:i"),
-        age(value),
+        text,
     )
 
 

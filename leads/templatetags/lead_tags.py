@@ -9,46 +9,30 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from crm import formatting
 from customfields.values import display_value
 
 register = template.Library()
 
-# Score bands shown as cold / warm / hot (SPEC §6 Scoring).
-WARM_FROM = 40
-HOT_FROM = 70
-DASH = "—"
+# Score bands shown as cold / warm / hot (SPEC §6 Scoring): crm.formatting decides.
+WARM_FROM = formatting.WARM_FROM
+HOT_FROM = formatting.HOT_FROM
+DASH = formatting.DASH
 
 
 @register.filter
 def score_band(score) -> str:
-    score = score or 0
-    if score >= HOT_FROM:
-        return "hot"
-    return "warm" if score >= WARM_FROM else "cold"
+    return formatting.temperature(score)
 
 
 @register.simple_tag
 def score_badge(score) -> SafeString:
-    score = score or 0
-    band = score_band(score)
-    return format_html(
-        '<span class="badge score-badge score-{}" title="Lead score {} ({})" '
-        'data-score="{}">{}</span>',
-        band,
-        score,
-        band,
-        score,
-        score,
-    )
+    return formatting.score_badge(score)
 
 
 @register.simple_tag
 def step_badge(step) -> SafeString:
-    return format_html(
-        '<span class="badge step-badge" style="--step-color: {}">{}</span>',
-        step.color or "#6c757d",
-        step.name,
-    )
+    return formatting.step_badge(step)
 
 
 def _name(lead):

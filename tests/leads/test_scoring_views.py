@@ -236,7 +236,7 @@ def test_admin_lists_leads_with_score_fields_read_only(client, admin_user, rep1)
 def test_table_rows_and_board_cards_show_the_score_badge_in_its_band(web, rep1, score, band):
     lead = LeadFactory(owner=rep1, name="Badge lead")
     Lead.objects.filter(pk=lead.pk).update(lead_score=score)
-    badge = f'class="badge score-badge score-{band}" title="Lead score {score} ({band})"'
+    badge = f'class="badge score-badge score-{band}" title="Score {score} ({band})"'
     client = web(rep1)
 
     assert badge in client.get("/leads/").content.decode()
