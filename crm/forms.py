@@ -84,7 +84,9 @@ class PersonForm(RecordForm):
 def add_domain_errors(form: forms.Form, exc) -> None:
     """Show a DomainError's per-field details on the form, the rest as a form error.
 
-    Custom field errors (``custom_field_values.<name>``) go on their ``cf_<name>`` inputs."""
+    The one way every create/edit view shows a service's refusal: custom field errors
+    (``custom_field_values.<name>``) go on their ``cf_<name>`` inputs, errors of the form's own
+    fields on those fields, anything else (and a refusal without details) above the form."""
     details = exc.details or {}
     prefix = f"{VALUES_KEY}."
     custom = {k: v for k, v in details.items() if k.startswith(prefix)}
@@ -100,3 +102,19 @@ def add_domain_errors(form: forms.Form, exc) -> None:
             placed = True
     if not placed:
         form.add_error(None, exc.message)
+
+
+def parse_int(value) -> int | None:
+    """``value`` (a query or form parameter) as an integer; None when missing or not one."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def require_int(value, *, field: str, message: str) -> int:
+    """``value`` as an integer, or a ``ValidationFailed`` on ``field`` saying ``message``."""
+    number = parse_int(value)
+    if number is None:
+        raise ValidationFailed(message, details={field: [message]})
+    return number

@@ -30,6 +30,7 @@ from crm.filters import OrganizationFilter, PersonFilter
 from crm.forms import OrganizationForm, PersonForm, add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved
 from crm.models import Organization, Person
+from crm.records import details
 from customfields import selectors as cf_selectors
 from customfields.filters import filter_inputs
 
@@ -265,39 +266,47 @@ def record_list(request: HttpRequest, screen: Screen) -> HttpResponse:
 @login_required
 @require_GET
 def record_detail(request: HttpRequest, screen: Screen, pk) -> HttpResponse:
-    obj = screen.get_selector(request.user, pk)
-    history = obj.history.select_related("history_user").order_by("-history_date")[:20]
+    user = request.user
+    obj = screen.get_selector(user, pk)
+    url = reverse(f"crm:{screen.slug}_detail", args=[obj.pk])
     context = {
         "screen": screen,
         "obj": obj,
-        "history": _history_rows(history),
-        "can_change": permissions.can_change(request.user, obj),
-        "can_delete": permissions.can_delete(request.user, obj),
         "custom_fields": cf_selectors.display_rows(screen.slug, obj.custom_field_values),
+        "detail": details.Detail(
+            template=f"crm/{screen.slug}_detail.html",
+            kind=screen.slug,
+            url=url,
+            list_url=reverse(f"crm:{screen.slug}_list"),
+            list_label=screen.title,
+            actions=_detail_actions(user, screen, obj),
+            history=details.history_for(
+                obj, show_system=details.show_system(request), url=url, custom_fields=screen.slug
+            ),
+            related=details.related_sections(user, screen.slug, obj),
+        ),
     }
-    if screen.model is Organization:
-        context["people"] = selectors.organization_people(user=request.user, organization=obj)[:50]
-    return render_page(request, f"crm/{screen.slug}_detail.html", context, partial="fields")
+    template = f"crm/{screen.slug}_detail.html"
+    return details.render_detail(request, template, context, partial="fields")
 
 
-def _history_rows(records) -> list[dict]:
-    """Each history record with what changed against the one before it."""
-    rows = []
-    records = list(records)
-    for record, older in zip(records, [*records[1:], None], strict=True):
-        changes = []
-        if older is not None and record.history_type == "~":
-            delta = record.diff_against(older)
-            changes = [c.field for c in delta.changes]
-        rows.append(
-            {
-                "at": record.history_date,
-                "user": record.history_user,
-                "kind": {"+": "Created", "~": "Changed", "-": "Deleted"}[record.history_type],
-                "changes": changes,
-            }
-        )
-    return rows
+def _detail_actions(user, screen: Screen, obj) -> details.Actions:
+    actions = details.Actions()
+    if permissions.works_on(user, screen.model) and permissions.can_change(user, obj):
+        url = reverse(f"crm:{screen.slug}_edit", args=[obj.pk])
+        actions.buttons = [details.Action("Edit", url, icon="pencil")]
+    if permissions.can_delete(user, obj):
+        actions.more = [
+            details.Action(
+                "Delete",
+                reverse(f"crm:{screen.slug}_delete", args=[obj.pk]),
+                method="post",
+                icon="trash",
+                style="danger",
+                confirm=f"Delete {obj}? It disappears from lists; an administrator can restore it.",
+            )
+        ]
+    return actions
 
 
 @login_required

@@ -11,6 +11,13 @@ class LeadsConfig(AppConfig):
 
         register_entity("lead", Lead, lambda: Lead.objects.all())
 
+        # People and organization pages list their leads (crm.records.details).
+        from crm.records.details import register_related
+        from leads import related
+
+        register_related("person", "leads", related.person_leads, order=20)
+        register_related("organization", "leads", related.organization_leads, order=20)
+
         # Event handlers register themselves by name when their module is imported.
         # (realtime, issue 9: live updates' outbox handlers and the lead renderer.)
         from leads import handlers, realtime  # noqa: F401

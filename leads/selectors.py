@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from crm import permissions
 from crm.models import User
+from crm.records import details
 from crm.selectors import get_visible
 from leads.models import Lead
 from wfm.models import ProjectType, StatusHistory, Workflow, WorkflowStep
@@ -137,41 +138,63 @@ def email_domain(email: str) -> str:
     return "" if domain in _free_mail_domains() else domain
 
 
-def lead_timeline_history(*, lead: Lead, limit: int = 100) -> list[dict]:
-    """Field changes and step moves of a lead, newest first, with who and when."""
-    entries: list[dict] = []
-    for move in lead_history(lead=lead)[:limit]:
-        entries.append(
-            {
-                "at": move.at,
-                "kind": "step",
-                "user": move.changed_by.display_name if move.changed_by else None,
-                "from_step": move.from_step.name if move.from_step else None,
-                "to_step": move.to_step.name,
-                "reason": move.reason,
-            }
-        )
-    records = list(lead.history.select_related("history_user").order_by("-history_date")[:limit])
-    for record, older in zip(records, [*records[1:], None], strict=True):
-        changes = []
-        if record.history_type == "~" and older is not None:
-            changes = [
-                {"field": c.field, "old": _plain(c.old), "new": _plain(c.new)}
-                for c in record.diff_against(older).changes
+# --- history ----------------------------------------------------------------------------------
+# What only the system changes (besides timestamps, which crm.records.details counts as the
+# system's): a rescore's score, and who qualified or converted it (the entry already says who).
+HISTORY_SYSTEM_FIELDS = ("lead_score", "qualified_by", "converted_by")
+HISTORY_LABELS = {
+    "company_name": "Company",
+    "contact_name": "Contact",
+    "sub_source": "Sub-source",
+    "estimated_close_date": "Expected close",
+    "lead_score": "Score",
+    "is_qualified": "Qualified",
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "utm_content": "UTM content",
+    "utm_term": "UTM term",
+    "referrer_url": "Referrer URL",
+}
+
+
+def lead_history_view(
+    *, lead: Lead, show_system: bool = False, limit: int = details.HISTORY_LIMIT, url: str = ""
+) -> details.History:
+    """Field changes (labelled, with display values) and step moves of a lead, newest first;
+    the system's own changes only when ``show_system``."""
+    return details.history_for(
+        lead,
+        show_system=show_system,
+        url=url,
+        labels=HISTORY_LABELS,
+        system_fields=HISTORY_SYSTEM_FIELDS,
+        moves=lead_history(lead=lead)[:limit],
+        limit=limit,
+    )
+
+
+def lead_timeline_history(*, lead: Lead, limit: int = 100, show_system: bool = False) -> list[dict]:
+    """``lead_history_view`` as plain data (the API's history): each change has its field,
+    label, stored values (``old``/``new``) and display values."""
+    rows = []
+    for entry in lead_history_view(lead=lead, show_system=show_system, limit=limit).entries:
+        row = {"at": entry.at, "kind": entry.kind, "user": entry.user or None}
+        if entry.kind == "step":
+            row.update(
+                from_step=entry.from_step or None, to_step=entry.to_step, reason=entry.reason
+            )
+        else:
+            row["changes"] = [
+                {
+                    "field": c.field,
+                    "label": c.label,
+                    "old": c.before,
+                    "new": c.after,
+                    "old_display": c.old,
+                    "new_display": c.new,
+                }
+                for c in entry.changes
             ]
-            if not changes:
-                continue
-        entries.append(
-            {
-                "at": record.history_date,
-                "kind": {"+": "created", "~": "changed", "-": "deleted"}[record.history_type],
-                "user": record.history_user.display_name if record.history_user else None,
-                "changes": changes,
-            }
-        )
-    entries.sort(key=lambda e: e["at"], reverse=True)
-    return entries[:limit]
-
-
-def _plain(value):
-    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+        rows.append(row)
+    return rows

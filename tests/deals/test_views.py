@@ -385,11 +385,12 @@ def test_detail_shows_fields_links_step_history_and_controls(web, rep1, org, per
         step=DealStep.DISCOVERY,
     )
     page = html(web(rep1).get(f"/deals/{deal.pk}/"))
-    assert "Detailed" in page and "8,000.00" in page and "2,400.00" in page
+    assert "Detailed" in page and "€8,000" in page and "€2,400" in page
     assert reverse("crm:organization_detail", args=[org.pk]) in page
     assert reverse("crm:person_detail", args=[person.pk]) in page
     assert 'aria-current="step">Discovery<' in page
-    assert 'Initial Contact <i class="bi bi-arrow-right"></i> <strong>Discovery</strong>' in page
+    arrow = '<i class="bi bi-arrow-right" aria-label="to"></i>'
+    assert f"Initial Contact {arrow} <strong>Discovery</strong>" in page
     assert "Mark won" in page and "Mark lost" in page and 'id="timeline"' in page
     assert "Move to Proposal" in page and "Back to Initial Contact" in page
 

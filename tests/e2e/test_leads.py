@@ -62,6 +62,11 @@ def test_create_drag_convert_and_find_the_deal_on_the_deals_board(
     # Convert it from the detail page.
     page.locator(f'[data-lead-id="{lead.pk}"] a.board-card-title').click()
     expect(page.get_by_role("heading", name="Fleet tracking for Acme")).to_be_visible()
+    # Contacted: Qualify is the next step; Convert waits in the "Move to…" menu.
+    expect(
+        page.get_by_test_id("record-actions").get_by_role("link", name="Qualify")
+    ).to_be_visible()
+    page.get_by_test_id("move-menu").click()
     page.get_by_test_id("convert-lead").click()
     expect(modal.get_by_text("New: Maria Lopez")).to_be_visible()
     modal.get_by_test_id("confirm-convert").click()

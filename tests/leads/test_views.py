@@ -256,7 +256,9 @@ def test_convert_modal_previews_matches_and_converts(web, rep1):
 def test_detail_page_renders_history_and_actions(web, rep1):
     lead = LeadFactory(owner=rep1)
     html = web(rep1).get(f"/leads/{lead.pk}/").content.decode()
-    assert "Qualify" in html and "Convert" in html and "Started at" in html
+    # The next step is the primary action; Qualify and Convert wait in the "Move to…" menu.
+    assert "Mark contacted" in html and "Move to…" in html
+    assert "Qualify" in html and "Convert" in html and "Started in" in html
 
 
 def test_bulk_assign_move_and_delete_report_refusals(web, rep1, rep2, steps):

@@ -1,0 +1,110 @@
+"""The detail pages in the browser: a person's page leads to their leads, the history shows the
+system's changes on request, and at 390 px no detail page scrolls sideways."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from crm.roles import Role
+from leads.models import Lead
+from tests.activities.factories import ActivityFactory
+from tests.deals.factories import make_deal
+from tests.e2e.helpers import in_thread, login
+from tests.factories import PASSWORD, OrganizationFactory, PersonFactory, UserFactory
+from tests.leads.factories import LeadFactory
+
+LONG = "Consolidated Intercontinental Refrigerated Logistics and Warehousing"
+
+
+def _records(rep):
+    org = OrganizationFactory(
+        owner=rep, name=LONG, domain="consolidated-intercontinental-logistics.example"
+    )
+    person = PersonFactory(
+        owner=rep,
+        organization=org,
+        first_name="Maximiliane",
+        last_name="Oberhausen-Wittgenstein",
+        email="maximiliane.oberhausen-wittgenstein@consolidated-logistics.example",
+        phone="+49 30 1234 5678",
+        job_title="Head of Procurement and Supplier Relationship Management",
+    )
+    lead = LeadFactory(
+        owner=rep,
+        person=person,
+        organization=org,
+        name=f"{LONG} – fleet tracking rollout",
+        contact_email=person.email,
+        estimated_value=Decimal("82600"),
+    )
+    from leads.scoring.services import lead_rescore
+
+    in_thread(lead_rescore, by=None, lead=lead)  # the score panel gets its factor table
+    deal = in_thread(
+        make_deal, rep, name=f"{LONG} – enterprise licence", person=person, organization=org
+    )
+    ActivityFactory(assigned_to=rep, lead=lead, subject="Send the rollout plan")
+    return person, org, lead, deal
+
+
+@pytest.mark.browser
+def test_a_person_page_lists_their_leads_and_links_to_them(page: Page) -> None:
+    rep = UserFactory(username="detailrep", role=Role.SALES_REP)
+    person, _, lead, deal = _records(rep)
+    login(page, "detailrep", PASSWORD)
+
+    page.goto(f"/people/{person.pk}/")
+    leads = page.get_by_test_id("related-leads")
+    expect(leads).to_contain_text("€82,600")
+    expect(page.get_by_test_id("related-deals")).to_contain_text(deal.name)
+    expect(page.get_by_test_id("related-activities")).to_contain_text("Send the rollout plan")
+    expect(
+        page.get_by_test_id("record-facts").get_by_role("link", name=person.email)
+    ).to_have_attribute("href", f"mailto:{person.email}")
+
+    leads.get_by_role("link", name=lead.name).click()
+    page.wait_for_url(f"**/leads/{lead.pk}/")
+    expect(page.get_by_role("heading", name=lead.name)).to_be_visible()
+    expect(page.locator("#lead-main .step-badge")).to_have_text("New Lead")
+
+
+@pytest.mark.browser
+def test_the_history_shows_system_changes_when_asked(page: Page) -> None:
+    rep = UserFactory(username="historyrep", role=Role.SALES_REP)
+    lead = LeadFactory(owner=rep, name="Quiet lead")
+    lead.lead_score = 64
+    Lead.save(lead, update_fields=["lead_score"])  # a recorded rescore: the system's change
+    login(page, "historyrep", PASSWORD)
+
+    page.goto(f"/leads/{lead.pk}/")
+    history = page.get_by_test_id("history")
+    expect(history).not_to_contain_text("Score")
+    history.get_by_test_id("history-toggle").click()
+    expect(page.get_by_test_id("history")).to_contain_text("Score")
+    expect(page.get_by_test_id("history-toggle")).to_have_text("Hide system changes")
+    page.get_by_test_id("history-toggle").click()
+    expect(page.get_by_test_id("history")).not_to_contain_text("Score")
+
+
+@pytest.mark.browser
+def test_no_detail_page_scrolls_sideways_at_390_px(new_context) -> None:
+    rep = UserFactory(username="narrowrep", role=Role.SALES_REP)
+    person, org, lead, deal = _records(rep)
+    page = new_context(viewport={"width": 390, "height": 844}).new_page()
+    login(page, "narrowrep", PASSWORD)
+
+    for path in (
+        f"/leads/{lead.pk}/",
+        f"/deals/{deal.pk}/",
+        f"/people/{person.pk}/",
+        f"/organizations/{org.pk}/",
+    ):
+        page.goto(path)
+        expect(page.get_by_test_id("timeline")).to_be_visible()  # lazily loaded regions are in
+        if path.startswith("/leads/"):
+            expect(page.get_by_test_id("score-panel")).to_contain_text("Company and domain")
+        width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width <= inner, f"{path} is {width} px wide at {inner} px"
