@@ -5,8 +5,9 @@ with 4403 (the handshake is refused before anything is sent).
 
 - ``/ws/notifications/``          ``NotificationConsumer``: the user's own channel (bell, toasts).
 - ``/ws/boards/<workflow id>/``   ``BoardConsumer``: a kanban board of one workflow.
-- ``/ws/tables/<kind>/``          ``TableConsumer``: a table (``lead``, ``deal``).
-- ``/ws/<kind>s/<id>/``           ``RecordConsumer``: a detail page; also presence.
+- ``/ws/tables/<kind>/``          ``TableConsumer``: a table (``lead``, ``deal``, ``person``, …).
+- ``/ws/<plural>/<id>/``          ``RecordConsumer``: a detail page (``/ws/leads/<id>/``,
+                                  ``/ws/people/<id>/``); also presence.
 
 The page's query string (its filters and columns) rides along in the socket URL, so a live
 card or row respects the same filters as the page around it. Changes arrive as

@@ -11,14 +11,14 @@ goes, after the current transaction commits, to the groups
 - ``table.<kind>``         open tables of that kind (``/ws/tables/<kind>/``),
 - ``record.<kind>.<pk>``   open detail pages of that record (``/ws/<kind>s/<pk>/``).
 
-Leads and deals publish from outbox handlers (``leads/realtime.py``, ``deals/realtime.py``), so
-the services stay untouched and, in production, the Celery worker publishes through the Redis
-channel layer.
+Record types publish from outbox handlers (``crm.records.realtime.LiveRecords``, declared in
+``leads/realtime.py``, ``deals/realtime.py`` and ``crm/handlers.py``), so the services stay
+untouched and, in production, the Celery worker publishes through the Redis channel layer.
 
 Delivery. ``crm`` knows nothing of leads or deals (SPEC §4): each kind registers a renderer
-from its ``AppConfig.ready``::
+from its ``AppConfig.ready`` (``LiveRecords.register`` does)::
 
-    register_renderer("lead", render_lead, model=Lead)
+    register_renderer("lead", LIVE.render, model=Lead, collection="leads")
 
 ``deliver`` (called by the consumers in ``crm/consumers.py``, in a worker thread) is the one
 gate every realtime delivery passes: it re-reads the record and asks ``crm.permissions``

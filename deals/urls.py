@@ -1,6 +1,8 @@
 from django.urls import path
 
+from crm.records import boards
 from deals import views
+from deals.records import DEALS
 
 app_name = "deals"
 
@@ -8,12 +10,12 @@ urlpatterns = [
     path("", views.deal_list, name="list"),
     path("new/", views.deal_create, name="create"),
     path("bulk/", views.deal_bulk, name="bulk"),
-    path("board/", views.deal_board, name="board"),
-    path("board/column/", views.deal_board_column, name="board_column"),
+    path("board/", boards.record_board, {"record_type": DEALS}, name="board"),
+    path("board/column/", boards.board_column, {"record_type": DEALS}, name="board_column"),
     path("<uuid:pk>/", views.deal_detail, name="detail"),
     path("<uuid:pk>/edit/", views.deal_edit, name="edit"),
     path("<uuid:pk>/delete/", views.deal_delete, name="delete"),
-    path("<uuid:pk>/move/", views.deal_move, name="move"),
+    path("<uuid:pk>/move/", boards.board_move, {"record_type": DEALS}, name="board_move"),
     path("<uuid:pk>/transition/", views.deal_transition, name="transition"),
     path("<uuid:pk>/won/", views.deal_won, name="won"),
     path("<uuid:pk>/lost/", views.deal_lost, name="lost"),

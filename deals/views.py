@@ -3,18 +3,18 @@
 Thin: parse → selector → service → render. Regions HTMX refreshes are partials of the page
 templates; a refused action raises a ``DomainError`` that ``crm.middleware`` turns into the
 SPEC §7 JSON body (shown as a toast by ``static/js/app.js``), except on the board's move
-endpoint, which answers the JSON itself so ``static/js/board.js`` can snap the card back.
+endpoint (``crm.records.boards``), which answers the JSON itself so ``static/js/board.js``
+can snap the card back.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,26 +23,18 @@ from django_htmx.http import HttpResponseClientRedirect
 from crm import permissions
 from crm import selectors as crm_selectors
 from crm.bulk import bulk_apply
-from crm.errors import DomainError, NotFound, ValidationFailed
+from crm.errors import DomainError, ValidationFailed
 from crm.forms import add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved, trigger
-from crm.records import details
-from crm.rest import error_body
+from crm.views import _history_rows
 from customfields import selectors as cf_selectors
 from customfields.filters import filter_inputs
 from deals import selectors, services
 from deals.filters import DealFilter
 from deals.forms import AssignForm, DealForm, LostForm
 from deals.models import Deal
-from wfm import boards
 from wfm import selectors as wfm_selectors
 from wfm.forms import BulkForm
-from wfm.models import Workflow, WorkflowStep
-
-BOARD_PER_COLUMN = 20
-BOARD_ORDER = ("-created_at",)
-# Query parameters that are the board's own, not filters.
-BOARD_PARAMS = ("workflow", "step", "offset", "page", "page_size")
 
 TABLE_COLUMNS = (
     # (ordering key, label, css class)
@@ -182,156 +174,6 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
-# --- board ------------------------------------------------------------------------------------
-def _board_workflow(request: HttpRequest) -> tuple[Workflow, list[WorkflowStep], list[Workflow]]:
-    """The pipeline to show (``?workflow=``, else the deal project type's default), its steps,
-    and every deal pipeline for the picker, from one query."""
-    steps = list(selectors.deal_steps())
-    if not steps:
-        raise NotFound("There is no deal pipeline yet; an administrator must create one.")
-    workflows: dict[int, Workflow] = {}
-    for step in steps:
-        workflows.setdefault(step.workflow_id, step.workflow)
-    chosen = _int(request, "workflow")
-    workflow = workflows.get(chosen) or workflows[steps[0].workflow_id]
-    return workflow, [s for s in steps if s.workflow_id == workflow.pk], list(workflows.values())
-
-
-def _movable_ids(user, cards: list[Deal]) -> set:
-    """The cards ``user`` may move (change); one query, none for managers."""
-    return permissions.changeable_ids(user, cards)
-
-
-def _board_context(
-    request: HttpRequest, workflow: Workflow, steps: list[WorkflowStep], rows: QuerySet[Deal]
-) -> dict:
-    columns = boards.build_board(
-        workflow=workflow,
-        steps=steps,
-        queryset=rows,
-        value_field="amount",
-        weighted=True,
-        per_column=BOARD_PER_COLUMN,
-        order_by=BOARD_ORDER,
-    )
-    movable = _movable_ids(request.user, [c for col in columns for c in col.cards])
-    board_query = querystring_without(request, *BOARD_PARAMS)
-    return {
-        "workflow": workflow,
-        "board": columns,
-        "movable": movable,
-        "card_template": "deals/_card.html",
-        "reason_outcomes": ["lost"],
-        "board_query": board_query,
-        "more_url": _with_query(reverse("deals:board_column"), board_query),
-        "show_probability": True,
-        "board_currency": settings.DEFAULT_CURRENCY,
-        "board_total": sum((c.total or 0) for c in columns if c.step.outcome == "none"),
-        "board_weighted": sum((c.weighted_total or 0) for c in columns if c.step.outcome == "none"),
-    }
-
-
-def _with_query(url: str, query: str) -> str:
-    return f"{url}?{query}" if query else url
-
-
-@login_required
-@require_GET
-def deal_board(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    workflow, steps, workflows = _board_workflow(request)
-    filterset, rows, cf_error = _filtered(request, selectors.deal_list(user=user))
-    context = {
-        **_board_context(request, workflow, steps, rows),
-        "workflows": workflows,
-        "filter": filterset,
-        "cf_error": cf_error,
-        "users": _users(),
-        "can_add": user.has_perm("deals.add_deal"),
-        "table_query": querystring_without(request, *BOARD_PARAMS),
-    }
-    return render_page(request, "deals/board.html", context, partial="board")
-
-
-@login_required
-@require_GET
-def deal_board_column(request: HttpRequest) -> HttpResponse:
-    """ "Load more" of one column: the next cards (and a new sentinel if more follow)."""
-    user = request.user
-    step = WorkflowStep.objects.select_related("status").filter(pk=_int(request, "step")).first()
-    if step is None:
-        raise NotFound("Step not found.")
-    _, rows, _ = _filtered(request, selectors.deal_list(user=user))
-    page = boards.column_page(
-        step=step,
-        queryset=rows,
-        offset=_int(request, "offset") or 0,
-        limit=BOARD_PER_COLUMN,
-        order_by=BOARD_ORDER,
-    )
-    board_query = querystring_without(request, *BOARD_PARAMS)
-    context = {
-        "page": page,
-        "column": page,
-        "movable": _movable_ids(user, page.cards),
-        "card_template": "deals/_card.html",
-        "board_query": board_query,
-        "more_url": _with_query(reverse("deals:board_column"), board_query),
-    }
-    return render(request, "wfm/_board_page.html", context)
-
-
-def _int(request: HttpRequest, key: str) -> int | None:
-    with contextlib.suppress(TypeError, ValueError):
-        return int(request.GET.get(key, ""))
-    return None
-
-
-@login_required
-@require_POST
-def deal_move(request: HttpRequest, pk) -> HttpResponse:
-    """A card dropped on another column (static/js/board.js).
-
-    Success: the card's new HTML plus the two column headers as ``hx-swap-oob`` fragments.
-    Refusal: the SPEC §7 JSON error with its status (409 transition refused, 400 reason
-    required or bad step, 403, 404); the board snaps the card back and shows the message.
-    """
-    user = request.user
-    try:
-        deal = selectors.deal_get(user=user, deal_id=pk, action="change")
-        from_step = deal.wfm_project.current_step
-        services.deal_transition(
-            by=user,
-            deal=deal,
-            to_step=request.POST.get("to_step"),
-            reason=request.POST.get("reason", ""),
-        )
-    except DomainError as exc:
-        body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
-        return JsonResponse(body, status=exc.status)
-    deal = selectors.deal_get(user=user, deal_id=pk)
-    boards.stamp_cards([deal])
-    to_step = deal.wfm_project.current_step
-    _, rows, _ = _filtered(request, selectors.deal_list(user=user))
-    heads = boards.column_summaries(
-        steps=[from_step, to_step],
-        queryset=rows.filter(wfm_project__workflow_id=to_step.workflow_id),
-        value_field="amount",
-        weighted=True,
-    )
-    board_query = querystring_without(request)
-    context = {
-        "card": deal,
-        "card_template": "deals/_card.html",
-        "movable": {deal.pk},
-        "heads": heads,
-        "board_query": board_query,
-        "show_probability": True,
-        "board_currency": settings.DEFAULT_CURRENCY,
-    }
-    return render(request, "wfm/_board_moved.html", context)
-
-
 # --- detail -----------------------------------------------------------------------------------
 @login_required
 @require_GET
@@ -339,79 +181,26 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
     user = request.user
     deal = selectors.deal_get(user=user, deal_id=pk)
     project = deal.wfm_project
-    url = reverse("deals:detail", args=[deal.pk])
-    moves = wfm_selectors.project_history(project=project).reverse()[: details.HISTORY_LIMIT]
+    can_change = permissions.can_change(user, deal)
+    transitions = wfm_selectors.available_transitions(project=project, user=user)
     context = {
         "deal": deal,
         "obj": deal,
-        "custom_fields": cf_selectors.display_rows("deal", deal.custom_field_values),
-        "detail": details.Detail(
-            template="deals/detail.html",
-            kind="deal",
-            url=url,
-            list_url=reverse("deals:list"),
-            list_label="Deals",
-            actions=_detail_actions(user, deal),
-            history=details.history_for(
-                deal, show_system=details.show_system(request), url=url, moves=moves
-            ),
-            steps=wfm_selectors.step_list(workflow=project.workflow),
-            step=project.current_step,
+        "step": project.current_step,
+        "steps": wfm_selectors.step_list(workflow=project.workflow),
+        "moves": [t for t in transitions if t.to_step.outcome == "none"],
+        "won_move": next((t for t in transitions if t.to_step.outcome == "won"), None),
+        "lost_move": next((t for t in transitions if t.to_step.outcome == "lost"), None),
+        "step_history": list(wfm_selectors.project_history(project=project).reverse()),
+        "history": _history_rows(
+            deal.history.select_related("history_user").order_by("-history_date")[:20]
         ),
+        "custom_fields": cf_selectors.display_rows("deal", deal.custom_field_values),
+        "can_change": can_change,
+        "can_delete": permissions.can_delete(user, deal),
+        "can_assign": can_change,
     }
-    return details.render_detail(request, "deals/detail.html", context, partial="detail")
-
-
-def _detail_actions(user, deal: Deal) -> details.Actions:
-    """The next step as the one primary action; Won and Lost beside it; the other moves in
-    "Move to…"; nothing a role may not do."""
-    actions = details.Actions()
-    if permissions.works_on(user, Deal) and permissions.can_change(user, deal):
-        project = deal.wfm_project
-        transitions = wfm_selectors.available_transitions(project=project, user=user)
-        primary, others = details.split_moves(transitions, current=project.current_step)
-        if primary is not None:
-            actions.primary = _move_action(deal, primary, main=True)
-        outcomes = [t for t in others if t.to_step.outcome != "none"]
-        actions.buttons = [_move_action(deal, t) for t in outcomes]
-        actions.moves = [_move_action(deal, t) for t in others if t not in outcomes]
-        for name, label, icon in (("assign", "Assign", "person-check"), ("edit", "Edit", "pencil")):
-            url = reverse(f"deals:{name}", args=[deal.pk])
-            actions.buttons.append(details.Action(label, url, icon=icon))
-    if permissions.can_delete(user, deal):
-        actions.more = [
-            details.Action(
-                "Delete",
-                reverse("deals:delete", args=[deal.pk]),
-                method="post",
-                icon="trash",
-                style="danger",
-                confirm=f"Delete {deal}? It disappears from lists; "
-                "an administrator can restore it.",
-            )
-        ]
-    return actions
-
-
-def _move_action(deal: Deal, transition, *, main: bool = False) -> details.Action:
-    """Winning and moving happen at once; losing asks for the reason in the modal."""
-    label = details.move_label(transition)
-    outcome = transition.to_step.outcome
-    if outcome == "won":
-        url = reverse("deals:won", args=[deal.pk])
-        return details.Action(label, url, method="post", icon="trophy", style="success")
-    if outcome == "lost":
-        url = reverse("deals:lost", args=[deal.pk])
-        return details.Action(label, url, icon="x-circle", style="danger")
-    forward = transition.to_step.order > deal.wfm_project.current_step.order
-    return details.Action(
-        label,
-        reverse("deals:transition", args=[deal.pk]),
-        method="post",
-        icon=("arrow-right" if forward else "arrow-counterclockwise") if main else "",
-        style="primary" if main else "secondary",
-        values=(("to_step", transition.to_step_id),),
-    )
+    return render_page(request, "deals/detail.html", context, partial="detail")
 
 
 # --- create, edit, delete ---------------------------------------------------------------------
@@ -428,7 +217,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         try:
             deal = services.deal_create(by=user, **form.service_data())
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            _show_errors(form, exc)
         else:
             if request.htmx:
                 return saved(f"Deal “{deal}” created.")
@@ -467,7 +256,7 @@ def deal_edit(request: HttpRequest, pk) -> HttpResponse:
         try:
             deal = services.deal_update(by=user, deal=deal, data=form.service_data())
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            _show_errors(form, exc)
         else:
             return _done(request, f"Deal “{deal}” saved.", deal)
     detail_url = reverse("deals:detail", args=[deal.pk])
@@ -478,6 +267,14 @@ def deal_edit(request: HttpRequest, pk) -> HttpResponse:
         action=reverse("deals:edit", args=[deal.pk]),
         cancel_url=detail_url,
     )
+
+
+def _show_errors(form, exc: DomainError) -> None:
+    cf_errors = {k: v for k, v in exc.details.items() if k.startswith("custom_field_values.")}
+    if cf_errors:
+        form.add_value_errors(exc)
+    else:
+        add_domain_errors(form, exc)
 
 
 def _default_currency() -> str:

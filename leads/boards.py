@@ -15,6 +15,7 @@ from django.db.models.functions import RowNumber
 
 from crm.selectors import assignable_users
 from leads.models import Lead
+from wfm.boards import stamp_cards
 
 GROUPINGS = {
     "source": ("Source", "source"),
@@ -59,6 +60,6 @@ def group_board(*, queryset: QuerySet[Lead], grouping: str, per_column: int = 20
         .filter(_rank__lte=per_column)
         .order_by("-created_at")
     )
-    for lead in ranked:
+    for lead in stamp_cards(list(ranked)):
         columns[getattr(lead, field_name)].cards.append(lead)
     return [c for c in columns.values() if c.count or grouping != "assignee"]

@@ -1,14 +1,16 @@
 from django.urls import path
 
+from crm.records import boards
 from leads import scoring_views, views
+from leads.records import LEADS
 
 app_name = "leads"
 
 urlpatterns = [
     path("", views.lead_list, name="list"),
     path("export.csv", views.lead_export, name="export"),
-    path("board/", views.lead_board, name="board"),
-    path("board/column/", views.lead_board_column, name="board_column"),
+    path("board/", boards.record_board, {"record_type": LEADS}, name="board"),
+    path("board/column/", boards.board_column, {"record_type": LEADS}, name="board_column"),
     path("new/", views.lead_create, name="create"),
     path("bulk/", views.lead_bulk, name="bulk"),
     path("duplicates/", views.lead_duplicates, name="duplicates"),
@@ -19,7 +21,7 @@ urlpatterns = [
     path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
     path("<uuid:lead_id>/delete/", views.lead_delete, name="delete"),
     path("<uuid:lead_id>/move/", views.lead_move, name="move"),
-    path("<uuid:lead_id>/board-move/", views.lead_board_move, name="board_move"),
+    path("<uuid:pk>/board-move/", boards.board_move, {"record_type": LEADS}, name="board_move"),
     path("<uuid:lead_id>/qualify/", views.lead_qualify, name="qualify"),
     path("<uuid:lead_id>/disqualify/", views.lead_disqualify, name="disqualify"),
     path("<uuid:lead_id>/assign/", views.lead_assign, name="assign"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import csv
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,20 +17,16 @@ from crm import permissions
 from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.bulk import bulk_apply
-from crm.errors import DomainError, NotFound, ValidationFailed
-from crm.forms import add_domain_errors, require_int
+from crm.errors import DomainError, ValidationFailed
+from crm.forms import add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved, trigger
-from crm.records import details
-from crm.rest import error_body
 from customfields.filters import filter_inputs
 from customfields.selectors import active_fields, display_rows
-from leads import boards as lead_boards
 from leads import columns as lead_columns
 from leads import selectors, services
 from leads.filters import LeadFilter
 from leads.forms import AssignForm, ConvertForm, LeadForm, NotesForm, ReasonForm
 from leads.models import Lead
-from wfm import boards
 from wfm.forms import BulkForm
 from wfm.models import WorkflowStep
 from wfm.selectors import available_transitions, step_list
@@ -233,109 +228,22 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
-    user = request.user
-    lead = selectors.lead_get(user=user, lead_id=lead_id)
+    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
     project = lead.wfm_project
-    url = reverse("leads:detail", args=[lead.pk])
+    can_change = permissions.can_change(request.user, lead)
     context = {
         "lead": lead,
-        "obj": lead,
         "custom_fields": display_rows("lead", lead.custom_field_values),
-        "can_change": permissions.can_change(user, lead),  # the score panel's Recalculate
+        "history": selectors.lead_timeline_history(lead=lead, limit=50),
+        "transitions": available_transitions(project=project, user=request.user)
+        if can_change and not lead.is_converted
+        else [],
+        "steps": step_list(workflow=project.workflow),
+        "can_change": can_change,
+        "can_delete": permissions.can_delete(request.user, lead),
         "suggested": _score_suggestion(lead),
-        "detail": details.Detail(
-            template="leads/detail.html",
-            kind="lead",
-            url=url,
-            list_url=reverse("leads:list"),
-            list_label="Leads",
-            actions=_detail_actions(user, lead),
-            history=selectors.lead_history_view(
-                lead=lead, show_system=details.show_system(request), url=url
-            ),
-            steps=step_list(workflow=project.workflow),
-            step=project.current_step,
-        ),
     }
-    return details.render_detail(request, "leads/detail.html", context, partial="main")
-
-
-def _detail_actions(user, lead: Lead) -> details.Actions:
-    """The next step as the one primary action, the other moves (and Qualify / Convert when no
-    transition leads there) in "Move to…"; nothing a role may not do."""
-    actions = details.Actions()
-    step = lead.wfm_project.current_step
-    writable = permissions.works_on(user, Lead) and permissions.can_change(user, lead)
-    if writable and not lead.is_converted:
-        transitions = available_transitions(project=lead.wfm_project, user=user)
-        qualified = selectors.qualified_step(lead.wfm_project.workflow)
-        primary, others = details.split_moves(transitions, current=step)
-        if primary is not None:
-            actions.primary = _move_action(lead, primary, qualified, main=True)
-        actions.moves = [_move_action(lead, t, qualified) for t in others]
-        if not step.is_final:
-            targets = {t.to_step_id for t in transitions}
-            if qualified and qualified.pk not in targets and not lead.is_qualified:
-                actions.moves.insert(0, _lead_action(lead, "qualify"))
-            if not any(t.to_step.outcome == "won" for t in transitions):
-                actions.moves.insert(0, _lead_action(lead, "convert"))
-        actions.buttons = [_lead_action(lead, "assign"), _lead_action(lead, "edit")]
-    if permissions.can_delete(user, lead):
-        actions.more = [
-            details.Action(
-                "Delete",
-                reverse("leads:delete", args=[lead.pk]),
-                method="post",
-                icon="trash",
-                style="danger",
-                confirm=f"Delete “{lead.name}”? It disappears from lists; "
-                "an administrator can restore it.",
-            )
-        ]
-    return actions
-
-
-# The lead actions that open a form in the modal: (label, icon, style, test id).
-LEAD_ACTIONS = {
-    "qualify": ("Qualify", "patch-check", "primary", "qualify-lead"),
-    "convert": ("Convert", "arrow-right-circle", "success", "convert-lead"),
-    "disqualify": ("Disqualify", "slash-circle", "secondary", "disqualify-lead"),
-    "assign": ("Assign", "person-check", "secondary", ""),
-    "edit": ("Edit", "pencil", "secondary", ""),
-}
-
-
-def _lead_action(lead: Lead, name: str, *, label: str = "") -> details.Action:
-    default_label, icon, style, testid = LEAD_ACTIONS[name]
-    return details.Action(
-        label or default_label,
-        reverse(f"leads:{name}", args=[lead.pk]),
-        icon=icon,
-        style=style,
-        testid=testid,
-    )
-
-
-def _move_action(lead: Lead, transition, qualified, *, main: bool = False) -> details.Action:
-    """A transition as the page offers it: converting, disqualifying and qualifying ask for
-    details in their modal; any other move happens at once."""
-    label = details.move_label(transition)
-    outcome = transition.to_step.outcome
-    if outcome == "won":
-        return _lead_action(lead, "convert", label=label)
-    if outcome == "lost":
-        return _lead_action(lead, "disqualify", label=label)
-    if qualified and transition.to_step_id == qualified.pk and not lead.is_qualified:
-        return _lead_action(lead, "qualify", label=label)
-    forward = transition.to_step.order > lead.wfm_project.current_step.order
-    return details.Action(
-        label,
-        reverse("leads:move", args=[lead.pk]),
-        method="post",
-        icon=("arrow-right" if forward else "arrow-counterclockwise") if main else "",
-        style="primary" if main else "secondary",
-        values=(("to_step", transition.to_step_id),),
-    )
+    return render_page(request, "leads/detail.html", context, partial="main")
 
 
 def _score_suggestion(lead: Lead) -> str:
@@ -348,6 +256,17 @@ def _score_suggestion(lead: Lead) -> str:
         if threshold is not None and step.order > current.order and lead.lead_score >= threshold:
             return f"Score {lead.lead_score}: ready for “{step.name}”?"
     return ""
+
+
+def _show_errors(form: LeadForm, exc: DomainError) -> None:
+    """Custom field errors go on their inputs, the rest on the lead's fields or the form."""
+    prefix = "custom_field_values."
+    custom = {k: v for k, v in exc.details.items() if k.startswith(prefix)}
+    if custom:
+        form.add_value_errors(ValidationFailed(exc.message, details=custom))
+    rest = {k: v for k, v in exc.details.items() if not k.startswith(prefix)}
+    if rest or not custom:
+        add_domain_errors(form, DomainError(exc.message, details=rest))
 
 
 def _lead_form_response(request, form, *, lead, duplicates=None) -> HttpResponse:
@@ -370,7 +289,7 @@ def lead_create(request: HttpRequest) -> HttpResponse:
         try:
             lead = services.lead_create(by=request.user, **form.service_data())
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            _show_errors(form, exc)
         else:
             url = reverse("leads:detail", args=[lead.pk])
             if request.htmx:
@@ -393,7 +312,7 @@ def lead_edit(request: HttpRequest, lead_id) -> HttpResponse:
         try:
             services.lead_update(by=request.user, lead=lead, data=form.service_data())
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            _show_errors(form, exc)
         else:
             if request.htmx:
                 return saved(f"Lead “{lead}” saved.")
@@ -430,7 +349,7 @@ def lead_move(request: HttpRequest, lead_id) -> HttpResponse:
     services.lead_transition(
         by=request.user,
         lead=lead,
-        to_step=require_int(request.POST.get("to_step"), field="to_step", message="Choose a step."),
+        to_step=_int(request.POST.get("to_step")),
         reason=request.POST.get("reason", ""),
     )
     lead = selectors.lead_get(user=request.user, lead_id=lead_id)
@@ -442,129 +361,11 @@ def lead_move(request: HttpRequest, lead_id) -> HttpResponse:
     )
 
 
-# --- board ------------------------------------------------------------------------------------
-BOARD_PER_COLUMN = 20
-BOARD_ORDER = ("-created_at",)
-BOARD_PARAMS = ("page", "ordering", "columns", "step", "offset", "group")
-
-
-def _board_context(request: HttpRequest, rows, steps) -> dict:
-    workflow = steps[0].workflow if steps else None
-    columns = boards.build_board(
-        workflow=workflow,
-        steps=steps,
-        queryset=rows,
-        value_field="estimated_value",
-        per_column=BOARD_PER_COLUMN,
-        order_by=BOARD_ORDER,
-    )
-    board_query = querystring_without(request, *BOARD_PARAMS)
-    return {
-        "board": columns,
-        "movable": permissions.changeable_ids(
-            request.user, [c for col in columns for c in col.cards]
-        ),
-        "card_template": "leads/_card.html",
-        "reason_outcomes": ["lost"],
-        "board_query": board_query,
-        "more_url": _with_query(reverse("leads:board_column"), board_query),
-        "board_currency": settings.DEFAULT_CURRENCY,
-        "empty_text": "No leads here",
-    }
-
-
-def _with_query(url: str, query: str) -> str:
-    return f"{url}?{query}" if query else url
-
-
-@login_required
-@require_GET
-def lead_board(request: HttpRequest) -> HttpResponse:
-    """The kanban board: a column per step (drag to move), or read-only by another field."""
-    filterset, rows = _filtered(request)
-    grouping = request.GET.get("group", "step")
-    context = {
-        "filter": filterset,
-        "grouping": grouping if grouping in lead_boards.GROUPINGS else "step",
-        "groupings": lead_boards.GROUPINGS,
-        "sources": Lead.Source.choices,
-        "users": crm_selectors.assignable_users(with_roles=False),
-        "can_add": request.user.has_perm("leads.add_lead"),
-        "query": querystring_without(request, "page", "group"),
-        "board_currency": settings.DEFAULT_CURRENCY,
-    }
-    if context["grouping"] == "step":
-        context.update(_board_context(request, rows, selectors.lead_steps()))
-    else:
-        context["groups"] = lead_boards.group_board(
-            queryset=rows, grouping=context["grouping"], per_column=BOARD_PER_COLUMN
-        )
-    return render_page(request, "leads/board.html", context, partial="board")
-
-
-@login_required
-@require_GET
-def lead_board_column(request: HttpRequest) -> HttpResponse:
-    """ "Load more" of one step column: the next cards, and a new sentinel if more follow."""
-    step = next((s for s in selectors.lead_steps() if str(s.pk) == request.GET.get("step")), None)
-    if step is None:
-        raise NotFound("Step not found.")
-    _, rows = _filtered(request)
+def _int(value) -> int:
     try:
-        offset = max(0, int(request.GET.get("offset", 0)))
-    except ValueError:
-        offset = 0
-    page = boards.column_page(
-        step=step, queryset=rows, offset=offset, limit=BOARD_PER_COLUMN, order_by=BOARD_ORDER
-    )
-    board_query = querystring_without(request, *BOARD_PARAMS)
-    context = {
-        "page": page,
-        "column": page,
-        "movable": permissions.changeable_ids(request.user, page.cards),
-        "card_template": "leads/_card.html",
-        "board_query": board_query,
-        "more_url": _with_query(reverse("leads:board_column"), board_query),
-    }
-    return render(request, "wfm/_board_page.html", context)
-
-
-@login_required
-@require_POST
-def lead_board_move(request: HttpRequest, lead_id) -> HttpResponse:
-    """A card dropped on another column (static/js/board.js contract): the card's new HTML
-    and both column headers out of band, or the SPEC §7 JSON error (the card snaps back)."""
-    try:
-        lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
-        from_step = lead.wfm_project.current_step
-        services.lead_transition(
-            by=request.user,
-            lead=lead,
-            to_step=require_int(
-                request.POST.get("to_step"), field="to_step", message="Choose a step."
-            ),
-            reason=request.POST.get("reason", ""),
-        )
-    except DomainError as exc:
-        body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
-        return JsonResponse(body, status=exc.status)
-    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
-    boards.stamp_cards([lead])
-    _, rows = _filtered(request)
-    heads = boards.column_summaries(
-        steps=[from_step, lead.wfm_project.current_step],
-        queryset=rows,
-        value_field="estimated_value",
-    )
-    context = {
-        "card": lead,
-        "card_template": "leads/_card.html",
-        "movable": {lead.pk},
-        "heads": heads,
-        "board_query": querystring_without(request),
-        "board_currency": settings.DEFAULT_CURRENCY,
-    }
-    return render(request, "wfm/_board_moved.html", context)
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed("Choose a step.", details={"to_step": ["Choose a step."]}) from None
 
 
 def _action_modal(request, *, lead, form, title, action, submit, service, done, danger=False):

@@ -22,7 +22,8 @@ first ``per_column`` cards of *every* column: on PostgreSQL a ``UNION ALL`` of o
 ``ORDER BY … LIMIT n`` branch per non-empty step, on SQLite (which allows no ``LIMIT`` inside
 a compound statement) a window function ``ROW_NUMBER() OVER (PARTITION BY current_step
 ORDER BY …)`` filtered on the rank. ``column_page`` serves "load more":
-one query per page of one column.
+one query per page of one column, after a cursor (the last card shown) rather than an offset,
+so cards moved into or out of the column meanwhile neither skip nor repeat a page's cards.
 
 Every card gets two attributes:
 
@@ -33,8 +34,8 @@ Every card gets two attributes:
   ``StatusHistory``.
 - ``days_in_step``: whole days since then.
 
-Templates: ``wfm/_board.html`` renders the columns (see its header for the context it takes);
-``static/js/board.js`` does drag and drop and "load more" (see its header for the contract).
+Screens: ``crm.records.boards`` (the views and ``templates/records/board.html``) for any record
+type with a ``Board`` description; ``static/js/board.js`` does drag and drop.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Aggregate, Count, F, OrderBy, QuerySet, Sum, Window
+from django.db.models import Aggregate, Count, F, OrderBy, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -88,6 +90,11 @@ class ColumnPage:
     @property
     def has_more(self) -> bool:
         return self.next_offset is not None
+
+    @property
+    def last_pk(self):
+        """The cursor of the next page (``column_page(after=...)``)."""
+        return self.cards[-1].pk if self.cards else None
 
 
 def _ordering(order_by: Sequence[str | OrderBy]) -> list[OrderBy]:
@@ -199,6 +206,7 @@ def build_board(
     weighted: bool = False,
     steps: Sequence[WorkflowStep] | None = None,
     project_field: str = "wfm_project",
+    annotations: Mapping[str, Any] | None = None,
 ) -> list[Column]:
     """The columns of ``workflow`` (one per step, in order) over the records of ``queryset``
     that are in that workflow, each with count, totals and its first ``per_column`` cards.
@@ -209,6 +217,7 @@ def build_board(
     per column, e.g. ``{"overdue": Count("pk", filter=Q(...))}``, in ``column.extra``.
     ``order_by``: card order within a column (field names, "-" for descending, or
     expressions). ``steps``: the workflow's steps if already loaded (saves a query).
+    ``annotations``: expressions read with the cards (e.g. whether the user may move each).
     """
     steps = list(steps) if steps is not None else step_list(workflow=workflow)
     in_workflow = queryset.filter(**{f"{project_field}__workflow": workflow})
@@ -224,10 +233,13 @@ def build_board(
         return columns
 
     ordering = _ordering(order_by)
+    extra = dict(annotations or {})
     if connection.features.supports_slicing_ordering_in_compound:
-        cards = _first_cards_by_union(in_workflow, columns, per_column, ordering, project_field)
+        cards = _first_cards_by_union(
+            in_workflow, columns, per_column, ordering, project_field, extra
+        )
     else:
-        cards = _first_cards_by_window(in_workflow, per_column, ordering, project_field)
+        cards = _first_cards_by_window(in_workflow, per_column, ordering, project_field, extra)
     by_step = {c.step.pk: c for c in columns}
     for card in stamp_cards(cards, project_field=project_field):
         column = by_step.get(card.board_step_id)
@@ -236,7 +248,7 @@ def build_board(
     return columns
 
 
-def _first_cards_by_union(in_workflow, columns, per_column, ordering, project_field) -> list:
+def _first_cards_by_union(in_workflow, columns, per_column, ordering, project_field, extra) -> list:
     """PostgreSQL: one ``ORDER BY … LIMIT n`` branch per non-empty step, glued with
     ``UNION ALL`` inside ``pk IN (…)`` of a query that joins what the cards need. Each branch
     stops after its ``n`` cards, where a window function would first rank every visible
@@ -259,11 +271,12 @@ def _first_cards_by_union(in_workflow, columns, per_column, ordering, project_fi
         cards.annotate(
             board_step_id=F(step_ref),
             step_entered_at=F(f"{project_field}__updated_at"),
+            **extra,
         ).order_by("board_step_id", *ordering)
     )
 
 
-def _first_cards_by_window(in_workflow, per_column, ordering, project_field) -> list:
+def _first_cards_by_window(in_workflow, per_column, ordering, project_field, extra) -> list:
     """SQLite (no ``LIMIT`` inside a compound statement): rank the cards of every column
     with ``ROW_NUMBER() OVER (PARTITION BY step ORDER BY …)`` and keep the first ``n``."""
     step_ref = f"{project_field}__current_step"
@@ -272,6 +285,7 @@ def _first_cards_by_window(in_workflow, per_column, ordering, project_field) -> 
             board_rank=Window(RowNumber(), partition_by=[F(step_ref)], order_by=ordering),
             board_step_id=F(step_ref),
             step_entered_at=F(f"{project_field}__updated_at"),
+            **extra,
         )
         .filter(board_rank__lte=per_column)
         .order_by("board_step_id", "board_rank")
@@ -279,23 +293,58 @@ def _first_cards_by_window(in_workflow, per_column, ordering, project_field) -> 
     return list(ranked)
 
 
+def _after(queryset: QuerySet, pk, order_by: Sequence[str | OrderBy]) -> Q | None:
+    """The rows that come after record ``pk`` in ``order_by`` (+ pk): a keyset condition
+    built from that record's own values, read whatever its step or deletion state now is.
+    None when the record is gone. Precondition: ``order_by`` names non-null fields."""
+    terms: list[tuple[str, bool]] = []
+    for term in order_by:
+        if not isinstance(term, str):
+            raise TypeError("Cursor paging needs field names in order_by.")
+        terms.append((term.lstrip("-"), term.startswith("-")))
+    terms.append(("pk", False))
+    try:
+        values = (
+            queryset.model._base_manager.filter(pk=pk).values(*(name for name, _ in terms)).first()
+        )
+    except (ValueError, TypeError, ValidationError):  # a malformed cursor
+        return None
+    if values is None:
+        return None
+    condition = Q(pk__in=[])
+    for i, (name, descending) in enumerate(terms):
+        step = Q(**{f"{name}__{'lt' if descending else 'gt'}": values[name]})
+        for earlier, _ in terms[:i]:
+            step &= Q(**{earlier: values[earlier]})
+        condition |= step
+    return condition
+
+
 def column_page(
     *,
     step: WorkflowStep,
     queryset: QuerySet,
-    offset: int,
+    offset: int = 0,
+    after=None,
     limit: int = 20,
     order_by: Sequence[str | OrderBy] = DEFAULT_ORDER,
     project_field: str = "wfm_project",
+    annotations: Mapping[str, Any] | None = None,
 ) -> ColumnPage:
-    """Cards ``offset`` … ``offset + limit`` of one column, in the board's order (one query;
-    one row more than asked tells whether another page follows)."""
+    """The next ``limit`` cards of one column, in the board's order: those after the card
+    ``after`` (a primary key; the client's last card), else from ``offset``. One query (two
+    with ``after``); one row more than asked tells whether another page follows."""
     offset = max(0, int(offset))
     limit = max(1, int(limit))
+    rows = queryset.filter(**{f"{project_field}__current_step": step})
+    if after is not None:
+        condition = _after(queryset, after, order_by)
+        if condition is not None:
+            rows, offset = rows.filter(condition), 0
     rows = list(
-        queryset.filter(**{f"{project_field}__current_step": step})
-        .annotate(step_entered_at=F(f"{project_field}__updated_at"))
-        .order_by(*_ordering(order_by))[offset : offset + limit + 1]
+        rows.annotate(
+            step_entered_at=F(f"{project_field}__updated_at"), **(annotations or {})
+        ).order_by(*_ordering(order_by))[offset : offset + limit + 1]
     )
     has_more = len(rows) > limit
     cards = stamp_cards(rows[:limit], project_field=project_field)

@@ -1,245 +1,57 @@
-// PipeCRM kanban boards over WFM steps (templates/wfm/_board.html, wfm/boards.py).
+// PipeCRM boards (templates/records/board.html, crm/records/boards.py): drag and drop.
+// Needs SortableJS and htmx; app.js turns an error response into a toast (error.message).
 //
-// Needs static/vendor/sortablejs/Sortable.min.js, htmx and static/js/app.js
-// (window.pipecrmToast) loaded before it. No inline scripts or hx-on (CSP, allowEval false).
-//
-// Markup contract:
-//   [data-board]                        the board; initialised on load and after htmx swaps
-//     [data-step-id] (a column)         data-loaded="<cards loaded from the server>",
-//                                       data-needs-reason when moves into it need a reason
-//       #board-head-<step id>           the column header (replaced after a move)
-//       [data-board-list]               the SortableJS list holding the cards
-//         [data-card-id]                a card; draggable only with data-move-url;
-//                                       data-reason-url: modal asking the reason (GET)
-//       [data-board-more][data-more-url] "load more" sentinel
-//
-// Dropping a card on another column:
-//   - column has data-needs-reason and the card a data-reason-url: the card goes back and the
-//     reason modal opens (GET <reason url>?to_step=<id> into #modal-dialog); saving it fires
-//     recordSaved, which refreshes the board;
-//   - otherwise POST to_step=<id> (form data, X-CSRFToken, HX-Request) to data-move-url.
-//     2xx: the body is HTML: the card's new markup, plus elements carrying hx-swap-oob="true"
-//     and an id (the two column headers), each replacing the element with that id.
-//     Else: the body is the SPEC §7 JSON error; the card snaps back to where it was and
-//     error.message is shown with pipecrmToast; code "reason_required" opens the reason modal.
-//   A "board:moved" event (detail: {cardId, fromStepId, toStepId}) bubbles from the new card.
-//
-// Load more: when a sentinel scrolls into view, GET <more url>&offset=<data-loaded>. The body
-// is the next cards and, if more follow, a new sentinel. Cards already on the board (moved
-// there meanwhile) are skipped. Moves adjust data-loaded (-1 where the card left, +1 where it
-// arrived) so the next page starts where it should.
+// Cards ([data-card-id]) with a data-move-url are draggable between the columns' lists
+// ([data-step-id] [data-board-list]). A drop POSTs to_step through htmx.ajax; the answer is
+// the card's new markup (it replaces the dragged card) and, out of band, the column headers
+// and totals. A refused move (4xx, SPEC §7 JSON) puts the card back where it was. A column
+// marked data-needs-reason (lost, disqualified) opens the card's data-reason-url form
+// instead; saving it fires recordSaved, which refreshes the board.
+// "Load more" is plain htmx (the sentinel's hx-trigger="intersect once"); here we only drop a
+// loaded card that is on the board already (dragged or pushed into that column meanwhile).
 (function () {
   "use strict";
+  var origins = new WeakMap(); // a card in flight → where it came from
 
-  function csrfToken() {
-    var headers = document.body.getAttribute("hx-headers");
-    if (headers) {
-      try {
-        var parsed = JSON.parse(headers);
-        if (parsed["X-CSRFToken"]) return parsed["X-CSRFToken"];
-      } catch (e) { /* fall back to the cookie */ }
-    }
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+  function putBack(card) {
+    var origin = origins.get(card);
+    origins.delete(card);
+    if (origin) origin.list.insertBefore(card, origin.next && origin.next.parentNode === origin.list ? origin.next : null);
   }
 
-  function toast(message, level) {
-    if (window.pipecrmToast) window.pipecrmToast(message, level || "info");
-  }
-
-  function parseHTML(text) {
-    var template = document.createElement("template");
-    template.innerHTML = text.trim();
-    return template.content;
-  }
-
-  function columnOf(el) { return el ? el.closest("[data-step-id]") : null; }
-
-  function bump(column, delta) {
-    if (!column) return;
-    var n = parseInt(column.getAttribute("data-loaded") || "0", 10) + delta;
-    column.setAttribute("data-loaded", String(Math.max(0, n)));
-  }
-
-  // Put a card back at its old index in its old list.
-  function snapBack(card, fromList, oldIndex) {
-    var cards = Array.prototype.filter.call(fromList.children, function (el) {
-      return el !== card;
-    });
-    var before = cards[oldIndex] || null;
-    fromList.insertBefore(card, before);
-  }
-
-  function openReasonModal(card, stepId) {
-    var url = card.getAttribute("data-reason-url");
-    if (!url || !window.htmx) return false;
-    url += (url.indexOf("?") === -1 ? "?" : "&") + "to_step=" + encodeURIComponent(stepId);
-    window.htmx.ajax("GET", url, { target: "#modal-dialog", swap: "innerHTML" });
-    return true;
-  }
-
-  function swapOutOfBand(fragment) {
-    fragment.querySelectorAll("[hx-swap-oob][id]").forEach(function (el) {
-      var current = document.getElementById(el.id);
-      el.removeAttribute("hx-swap-oob");
-      if (current) {
-        current.replaceWith(el);
-        if (window.htmx) window.htmx.process(el);
-      }
-      else el.remove();
-    });
-  }
-
-  function errorMessage(response, text) {
-    try {
-      var data = JSON.parse(text);
-      if (data && data.error) return { message: data.error.message, code: data.error.code };
-    } catch (e) { /* not JSON */ }
-    if (response.status === 403) return { message: "You may not move this record.", code: "permission_denied" };
-    if (response.status === 404) return { message: "This record no longer exists or is not visible to you.", code: "not_found" };
-    return { message: "The move failed (" + response.status + ").", code: "error" };
-  }
-
-  function move(evt) {
-    var card = evt.item;
-    var fromList = evt.from;
-    var toList = evt.to;
-    if (fromList === toList) return; // order inside a column is the server's
-    var fromColumn = columnOf(fromList);
-    var toColumn = columnOf(toList);
-    var stepId = toColumn.getAttribute("data-step-id");
-    var url = card.getAttribute("data-move-url");
-    var back = function () { snapBack(card, fromList, evt.oldIndex); };
-
-    if (toColumn.hasAttribute("data-needs-reason") && card.hasAttribute("data-reason-url")) {
-      back();
-      openReasonModal(card, stepId);
+  function dropped(evt) {
+    var card = evt.item, column = evt.to.closest("[data-step-id]");
+    if (evt.from === evt.to || !column) return; // the order inside a column is the server's
+    origins.set(card, { list: evt.from, next: evt.from.children[evt.oldIndex] || null });
+    var step = column.getAttribute("data-step-id");
+    if (column.hasAttribute("data-needs-reason") && card.hasAttribute("data-reason-url")) {
+      putBack(card);
+      var url = card.getAttribute("data-reason-url");
+      htmx.ajax("GET", url + (url.indexOf("?") < 0 ? "?" : "&") + "to_step=" + encodeURIComponent(step),
+        { target: "#modal-dialog", swap: "innerHTML" });
       return;
     }
-    if (!url) { back(); return; }
-
-    card.classList.add("is-saving");
-    card.setAttribute("aria-busy", "true");
-    var body = new FormData();
-    body.append("to_step", stepId);
-    fetch(url, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true", "Accept": "text/html, application/json" },
-    }).then(function (response) {
-      return response.text().then(function (text) { return { response: response, text: text }; });
-    }).then(function (result) {
-      card.classList.remove("is-saving");
-      card.removeAttribute("aria-busy");
-      if (!result.response.ok) {
-        var error = errorMessage(result.response, result.text);
-        back();
-        if (error.code === "reason_required" && openReasonModal(card, stepId)) return;
-        toast(error.message, "error");
-        return;
-      }
-      var fragment = parseHTML(result.text);
-      swapOutOfBand(fragment);
-      var fresh = fragment.querySelector("[data-card-id]");
-      var placed = card;
-      if (fresh) {
-        card.replaceWith(fresh);
-        placed = fresh;
-        if (window.htmx) window.htmx.process(fresh);
-      }
-      bump(fromColumn, -1);
-      bump(toColumn, +1);
-      placed.dispatchEvent(new CustomEvent("board:moved", {
-        bubbles: true,
-        detail: {
-          cardId: placed.getAttribute("data-card-id"),
-          fromStepId: fromColumn.getAttribute("data-step-id"),
-          toStepId: stepId,
-        },
-      }));
-    }).catch(function () {
-      card.classList.remove("is-saving");
-      card.removeAttribute("aria-busy");
-      back();
-      toast("Network error: the move was not saved. Try again.", "error");
-    });
+    htmx.ajax("POST", card.getAttribute("data-move-url"),
+      { source: card, target: card, swap: "outerHTML", values: { to_step: step } });
   }
 
-  function loadMore(sentinel, observer) {
-    if (sentinel.getAttribute("data-loading")) return;
-    var column = columnOf(sentinel);
-    var list = column.querySelector("[data-board-list]");
-    var url = sentinel.getAttribute("data-more-url");
-    url += (url.indexOf("?") === -1 ? "?" : "&") + "offset=" + (column.getAttribute("data-loaded") || "0");
-    sentinel.setAttribute("data-loading", "true");
-    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error(String(response.status));
-        return response.text();
-      })
-      .then(function (text) {
-        observer.unobserve(sentinel);
-        var fragment = parseHTML(text);
-        var next = fragment.querySelector("[data-board-more]");
-        var added = 0;
-        fragment.querySelectorAll("[data-card-id]").forEach(function (card) {
-          added += 1;
-          var id = card.getAttribute("data-card-id");
-          if (document.querySelector('[data-board] [data-card-id="' + CSS.escape(id) + '"]')) return;
-          list.appendChild(card);
-          if (window.htmx) window.htmx.process(card);
+  function refused(e) { if (origins.has(e.detail.elt)) putBack(e.detail.elt); }
+  document.body.addEventListener("htmx:responseError", refused);
+  document.body.addEventListener("htmx:sendError", refused);
+
+  htmx.onLoad(function (root) {
+    if (root.matches("[data-card-id]") && document.querySelectorAll("#" + CSS.escape(root.id)).length > 1) {
+      root.remove();
+      return;
+    }
+    root.querySelectorAll("[data-board-list]").forEach(function (list) {
+      if (window.Sortable && !Sortable.get(list)) {
+        Sortable.create(list, {
+          group: "board", draggable: "[data-move-url]", sort: false, animation: 120,
+          delay: 200, delayOnTouchOnly: true, // a swipe scrolls the board; a long press drags
+          ghostClass: "is-ghost", chosenClass: "is-chosen", onEnd: dropped,
         });
-        bump(column, added);
-        if (next) {
-          sentinel.replaceWith(next);
-          observer.observe(next);
-        } else {
-          sentinel.remove();
-        }
-      })
-      .catch(function () {
-        sentinel.removeAttribute("data-loading");
-        sentinel.textContent = "Could not load more; scroll again to retry.";
-      });
-  }
-
-  function initBoard(board) {
-    if (board.hasAttribute("data-board-ready")) return;
-    board.setAttribute("data-board-ready", "true");
-    board.querySelectorAll("[data-board-list]").forEach(function (list) {
-      window.Sortable.create(list, {
-        group: "board",
-        draggable: "[data-move-url]",
-        sort: false,
-        animation: 120,
-        ghostClass: "is-ghost",
-        chosenClass: "is-chosen",
-        dragClass: "is-dragging",
-        forceFallback: false,
-        onEnd: move,
-      });
+      }
     });
-    var observers = {};
-    board.querySelectorAll("[data-step-id]").forEach(function (column) {
-      var body = column.querySelector(".board-column-body");
-      observers[column.getAttribute("data-step-id")] = new IntersectionObserver(function (entries, observer) {
-        entries.forEach(function (entry) {
-          if (entry.isIntersecting) loadMore(entry.target, observer);
-        });
-      }, { root: body, rootMargin: "0px 0px 200px 0px" });
-      var sentinel = column.querySelector("[data-board-more]");
-      if (sentinel) observers[column.getAttribute("data-step-id")].observe(sentinel);
-    });
-  }
-
-  function initAll(root) {
-    if (!window.Sortable) return;
-    var scope = root && root.querySelectorAll ? root : document;
-    if (scope.matches && scope.matches("[data-board]")) initBoard(scope);
-    scope.querySelectorAll("[data-board]").forEach(initBoard);
-  }
-
-  if (window.htmx) window.htmx.onLoad(initAll);
-  else document.addEventListener("DOMContentLoaded", function () { initAll(document); });
+  });
 })();

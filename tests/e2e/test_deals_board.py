@@ -68,7 +68,7 @@ def test_drag_a_deal_to_the_next_step_and_a_refused_move_snaps_back(page: Page, 
 
     page.reload()
     expect(column(page, proposal).locator(f'[data-deal-id="{deal.pk}"]')).to_be_visible()
-    expect(page.locator(f"#board-head-{proposal.pk}")).to_contain_text("Weighted 500")
+    expect(page.locator(f"#board-head-{proposal.pk}")).to_contain_text("Weighted €500")
 
     # Proposal → Qualification is not a transition of the Sales Pipeline.
     drag(page, card, column(page, qualification).locator("[data-board-list]"))

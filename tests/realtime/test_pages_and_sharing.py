@@ -26,6 +26,9 @@ def test_board_page_opens_a_board_socket_and_cards_have_ids(client, rep1):
     assert f'id="card-{lead.pk}"' in html
     assert "realtimeRefresh from:body" in html
     assert 'ws-connect="/ws/notifications/"' in html and "js/realtime.js" in html
+    # The socket element sits outside the region htmx swaps (one socket, not one per swap).
+    socket, board = html.index('id="board-socket"'), html.index('id="board"')
+    assert socket < board and html.count("ws-connect=") == 2
 
 
 def test_board_socket_carries_the_board_filters(client, rep1):

@@ -92,3 +92,68 @@ async def drain(socket, timeout: float = 0.6) -> list[str]:
     while not await socket.receive_nothing(timeout=timeout):
         messages.append(await socket.receive_from())
     return messages
+
+
+# --- the same live table for every record type ---------------------------------------------------
+def test_deal_row_is_replaced_in_place_and_reaches_only_who_may_see_it(rt, client, rep1, rep2):
+    from deals import services as deal_services
+    from tests.deals.factories import make_deal
+
+    deal = make_deal(rep1, name="Table Deal")
+
+    async def scenario():
+        mine = await rt.connect("/ws/tables/deal/", rep1)
+        theirs = await rt.connect("/ws/tables/deal/", rep2)
+        await db(deal_services.deal_update)(by=rep1, deal=deal, data={"name": "Table Deal 2"})
+        html = await receive_until(mine, lambda h: f'id="row-{deal.pk}"' in h)
+        assert html.startswith("<tr") and 'hx-swap-oob="true"' in html
+        assert "Table Deal 2" in html and f'data-id="{deal.pk}"' in html
+        assert await nothing(theirs)
+
+    run(scenario, rt)
+    client.force_login(rep1)
+    page = client.get("/deals/").content.decode()
+    assert 'ws-connect="/ws/tables/deal/' in page and f'<tr id="row-{deal.pk}"' in page
+
+
+def test_new_deal_counts_in_the_bar(rt, rep1):
+    from deals import services as deal_services
+
+    async def scenario():
+        socket = await rt.connect("/ws/tables/deal/", rep1)
+        await db(deal_services.deal_create)(by=rep1, name="Brand new deal", amount=100)
+        html = await receive_until(socket, lambda h: "new-rows-bar" in h)
+        assert "1 new deal" in html and "Brand new deal" not in html
+        assert 'href="/deals/"' in html
+
+    run(scenario, rt)
+
+
+def test_people_and_organization_rows_update_live(rt, client, rep1, rep2):
+    from crm import services as crm_services
+    from tests.factories import OrganizationFactory, PersonFactory
+
+    person = PersonFactory(owner=rep1, first_name="Ada", last_name="Lovelace")
+    org = OrganizationFactory(owner=rep1, name="Analytical Engines")
+
+    async def scenario():
+        people = await rt.connect("/ws/tables/person/", rep1)
+        orgs = await rt.connect("/ws/tables/organization/", rep1)
+        outsider = await rt.connect("/ws/tables/person/", rep2)
+        await db(crm_services.person_update)(by=rep1, person=person, data={"job_title": "Poet"})
+        html = await receive_until(people, lambda h: f'id="row-{person.pk}"' in h)
+        assert "Lovelace" in html and 'hx-swap-oob="true"' in html
+        await db(crm_services.organization_update)(
+            by=rep1, organization=org, data={"name": "Difference Engines"}
+        )
+        html = await receive_until(orgs, lambda h: f'id="row-{org.pk}"' in h)
+        assert "Difference Engines" in html
+        await db(crm_services.person_create)(by=rep1, first_name="Charles", last_name="Babbage")
+        html = await receive_until(people, lambda h: "new-rows-bar" in h)
+        assert "1 new person" in html
+        assert await nothing(outsider)
+
+    run(scenario, rt)
+    client.force_login(rep1)
+    for path, kind in (("/people/", "person"), ("/organizations/", "organization")):
+        assert f'ws-connect="/ws/tables/{kind}/' in client.get(path).content.decode()

@@ -4,10 +4,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from deals import selectors
+from deals import services as deal_services
 from tests.deals.factories import ALL_STEPS, make_deal, pipeline_step
 from tests.wfm.factories import build_workflow
 from wfm import boards
@@ -102,6 +103,48 @@ def test_column_page_loads_the_rest_without_gaps(rep1, workflow):
             break
         offset = page.next_offset
     assert seen == [f"Deal {n}" for n in range(6, -1, -1)]
+
+
+def test_column_page_after_a_cursor_neither_skips_nor_repeats_when_cards_move(
+    rep1, workflow, steps
+):
+    """Pages follow the last card shown, not an offset: cards moved out of (or into) the
+    column since the first page shift no later card."""
+    for n in range(7):
+        make_deal(rep1, name=f"Deal {n}")
+    (first, *_) = board_for(rep1, workflow, per_column=3, order_by=("-name",))
+    assert [c.name for c in first.cards] == ["Deal 6", "Deal 5", "Deal 4"]
+    for deal in first.cards[:2]:  # two of the shown cards leave the column meanwhile
+        deal_services.deal_transition(by=rep1, deal=deal, to_step=steps[DealStep.INITIAL_CONTACT])
+    seen, after = [], first.cards[-1].pk
+    while True:
+        page = boards.column_page(
+            step=first.step,
+            queryset=selectors.deal_list(user=rep1),
+            after=after,
+            limit=3,
+            order_by=("-name",),
+        )
+        seen += [c.name for c in page.cards]
+        if not page.has_more:
+            break
+        after = page.last_pk
+    assert seen == ["Deal 3", "Deal 2", "Deal 1", "Deal 0"]
+
+
+def test_column_page_after_an_unknown_cursor_starts_over(rep1, workflow):
+    make_deal(rep1, name="Only")
+    (first, *_) = board_for(rep1, workflow)
+    page = boards.column_page(
+        step=first.step, queryset=selectors.deal_list(user=rep1), after="not-a-uuid"
+    )
+    assert [c.name for c in page.cards] == ["Only"]
+
+
+def test_annotations_are_read_with_the_cards(rep1, workflow):
+    make_deal(rep1, name="Annotated", amount=1234)
+    (first, *_) = board_for(rep1, workflow, annotations={"board_amount": F("amount")})
+    assert first.cards[0].board_amount == Decimal("1234")
 
 
 def test_records_of_another_workflow_stay_off_the_board(rep1, workflow):
