@@ -26,7 +26,7 @@ from crm.bulk import bulk_apply
 from crm.errors import DomainError, ValidationFailed
 from crm.forms import add_domain_errors
 from crm.htmx import paginate, querystring_without, render_page, saved, trigger
-from crm.views import _history_rows
+from crm.records import details
 from customfields import selectors as cf_selectors
 from customfields.filters import filter_inputs
 from deals import selectors, services
@@ -181,26 +181,79 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
     user = request.user
     deal = selectors.deal_get(user=user, deal_id=pk)
     project = deal.wfm_project
-    can_change = permissions.can_change(user, deal)
-    transitions = wfm_selectors.available_transitions(project=project, user=user)
+    url = reverse("deals:detail", args=[deal.pk])
+    moves = wfm_selectors.project_history(project=project).reverse()[: details.HISTORY_LIMIT]
     context = {
         "deal": deal,
         "obj": deal,
-        "step": project.current_step,
-        "steps": wfm_selectors.step_list(workflow=project.workflow),
-        "moves": [t for t in transitions if t.to_step.outcome == "none"],
-        "won_move": next((t for t in transitions if t.to_step.outcome == "won"), None),
-        "lost_move": next((t for t in transitions if t.to_step.outcome == "lost"), None),
-        "step_history": list(wfm_selectors.project_history(project=project).reverse()),
-        "history": _history_rows(
-            deal.history.select_related("history_user").order_by("-history_date")[:20]
-        ),
         "custom_fields": cf_selectors.display_rows("deal", deal.custom_field_values),
-        "can_change": can_change,
-        "can_delete": permissions.can_delete(user, deal),
-        "can_assign": can_change,
+        "detail": details.Detail(
+            template="deals/detail.html",
+            kind="deal",
+            url=url,
+            list_url=reverse("deals:list"),
+            list_label="Deals",
+            actions=_detail_actions(user, deal),
+            history=details.history_for(
+                deal, show_system=details.show_system(request), url=url, moves=moves
+            ),
+            steps=wfm_selectors.step_list(workflow=project.workflow),
+            step=project.current_step,
+        ),
     }
-    return render_page(request, "deals/detail.html", context, partial="detail")
+    return details.render_detail(request, "deals/detail.html", context, partial="detail")
+
+
+def _detail_actions(user, deal: Deal) -> details.Actions:
+    """The next step as the one primary action; Won and Lost beside it; the other moves in
+    "Move to…"; nothing a role may not do."""
+    actions = details.Actions()
+    if permissions.works_on(user, Deal) and permissions.can_change(user, deal):
+        project = deal.wfm_project
+        transitions = wfm_selectors.available_transitions(project=project, user=user)
+        primary, others = details.split_moves(transitions, current=project.current_step)
+        if primary is not None:
+            actions.primary = _move_action(deal, primary, main=True)
+        outcomes = [t for t in others if t.to_step.outcome != "none"]
+        actions.buttons = [_move_action(deal, t) for t in outcomes]
+        actions.moves = [_move_action(deal, t) for t in others if t not in outcomes]
+        for name, label, icon in (("assign", "Assign", "person-check"), ("edit", "Edit", "pencil")):
+            url = reverse(f"deals:{name}", args=[deal.pk])
+            actions.buttons.append(details.Action(label, url, icon=icon))
+    if permissions.can_delete(user, deal):
+        actions.more = [
+            details.Action(
+                "Delete",
+                reverse("deals:delete", args=[deal.pk]),
+                method="post",
+                icon="trash",
+                style="danger",
+                confirm=f"Delete {deal}? It disappears from lists; "
+                "an administrator can restore it.",
+            )
+        ]
+    return actions
+
+
+def _move_action(deal: Deal, transition, *, main: bool = False) -> details.Action:
+    """Winning and moving happen at once; losing asks for the reason in the modal."""
+    label = details.move_label(transition)
+    outcome = transition.to_step.outcome
+    if outcome == "won":
+        url = reverse("deals:won", args=[deal.pk])
+        return details.Action(label, url, method="post", icon="trophy", style="success")
+    if outcome == "lost":
+        url = reverse("deals:lost", args=[deal.pk])
+        return details.Action(label, url, icon="x-circle", style="danger")
+    forward = transition.to_step.order > deal.wfm_project.current_step.order
+    return details.Action(
+        label,
+        reverse("deals:transition", args=[deal.pk]),
+        method="post",
+        icon="arrow-right" if forward else "arrow-counterclockwise",
+        style="primary" if main else "secondary",
+        values=(("to_step", transition.to_step_id),),
+    )
 
 
 # --- create, edit, delete ---------------------------------------------------------------------
@@ -217,7 +270,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         try:
             deal = services.deal_create(by=user, **form.service_data())
         except DomainError as exc:
-            _show_errors(form, exc)
+            add_domain_errors(form, exc)
         else:
             if request.htmx:
                 return saved(f"Deal “{deal}” created.")
@@ -256,7 +309,7 @@ def deal_edit(request: HttpRequest, pk) -> HttpResponse:
         try:
             deal = services.deal_update(by=user, deal=deal, data=form.service_data())
         except DomainError as exc:
-            _show_errors(form, exc)
+            add_domain_errors(form, exc)
         else:
             return _done(request, f"Deal “{deal}” saved.", deal)
     detail_url = reverse("deals:detail", args=[deal.pk])
@@ -267,14 +320,6 @@ def deal_edit(request: HttpRequest, pk) -> HttpResponse:
         action=reverse("deals:edit", args=[deal.pk]),
         cancel_url=detail_url,
     )
-
-
-def _show_errors(form, exc: DomainError) -> None:
-    cf_errors = {k: v for k, v in exc.details.items() if k.startswith("custom_field_values.")}
-    if cf_errors:
-        form.add_value_errors(exc)
-    else:
-        add_domain_errors(form, exc)
 
 
 def _default_currency() -> str:

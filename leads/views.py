@@ -18,8 +18,9 @@ from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.bulk import bulk_apply
 from crm.errors import DomainError, ValidationFailed
-from crm.forms import add_domain_errors
+from crm.forms import add_domain_errors, require_int
 from crm.htmx import paginate, querystring_without, render_page, saved, trigger
+from crm.records import details
 from customfields.filters import filter_inputs
 from customfields.selectors import active_fields, display_rows
 from leads import columns as lead_columns
@@ -228,22 +229,109 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
-    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
+    user = request.user
+    lead = selectors.lead_get(user=user, lead_id=lead_id)
     project = lead.wfm_project
-    can_change = permissions.can_change(request.user, lead)
+    url = reverse("leads:detail", args=[lead.pk])
     context = {
         "lead": lead,
+        "obj": lead,
         "custom_fields": display_rows("lead", lead.custom_field_values),
-        "history": selectors.lead_timeline_history(lead=lead, limit=50),
-        "transitions": available_transitions(project=project, user=request.user)
-        if can_change and not lead.is_converted
-        else [],
-        "steps": step_list(workflow=project.workflow),
-        "can_change": can_change,
-        "can_delete": permissions.can_delete(request.user, lead),
+        "can_change": permissions.can_change(user, lead),  # the score panel's Recalculate
         "suggested": _score_suggestion(lead),
+        "detail": details.Detail(
+            template="leads/detail.html",
+            kind="lead",
+            url=url,
+            list_url=reverse("leads:list"),
+            list_label="Leads",
+            actions=_detail_actions(user, lead),
+            history=selectors.lead_history_view(
+                lead=lead, show_system=details.show_system(request), url=url
+            ),
+            steps=step_list(workflow=project.workflow),
+            step=project.current_step,
+        ),
     }
-    return render_page(request, "leads/detail.html", context, partial="main")
+    return details.render_detail(request, "leads/detail.html", context, partial="main")
+
+
+def _detail_actions(user, lead: Lead) -> details.Actions:
+    """The next step as the one primary action, the other moves (and Qualify / Convert when no
+    transition leads there) in "Move to…"; nothing a role may not do."""
+    actions = details.Actions()
+    step = lead.wfm_project.current_step
+    writable = permissions.works_on(user, Lead) and permissions.can_change(user, lead)
+    if writable and not lead.is_converted:
+        transitions = available_transitions(project=lead.wfm_project, user=user)
+        qualified = selectors.qualified_step(lead.wfm_project.workflow)
+        primary, others = details.split_moves(transitions, current=step)
+        if primary is not None:
+            actions.primary = _move_action(lead, primary, qualified, main=True)
+        actions.moves = [_move_action(lead, t, qualified) for t in others]
+        if not step.is_final:
+            targets = {t.to_step_id for t in transitions}
+            if qualified and qualified.pk not in targets and not lead.is_qualified:
+                actions.moves.insert(0, _lead_action(lead, "qualify"))
+            if not any(t.to_step.outcome == "won" for t in transitions):
+                actions.moves.insert(0, _lead_action(lead, "convert"))
+        actions.buttons = [_lead_action(lead, "assign"), _lead_action(lead, "edit")]
+    if permissions.can_delete(user, lead):
+        actions.more = [
+            details.Action(
+                "Delete",
+                reverse("leads:delete", args=[lead.pk]),
+                method="post",
+                icon="trash",
+                style="danger",
+                confirm=f"Delete “{lead.name}”? It disappears from lists; "
+                "an administrator can restore it.",
+            )
+        ]
+    return actions
+
+
+# The lead actions that open a form in the modal: (label, icon, style, test id).
+LEAD_ACTIONS = {
+    "qualify": ("Qualify", "patch-check", "primary", "qualify-lead"),
+    "convert": ("Convert", "arrow-right-circle", "success", "convert-lead"),
+    "disqualify": ("Disqualify", "slash-circle", "secondary", "disqualify-lead"),
+    "assign": ("Assign", "person-check", "secondary", ""),
+    "edit": ("Edit", "pencil", "secondary", ""),
+}
+
+
+def _lead_action(lead: Lead, name: str, *, label: str = "") -> details.Action:
+    default_label, icon, style, testid = LEAD_ACTIONS[name]
+    return details.Action(
+        label or default_label,
+        reverse(f"leads:{name}", args=[lead.pk]),
+        icon=icon,
+        style=style,
+        testid=testid,
+    )
+
+
+def _move_action(lead: Lead, transition, qualified, *, main: bool = False) -> details.Action:
+    """A transition as the page offers it: converting, disqualifying and qualifying ask for
+    details in their modal; any other move happens at once."""
+    label = details.move_label(transition)
+    outcome = transition.to_step.outcome
+    if outcome == "won":
+        return _lead_action(lead, "convert", label=label)
+    if outcome == "lost":
+        return _lead_action(lead, "disqualify", label=label)
+    if qualified and transition.to_step_id == qualified.pk and not lead.is_qualified:
+        return _lead_action(lead, "qualify", label=label)
+    forward = transition.to_step.order > lead.wfm_project.current_step.order
+    return details.Action(
+        label,
+        reverse("leads:move", args=[lead.pk]),
+        method="post",
+        icon="arrow-right" if forward else "arrow-counterclockwise",
+        style="primary" if main else "secondary",
+        values=(("to_step", transition.to_step_id),),
+    )
 
 
 def _score_suggestion(lead: Lead) -> str:
@@ -256,17 +344,6 @@ def _score_suggestion(lead: Lead) -> str:
         if threshold is not None and step.order > current.order and lead.lead_score >= threshold:
             return f"Score {lead.lead_score}: ready for “{step.name}”?"
     return ""
-
-
-def _show_errors(form: LeadForm, exc: DomainError) -> None:
-    """Custom field errors go on their inputs, the rest on the lead's fields or the form."""
-    prefix = "custom_field_values."
-    custom = {k: v for k, v in exc.details.items() if k.startswith(prefix)}
-    if custom:
-        form.add_value_errors(ValidationFailed(exc.message, details=custom))
-    rest = {k: v for k, v in exc.details.items() if not k.startswith(prefix)}
-    if rest or not custom:
-        add_domain_errors(form, DomainError(exc.message, details=rest))
 
 
 def _lead_form_response(request, form, *, lead, duplicates=None) -> HttpResponse:
@@ -289,7 +366,7 @@ def lead_create(request: HttpRequest) -> HttpResponse:
         try:
             lead = services.lead_create(by=request.user, **form.service_data())
         except DomainError as exc:
-            _show_errors(form, exc)
+            add_domain_errors(form, exc)
         else:
             url = reverse("leads:detail", args=[lead.pk])
             if request.htmx:
@@ -312,7 +389,7 @@ def lead_edit(request: HttpRequest, lead_id) -> HttpResponse:
         try:
             services.lead_update(by=request.user, lead=lead, data=form.service_data())
         except DomainError as exc:
-            _show_errors(form, exc)
+            add_domain_errors(form, exc)
         else:
             if request.htmx:
                 return saved(f"Lead “{lead}” saved.")
@@ -349,7 +426,7 @@ def lead_move(request: HttpRequest, lead_id) -> HttpResponse:
     services.lead_transition(
         by=request.user,
         lead=lead,
-        to_step=_int(request.POST.get("to_step")),
+        to_step=require_int(request.POST.get("to_step"), field="to_step", message="Choose a step."),
         reason=request.POST.get("reason", ""),
     )
     lead = selectors.lead_get(user=request.user, lead_id=lead_id)
@@ -359,13 +436,6 @@ def lead_move(request: HttpRequest, lead_id) -> HttpResponse:
         recordSaved=True,
         showToast={"message": f"Moved to {step}.", "level": "success"},
     )
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed("Choose a step.", details={"to_step": ["Choose a step."]}) from None
 
 
 def _action_modal(request, *, lead, form, title, action, submit, service, done, danger=False):
