@@ -447,25 +447,24 @@ def render_template(text: str, context: dict[str, Any]) -> str:
 
 # --- actions -----------------------------------------------------------------------------------
 Action = AutomationAction.Type
-SETTABLE = {
-    "lead": (
-        "name",
-        "source",
-        "sub_source",
-        "description",
-        "contact_name",
-        "contact_email",
-        "contact_phone",
-        "company_name",
-        "estimated_value",
-        "currency",
-        "estimated_close_date",
-        "priority",
-    ),
-    "deal": ("name", "amount", "currency", "expected_close_date"),
-    "person": ("first_name", "last_name", "email", "phone", "job_title"),
-    "organization": ("name", "domain", "industry", "size", "address"),
-}
+
+
+def settable_fields(kind: str) -> tuple[str, ...]:
+    """What a "set field" action may change on a ``kind`` record: the record type's one field
+    list (what its update service takes), less links to other records, which a rule's typed
+    value cannot name. Empty: nothing."""
+    from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS
+    from deals.models import EDITABLE_FIELDS as DEAL_FIELDS
+    from leads.models import EDITABLE_FIELDS as LEAD_FIELDS
+
+    names = {
+        "lead": LEAD_FIELDS,
+        "deal": DEAL_FIELDS,
+        "person": PERSON_FIELDS,
+        "organization": ORGANIZATION_FIELDS,
+    }.get(kind, ())
+    model = subject_model(kind) if names else None
+    return tuple(n for n in names if _model_field_spec(model._meta.get_field(n)) is not None)
 
 
 def check_action(action: AutomationAction) -> None:
@@ -499,12 +498,13 @@ def check_action(action: AutomationAction) -> None:
     elif action.type == Action.SET_FIELD:
         need("field", "Name the field to set.")
         if kind and action.field:
-            if kind not in SETTABLE:
+            settable = settable_fields(kind)
+            if not settable:
                 errors.setdefault("type", []).append(f"Fields of a {kind} cannot be set here.")
-            elif action.field not in SETTABLE[kind] and not action.field.startswith("cf_"):
+            elif action.field not in settable and not action.field.startswith("cf_"):
                 errors["field"] = [
                     f"“{action.field}” cannot be set on a {kind}. Settable: "
-                    f"{', '.join(SETTABLE[kind])} or a custom field (cf_<name>)."
+                    f"{', '.join(settable)} or a custom field (cf_<name>)."
                 ]
             else:
                 try:

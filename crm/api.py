@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from crm import selectors, services
 from crm.errors import ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
-from crm.models import Organization, Person, User
+from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person, User
 from customfields.api import CustomFieldValuesField, custom_field_schema
 
 
@@ -87,20 +87,49 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.assignable_users()
 
 
+# --- records ------------------------------------------------------------------------------------
+def _custom_field_values(serializer: serializers.ModelSerializer, **kwargs) -> serializers.Field:
+    # A record type's custom field entity type is its model name (lead, deal, person, …).
+    return CustomFieldValuesField(entity_type=serializer.Meta.model._meta.model_name, **kwargs)
+
+
+# (Comments, not docstrings: the schema would show a base class's docstring for every record.)
+# A record as the API shows it: ``Meta.fields`` names ``id``, the record type's one field list
+# and what its services keep, all read-only, with its active custom field values.
+class RecordSerializer(serializers.ModelSerializer):
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["custom_field_values"] = _custom_field_values(self, read_only=True)
+        return fields
+
+
+# What a record's create and update take: ``Meta.fields`` names the record type's one field list
+# (each field typed from its model field) and what its services take besides: the owner, custom
+# field values (and per type, e.g. the assignee). No model validator runs here: the services
+# validate and decide.
+class RecordInputSerializer(serializers.ModelSerializer):
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), required=False
+    )
+
+    class Meta:
+        validators: list = []
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["custom_field_values"] = _custom_field_values(self, required=False)
+        return fields
+
+
 # --- people and organizations ------------------------------------------------------------------
-class OrganizationSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(RecordSerializer):
     owner_name = serializers.CharField(source="owner.display_name", read_only=True, default="")
-    custom_field_values = CustomFieldValuesField(entity_type="organization", read_only=True)
 
     class Meta:
         model = Organization
         fields = [
             "id",
-            "name",
-            "domain",
-            "industry",
-            "size",
-            "address",
+            *ORGANIZATION_FIELDS,
             "owner",
             "owner_name",
             "custom_field_values",
@@ -110,37 +139,25 @@ class OrganizationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OrganizationInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    domain = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    size = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    address = serializers.CharField(required=False, allow_blank=True)
-    owner = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.filter(is_active=True), required=False
-    )
-    custom_field_values = CustomFieldValuesField(entity_type="organization", required=False)
+class OrganizationInputSerializer(RecordInputSerializer):
+    class Meta(RecordInputSerializer.Meta):
+        model = Organization
+        fields = [*ORGANIZATION_FIELDS, "owner", "custom_field_values"]
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonSerializer(RecordSerializer):
     full_name = serializers.CharField(read_only=True)
     organization_name = serializers.CharField(
         source="organization.name", read_only=True, default=""
     )
     owner_name = serializers.CharField(source="owner.display_name", read_only=True, default="")
-    custom_field_values = CustomFieldValuesField(entity_type="person", read_only=True)
 
     class Meta:
         model = Person
         fields = [
             "id",
-            "first_name",
-            "last_name",
+            *PERSON_FIELDS,
             "full_name",
-            "email",
-            "phone",
-            "job_title",
-            "organization",
             "organization_name",
             "owner",
             "owner_name",
@@ -151,19 +168,10 @@ class PersonSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PersonInputSerializer(serializers.Serializer):
-    first_name = serializers.CharField(max_length=100)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    organization = serializers.PrimaryKeyRelatedField(
-        queryset=Organization.objects.all(), required=False, allow_null=True
-    )
-    owner = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.filter(is_active=True), required=False
-    )
-    custom_field_values = CustomFieldValuesField(entity_type="person", required=False)
+class PersonInputSerializer(RecordInputSerializer):
+    class Meta(RecordInputSerializer.Meta):
+        model = Person
+        fields = [*PERSON_FIELDS, "owner", "custom_field_values"]
 
 
 class AssignRequestSerializer(serializers.Serializer):

@@ -1,9 +1,14 @@
 """Forms parse and validate input shape; the services decide (STYLE: no logic in forms)."""
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from django import forms
+from django.core.validators import MinValueValidator
+from django.db.models import Model, QuerySet
 
 from crm.errors import ValidationFailed
-from crm.models import Organization, User
+from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person, User
 from customfields.forms import CustomFieldFormMixin, add_value_errors
 from customfields.services import VALUES_KEY
 
@@ -11,8 +16,81 @@ TEXT = {"class": "form-control"}
 SELECT = {"class": "form-select"}
 
 
+class CurrencyField(forms.CharField):
+    """A three-letter ISO 4217 code, upper-cased (every record's ``currency``)."""
+
+    def __init__(self, **kwargs):
+        kwargs["help_text"] = kwargs.get("help_text") or "ISO 4217 code, e.g. EUR or USD."
+        super().__init__(**{**kwargs, "min_length": 3, "max_length": 3})
+
+    def to_python(self, value):
+        return super().to_python(value).upper()
+
+    def widget_attrs(self, widget):
+        return {**super().widget_attrs(widget), "class": "text-uppercase"}
+
+
+def model_fields_form(
+    model: type[Model],
+    names: Iterable[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    help_texts: Mapping[str, str] | None = None,
+    initial: Mapping[str, Any] | None = None,
+) -> type[forms.Form]:
+    """A plain form class with the model fields ``names`` (a record type's one field list),
+    typed as a ModelForm types them and styled for Bootstrap; the first one has the focus.
+
+    Not a ModelForm: the model's validation stays in the services. A link to another record
+    offers nothing until the view gives the records the user may see (``RecordForm.links``).
+    """
+    names = list(names)
+    fields = forms.fields_for_model(
+        model,
+        fields=names,
+        labels=labels,
+        help_texts=help_texts,
+        field_classes={"currency": CurrencyField} if "currency" in names else None,
+    )
+    for name, field in fields.items():
+        for validator in model._meta.get_field(name).validators:
+            if isinstance(validator, MinValueValidator):
+                field.validators.append(validator)
+                field.widget.attrs["min"] = str(validator.limit_value)
+        if isinstance(field, forms.ModelChoiceField):
+            field.queryset = field.queryset.none()
+            field.empty_label = "—"
+        if isinstance(field, forms.DateField):
+            field.widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+        if isinstance(field.widget, forms.Textarea):
+            field.widget.attrs.update(rows=3)
+        style = SELECT if isinstance(field.widget, forms.Select) else TEXT
+        extra = field.widget.attrs.get("class", "")
+        field.widget.attrs["class"] = f"{style['class']} {extra}".strip()
+        if initial and name in initial:
+            field.initial = initial[name]
+    if fields:
+        next(iter(fields.values())).widget.attrs["autofocus"] = True
+    return type(f"{model.__name__}FieldsForm", (forms.Form,), fields)
+
+
 class RecordForm(CustomFieldFormMixin, forms.Form):
-    """A person or organization form: its own fields, then the active custom fields."""
+    """A record's form: its own fields, then the active custom fields."""
+
+    def links(self, **querysets: QuerySet | None) -> None:
+        """Offer the records (or users) the user may choose in each link field; a link the view
+        gives none for is left out of the form (so that saving cannot clear it)."""
+        for name, queryset in querysets.items():
+            if queryset is None:
+                del self.fields[name]
+            else:
+                self.fields[name].queryset = queryset
+
+    @classmethod
+    def initial_for(cls, obj: Model) -> dict[str, Any]:
+        """The edit form's initial values: the record's value of each of the form's fields."""
+        names = {f.name: f.attname for f in obj._meta.concrete_fields}
+        return {name: getattr(obj, names[name]) for name in cls.base_fields if name in names}
 
     def service_data(self) -> dict:
         """The cleaned data as the services take it (custom fields under their names; no owner
@@ -24,61 +102,46 @@ class RecordForm(CustomFieldFormMixin, forms.Form):
         return data
 
 
-class OrganizationForm(RecordForm):
+class OrganizationForm(
+    RecordForm,
+    model_fields_form(
+        Organization,
+        ORGANIZATION_FIELDS,
+        help_texts={"domain": "Web domain, e.g. acme.com; used to match leads at conversion."},
+    ),
+):
     cf_entity_type = "organization"
 
-    name = forms.CharField(
-        max_length=200, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
-    )
-    domain = forms.CharField(
-        max_length=200,
-        required=False,
-        help_text="Web domain, e.g. acme.com; used to match leads at conversion.",
-        widget=forms.TextInput(attrs=TEXT),
-    )
-    industry = forms.CharField(max_length=100, required=False, widget=forms.TextInput(attrs=TEXT))
     size = forms.ChoiceField(
         required=False,
         choices=[("", "—"), *[(s, s) for s in ("1-10", "11-50", "51-200", "201-1000", "1000+")]],
         widget=forms.Select(attrs=SELECT),
     )
-    address = forms.CharField(required=False, widget=forms.Textarea(attrs={**TEXT, "rows": 2}))
     owner = forms.ModelChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.Select(attrs=SELECT)
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="—",
+        widget=forms.Select(attrs=SELECT),
     )
 
     def __init__(self, *args, owners=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if owners is None:
-            del self.fields["owner"]
-        else:
-            self.fields["owner"].queryset = owners
+        self.links(owner=owners)
 
 
-class PersonForm(RecordForm):
+class PersonForm(RecordForm, model_fields_form(Person, PERSON_FIELDS)):
     cf_entity_type = "person"
 
-    first_name = forms.CharField(
-        max_length=100, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
-    )
-    last_name = forms.CharField(max_length=100, required=False, widget=forms.TextInput(attrs=TEXT))
-    email = forms.EmailField(required=False, widget=forms.EmailInput(attrs=TEXT))
-    phone = forms.CharField(max_length=50, required=False, widget=forms.TextInput(attrs=TEXT))
-    job_title = forms.CharField(max_length=150, required=False, widget=forms.TextInput(attrs=TEXT))
-    organization = forms.ModelChoiceField(
-        queryset=Organization.objects.none(), required=False, widget=forms.Select(attrs=SELECT)
-    )
     owner = forms.ModelChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.Select(attrs=SELECT)
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="—",
+        widget=forms.Select(attrs=SELECT),
     )
 
     def __init__(self, *args, organizations=None, owners=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = organizations or Organization.objects.none()
-        if owners is None:
-            del self.fields["owner"]
-        else:
-            self.fields["owner"].queryset = owners
+        self.links(organization=organizations, owner=owners)
 
 
 def add_domain_errors(form: forms.Form, exc) -> None:

@@ -10,6 +10,12 @@ from simple_history.models import HistoricalRecords
 
 from crm.roles import ROLE_ORDER
 
+# The fields of a person and of an organization that services, forms, the API, the AI tools,
+# automation and exports share: the one list of each (issue 13). ``crm.record_types`` names
+# them too.
+PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "organization")
+ORGANIZATION_FIELDS = ("name", "domain", "industry", "size", "address")
+
 
 class User(AbstractUser):
     """The person using PipeCRM. Custom from the first migration so it can grow."""

@@ -8,13 +8,9 @@ from django.utils.html import format_html
 from crm import formatting as fmt
 from crm import permissions, selectors, services
 from crm.filters import OrganizationFilter, PersonFilter
-from crm.models import Organization, Person
+from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person
 from crm.records.exports import field_columns
 from crm.records.types import BulkAction, Column, Filter, RecordType
-
-# The fields of each record type that forms, services, the API and exports share.
-PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "organization")
-ORGANIZATION_FIELDS = ("name", "domain", "industry", "size", "address")
 
 
 def _users():

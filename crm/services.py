@@ -3,7 +3,7 @@ deals reuse (field updates, soft delete, ownership). Every function takes the ac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -14,7 +14,15 @@ from django.utils import timezone
 from crm import permissions
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.events import emit
-from crm.models import AuditLog, Organization, Person, SavedView, User
+from crm.models import (
+    ORGANIZATION_FIELDS,
+    PERSON_FIELDS,
+    AuditLog,
+    Organization,
+    Person,
+    SavedView,
+    User,
+)
 from customfields.services import validate_values
 
 
@@ -61,6 +69,30 @@ def apply_changes(obj: Model, data: Mapping[str, Any], allowed: Iterable[str]) -
             setattr(obj, name, value)
             changed.append(name)
     return changed
+
+
+def require_known_fields(fields: Mapping[str, Any], known: Iterable[str], noun: str) -> None:
+    """Refuse a create call naming a field that is not one of the record type's ``known``."""
+    unknown = set(fields) - set(known)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown {noun} fields: {', '.join(sorted(unknown))}.",
+            details={f: ["Unknown field."] for f in sorted(unknown)},
+        )
+
+
+def trimmed(
+    data: Mapping[str, Any], names: Iterable[str], *, lower: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``data`` with the texts of ``names`` stripped (and of ``lower`` also lower-cased)."""
+    out = dict(data)
+    lower = set(lower)
+    for name in names:
+        if name in out:
+            out[name] = (out[name] or "").strip()
+            if name in lower:
+                out[name] = out[name].lower()
+    return out
 
 
 def require_perm(user: User, perm: str, message: str) -> None:
@@ -195,63 +227,104 @@ def system_user() -> User:
 _system_perms_synced: dict[int, int] = {}
 
 
-# --- organizations ---------------------------------------------------------------------------
-ORGANIZATION_FIELDS = ("name", "domain", "industry", "size", "address")
+# --- people and organizations ------------------------------------------------------------------
+def _check_links(by: User, obj: Model, data: Mapping[str, Any]) -> None:
+    """Each record ``data`` links ``obj`` to anew must be one ``by`` may see."""
+    for name, value in data.items():
+        field = obj._meta.get_field(name)
+        if field.is_relation and value is not None and value != getattr(obj, name, None):
+            _visible_or_invalid(by, value, name)
+
+
+def _record_create(
+    *,
+    by: User,
+    model: type[Model],
+    known: tuple[str, ...],
+    tidy: Callable[[Mapping[str, Any]], dict[str, Any]],
+    owner: User | None,
+    custom_field_values: Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+) -> Model:
+    kind = model._meta.model_name
+    require_perm(by, f"crm.add_{kind}", f"You may not create {model._meta.verbose_name_plural}.")
+    require_known_fields(fields, known, kind)
+    owner = check_owner_choice(by=by, owner=owner, model=model)
+    values = validate_values(entity_type=kind, values=_as_dict(custom_field_values))
+    obj = model(owner=owner, custom_field_values=values, created_by=by)
+    _check_links(by, obj, fields)
+    for name, value in tidy(fields).items():
+        setattr(obj, name, value)
+    full_clean_or_raise(obj)
+    save(obj, by=by)
+    permissions.grant_owner(owner, obj)
+    emit(f"{kind}.created", actor=by, **{f"{kind}_id": obj.pk})
+    return obj
+
+
+def _record_update(
+    *,
+    by: User,
+    obj: Model,
+    known: tuple[str, ...],
+    tidy: Callable[[Mapping[str, Any]], dict[str, Any]],
+    data: Mapping[str, Any],
+) -> Model:
+    kind = obj._meta.model_name
+    require_change(by, obj)
+    data = tidy(data)
+    owner = data.pop("owner", obj.owner)
+    cf_values = data.pop("custom_field_values", None)
+    _check_links(by, obj, {name: value for name, value in data.items() if name in known})
+    changed = apply_changes(obj, data, known)
+    changed += _apply_custom_values(obj, kind, cf_values)
+    if owner != obj.owner:
+        change_owner(by=by, obj=obj, owner=owner)
+        changed.append("owner")
+    if not changed:
+        return obj
+    full_clean_or_raise(obj)
+    save(obj, by=by, update_fields=[*changed, "updated_at"])
+    emit(f"{kind}.updated", actor=by, **{f"{kind}_id": obj.pk}, fields=changed)
+    return obj
+
+
+def _organization_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    return trimmed(data, ("name", "domain"), lower=("domain",))
+
+
+def _person_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    return trimmed(data, ("first_name", "last_name", "email"), lower=("email",))
 
 
 @transaction.atomic
 def organization_create(
     *,
     by: User,
-    name: str,
-    domain: str = "",
-    industry: str = "",
-    size: str = "",
-    address: str = "",
     owner: User | None = None,
     custom_field_values: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> Organization:
-    require_perm(by, "crm.add_organization", "You may not create organizations.")
-    owner = check_owner_choice(by=by, owner=owner, model=Organization)
-    values = validate_values(entity_type="organization", values=_as_dict(custom_field_values))
-    organization = Organization(
-        name=name.strip(),
-        domain=domain.strip().lower(),
-        industry=industry,
-        size=size,
-        address=address,
+    """Create an organization; ``fields`` are any of ``ORGANIZATION_FIELDS`` (``name`` needed)."""
+    return _record_create(
+        by=by,
+        model=Organization,
+        known=ORGANIZATION_FIELDS,
+        tidy=_organization_data,
         owner=owner,
-        custom_field_values=values,
-        created_by=by,
+        custom_field_values=custom_field_values,
+        fields=fields,
     )
-    full_clean_or_raise(organization)
-    save(organization, by=by)
-    permissions.grant_owner(owner, organization)
-    emit("organization.created", actor=by, organization_id=organization.pk)
-    return organization
 
 
 @transaction.atomic
 def organization_update(
     *, by: User, organization: Organization, data: Mapping[str, Any]
 ) -> Organization:
-    require_change(by, organization)
-    data = dict(data)
-    owner = data.pop("owner", organization.owner)
-    cf_values = data.pop("custom_field_values", None)
-    if "domain" in data:
-        data["domain"] = (data["domain"] or "").strip().lower()
-    changed = apply_changes(organization, data, ORGANIZATION_FIELDS)
-    changed += _apply_custom_values(organization, "organization", cf_values)
-    if owner != organization.owner:
-        change_owner(by=by, obj=organization, owner=owner)
-        changed.append("owner")
-    if not changed:
-        return organization
-    full_clean_or_raise(organization)
-    save(organization, by=by, update_fields=[*changed, "updated_at"])
-    emit("organization.updated", actor=by, organization_id=organization.pk, fields=changed)
-    return organization
+    """Change any of ``ORGANIZATION_FIELDS``, the owner and custom field values (partial)."""
+    return _record_update(
+        by=by, obj=organization, known=ORGANIZATION_FIELDS, tidy=_organization_data, data=data
+    )
 
 
 @transaction.atomic
@@ -259,66 +332,30 @@ def organization_delete(*, by: User, organization: Organization) -> None:
     soft_delete(by=by, obj=organization)
 
 
-# --- people ----------------------------------------------------------------------------------
-PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "organization")
-
-
 @transaction.atomic
 def person_create(
     *,
     by: User,
-    first_name: str,
-    last_name: str = "",
-    email: str = "",
-    phone: str = "",
-    job_title: str = "",
-    organization: Organization | None = None,
     owner: User | None = None,
     custom_field_values: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> Person:
-    require_perm(by, "crm.add_person", "You may not create people.")
-    owner = check_owner_choice(by=by, owner=owner, model=Person)
-    _visible_or_invalid(by, organization, "organization")
-    values = validate_values(entity_type="person", values=_as_dict(custom_field_values))
-    person = Person(
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
-        email=email.strip().lower(),
-        phone=phone,
-        job_title=job_title,
-        organization=organization,
+    """Create a person; ``fields`` are any of ``PERSON_FIELDS`` (``first_name`` needed)."""
+    return _record_create(
+        by=by,
+        model=Person,
+        known=PERSON_FIELDS,
+        tidy=_person_data,
         owner=owner,
-        custom_field_values=values,
-        created_by=by,
+        custom_field_values=custom_field_values,
+        fields=fields,
     )
-    full_clean_or_raise(person)
-    save(person, by=by)
-    permissions.grant_owner(owner, person)
-    emit("person.created", actor=by, person_id=person.pk)
-    return person
 
 
 @transaction.atomic
 def person_update(*, by: User, person: Person, data: Mapping[str, Any]) -> Person:
-    require_change(by, person)
-    data = dict(data)
-    owner = data.pop("owner", person.owner)
-    cf_values = data.pop("custom_field_values", None)
-    if "email" in data:
-        data["email"] = (data["email"] or "").strip().lower()
-    if data.get("organization") is not None and data["organization"] != person.organization:
-        _visible_or_invalid(by, data["organization"], "organization")
-    changed = apply_changes(person, data, PERSON_FIELDS)
-    changed += _apply_custom_values(person, "person", cf_values)
-    if owner != person.owner:
-        change_owner(by=by, obj=person, owner=owner)
-        changed.append("owner")
-    if not changed:
-        return person
-    full_clean_or_raise(person)
-    save(person, by=by, update_fields=[*changed, "updated_at"])
-    emit("person.updated", actor=by, person_id=person.pk, fields=changed)
-    return person
+    """Change any of ``PERSON_FIELDS``, the owner and custom field values (partial)."""
+    return _record_update(by=by, obj=person, known=PERSON_FIELDS, tidy=_person_data, data=data)
 
 
 @transaction.atomic

@@ -182,15 +182,7 @@ PEOPLE = Screen(
     create_service=lambda user, data: services.person_create(by=user, **data),
     update_service=lambda user, obj, data: services.person_update(by=user, person=obj, data=data),
     delete_service=lambda user, obj: services.person_delete(by=user, person=obj),
-    initial=lambda p: {
-        "first_name": p.first_name,
-        "last_name": p.last_name,
-        "email": p.email,
-        "phone": p.phone,
-        "job_title": p.job_title,
-        "organization": p.organization_id,
-        "owner": p.owner_id,
-    },
+    initial=PersonForm.initial_for,
     columns=(
         ("last_name", "Name"),
         ("email", "Email"),
@@ -215,14 +207,7 @@ ORGANIZATIONS = Screen(
         by=user, organization=obj, data=data
     ),
     delete_service=lambda user, obj: services.organization_delete(by=user, organization=obj),
-    initial=lambda o: {
-        "name": o.name,
-        "domain": o.domain,
-        "industry": o.industry,
-        "size": o.size,
-        "address": o.address,
-        "owner": o.owner_id,
-    },
+    initial=OrganizationForm.initial_for,
     columns=(
         ("name", "Name"),
         ("domain", "Domain"),

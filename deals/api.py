@@ -14,17 +14,17 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.api import RecordViewSet
-from crm.models import Organization, Person, User
-from customfields.api import CustomFieldValuesField, custom_field_schema
+from crm.api import RecordInputSerializer, RecordSerializer, RecordViewSet
+from crm.models import User
+from customfields.api import custom_field_schema
 from deals import selectors, services
 from deals.filters import DealFilter
-from deals.models import Deal
+from deals.models import EDITABLE_FIELDS, Deal
 from wfm import selectors as wfm_selectors
 from wfm.models import ProjectType
 
 
-class DealSerializer(serializers.ModelSerializer):
+class DealSerializer(RecordSerializer):
     person_name = serializers.CharField(source="person.full_name", read_only=True, default="")
     organization_name = serializers.CharField(
         source="organization.name", read_only=True, default=""
@@ -53,19 +53,13 @@ class DealSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The lead this deal was converted from, if any.",
     )
-    custom_field_values = CustomFieldValuesField(entity_type="deal", read_only=True)
 
     class Meta:
         model = Deal
         fields = [
             "id",
-            "name",
-            "amount",
-            "currency",
-            "expected_close_date",
-            "person",
+            *EDITABLE_FIELDS,
             "person_name",
-            "organization",
             "organization_name",
             "owner",
             "owner_name",
@@ -88,34 +82,25 @@ class DealSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DealInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False)
+class DealInputSerializer(RecordInputSerializer):
     currency = serializers.RegexField(
         r"^[A-Za-z]{3}$",
         required=False,
         error_messages={"invalid": "Give a three-letter ISO 4217 code, e.g. EUR."},
     )
-    expected_close_date = serializers.DateField(required=False, allow_null=True)
-    person = serializers.PrimaryKeyRelatedField(
-        queryset=Person.objects.all(), required=False, allow_null=True
-    )
-    organization = serializers.PrimaryKeyRelatedField(
-        queryset=Organization.objects.all(), required=False, allow_null=True
-    )
-    owner = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.filter(is_active=True), required=False
-    )
     assigned_to = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), required=False, allow_null=True
     )
-    custom_field_values = CustomFieldValuesField(entity_type="deal", required=False)
     project_type = serializers.PrimaryKeyRelatedField(
         queryset=ProjectType.objects.filter(entity_type="deal"),
         required=False,
         write_only=True,
         help_text="Create only: the deal project type whose workflow the deal starts in.",
     )
+
+    class Meta(RecordInputSerializer.Meta):
+        model = Deal
+        fields = [*EDITABLE_FIELDS, "owner", "assigned_to", "custom_field_values", "project_type"]
 
 
 class TransitionSerializer(serializers.Serializer):

@@ -2,55 +2,20 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import forms
 
-from crm.forms import SELECT, TEXT
-from crm.models import Organization, Person, User
-from customfields.forms import CustomFieldFormMixin
-from deals.models import LostReason
+from crm.forms import SELECT, TEXT, RecordForm, model_fields_form
+from crm.models import Person, User
+from deals.models import EDITABLE_FIELDS, Deal, LostReason
 
 
-class DealForm(CustomFieldFormMixin, forms.Form):
+class DealForm(
+    RecordForm, model_fields_form(Deal, EDITABLE_FIELDS, labels={"person": "Contact person"})
+):
     """Create/edit a deal, with the active deal custom fields after the standard ones."""
 
     cf_entity_type = "deal"
 
-    name = forms.CharField(
-        max_length=200, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
-    )
-    amount = forms.DecimalField(
-        max_digits=14,
-        decimal_places=2,
-        min_value=Decimal("0"),
-        initial=Decimal("0"),
-        widget=forms.NumberInput(attrs={**TEXT, "step": "0.01", "min": "0"}),
-    )
-    currency = forms.CharField(
-        max_length=3,
-        min_length=3,
-        help_text="ISO 4217 code, e.g. EUR or USD.",
-        widget=forms.TextInput(attrs={**TEXT, "class": "form-control text-uppercase"}),
-    )
-    expected_close_date = forms.DateField(
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        widget=forms.DateInput(attrs={**TEXT, "type": "date"}, format="%Y-%m-%d"),
-    )
-    organization = forms.ModelChoiceField(
-        queryset=Organization.objects.none(),
-        required=False,
-        empty_label="—",
-        widget=forms.Select(attrs=SELECT),
-    )
-    person = forms.ModelChoiceField(
-        queryset=Person.objects.none(),
-        required=False,
-        label="Contact person",
-        empty_label="—",
-        widget=forms.Select(attrs=SELECT),
-    )
     owner = forms.ModelChoiceField(
         queryset=User.objects.none(),
         required=False,
@@ -77,33 +42,12 @@ class DealForm(CustomFieldFormMixin, forms.Form):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = (
-            organizations if organizations is not None else Organization.objects.none()
-        )
-        self.fields["person"].queryset = people if people is not None else Person.objects.none()
-        self.fields["person"].label_from_instance = _person_label
-        if owners is None:
-            del self.fields["owner"]
-        else:
-            self.fields["owner"].queryset = owners
-        if assignees is None:
-            del self.fields["assigned_to"]
-        else:
-            self.fields["assigned_to"].queryset = assignees
-            self.fields["assigned_to"].label_from_instance = _user_label
-        if "owner" in self.fields:
-            self.fields["owner"].label_from_instance = _user_label
-
-    def clean_currency(self) -> str:
-        return self.cleaned_data["currency"].strip().upper()
-
-    def service_data(self) -> dict:
-        """The cleaned data as the service takes it (custom fields under their names)."""
-        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("cf_")}
-        if data.get("owner") is None:
-            data.pop("owner", None)
-        data["custom_field_values"] = self.custom_field_values()
-        return data
+        self.links(organization=organizations, person=people, owner=owners, assigned_to=assignees)
+        if "person" in self.fields:
+            self.fields["person"].label_from_instance = _person_label
+        for name in ("owner", "assigned_to"):
+            if name in self.fields:
+                self.fields[name].label_from_instance = _user_label
 
 
 def _user_label(user: User) -> str:

@@ -17,8 +17,6 @@ outcome of the step the deal lands on:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -82,37 +80,33 @@ def adapter_for(deal: Deal) -> ModelAdapter:
 def deal_create(
     *,
     by: User,
-    name: str,
-    amount: Decimal = Decimal("0"),
-    currency: str | None = None,
-    expected_close_date: date | None = None,
-    person: Person | None = None,
-    organization: Organization | None = None,
     owner: User | None = None,
     assigned_to: User | None = None,
     custom_field_values: dict | None = None,
     project_type: ProjectType | None = None,
+    **fields: Any,
 ) -> Deal:
     """Create a deal at the initial step of its project type's workflow (Sales Pipeline).
 
-    The owner (default: ``by``; someone else only for users who may change every deal) gets
+    ``fields`` are any of ``EDITABLE_FIELDS`` (``name`` needed; no amount is 0). The owner
+    (default: ``by``; someone else only for users who may change every deal) gets
     view/change/delete on it, the assignee view/change. Emits ``deal.created`` and, with an
     assignee, ``deal.assigned``.
     """
     crm_services.require_perm(by, "deals.add_deal", "You may not create deals.")
+    crm_services.require_known_fields(fields, EDITABLE_FIELDS, "deal")
     owner = crm_services.check_owner_choice(by=by, owner=owner, model=Deal)
-    _check_links(by, person=person, organization=organization)
+    _check_links(by, person=fields.get("person"), organization=fields.get("organization"))
     assignment.check_assignee(by, Deal, owner, assigned_to)
     values = validate_values(entity_type=ENTITY_TYPE, values=dict(custom_field_values or {}))
     project_type = _deal_project_type(project_type)
 
+    fields = crm_services.trimmed(fields, ("name",))
+    fields["currency"] = _clean_currency(fields.get("currency"))
+    if fields.get("amount") is None:
+        fields.pop("amount", None)  # the model's default
     deal = Deal(
-        name=(name or "").strip(),
-        amount=amount if amount is not None else Decimal("0"),
-        currency=_clean_currency(currency),
-        expected_close_date=expected_close_date,
-        person=person,
-        organization=organization,
+        **fields,
         owner=owner,
         created_by=by,
         custom_field_values=values,

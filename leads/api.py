@@ -7,30 +7,22 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.api import AssignRequestSerializer, ReasonRequestSerializer, RecordViewSet
+from crm.api import (
+    AssignRequestSerializer,
+    ReasonRequestSerializer,
+    RecordInputSerializer,
+    RecordSerializer,
+    RecordViewSet,
+)
 from crm.models import Organization, Person, User
-from customfields.api import CustomFieldValuesField, custom_field_schema
+from customfields.api import custom_field_schema
 from leads import selectors, services
 from leads.filters import LeadFilter
-from leads.models import Lead
+from leads.models import EDITABLE_FIELDS, Lead
 from wfm.api import TransitionRequestSerializer
 
-LEAD_FIELDS = [
-    "id",
-    "name",
-    "source",
-    "sub_source",
-    "description",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "company_name",
-    "person",
-    "organization",
-    "estimated_value",
-    "currency",
-    "estimated_close_date",
-    "priority",
+# Read-only in the API: what the lead's services and scoring keep, and its links.
+READ_ONLY_FIELDS = (
     "lead_score",
     "lead_score_factors",
     "score_updated_at",
@@ -53,66 +45,31 @@ LEAD_FIELDS = [
     "custom_field_values",
     "last_activity_at",
     "ai_insights",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "referrer_url",
-    "landing_page",
     "anonymized_at",
     "created_at",
     "updated_at",
     "created_by",
-]
+)
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class LeadSerializer(RecordSerializer):
     step = serializers.IntegerField(source="wfm_project.current_step_id", read_only=True)
     step_name = serializers.CharField(source="wfm_project.current_step.status.name", read_only=True)
-    custom_field_values = CustomFieldValuesField(entity_type="lead", read_only=True)
 
     class Meta:
         model = Lead
-        fields = LEAD_FIELDS
-        read_only_fields = LEAD_FIELDS
+        fields = ["id", *EDITABLE_FIELDS, *READ_ONLY_FIELDS]
+        read_only_fields = fields
 
 
-class LeadInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)
-    sub_source = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True)
-    contact_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    contact_email = serializers.EmailField(required=False, allow_blank=True)
-    contact_phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    company_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    person = serializers.PrimaryKeyRelatedField(
-        queryset=Person.objects.all(), required=False, allow_null=True
-    )
-    organization = serializers.PrimaryKeyRelatedField(
-        queryset=Organization.objects.all(), required=False, allow_null=True
-    )
-    estimated_value = serializers.DecimalField(
-        max_digits=14, decimal_places=2, required=False, allow_null=True, min_value=0
-    )
-    currency = serializers.CharField(max_length=3, required=False)
-    estimated_close_date = serializers.DateField(required=False, allow_null=True)
-    priority = serializers.ChoiceField(choices=Lead.Priority.choices, required=False)
-    owner = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.filter(is_active=True), required=False
-    )
+class LeadInputSerializer(RecordInputSerializer):
     assigned_to = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), required=False, allow_null=True
     )
-    custom_field_values = CustomFieldValuesField(entity_type="lead", required=False)
-    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    referrer_url = serializers.URLField(max_length=1000, required=False, allow_blank=True)
-    landing_page = serializers.URLField(max_length=1000, required=False, allow_blank=True)
+
+    class Meta(RecordInputSerializer.Meta):
+        model = Lead
+        fields = [*EDITABLE_FIELDS, "owner", "assigned_to", "custom_field_values"]
 
 
 class NotesRequestSerializer(serializers.Serializer):

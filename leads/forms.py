@@ -2,56 +2,33 @@
 
 from django import forms
 
-from crm.forms import SELECT, TEXT
-from customfields.forms import CustomFieldFormMixin
-from leads.models import Lead
+from crm.forms import SELECT, TEXT, RecordForm, model_fields_form
+from leads.models import ATTRIBUTION_FIELDS, EDITABLE_FIELDS, Lead
+
+# The lead's one field list, less the attribution: that is the first touch, recorded where the
+# lead came in (web capture, import, API), not typed by a person.
+FORM_FIELDS = tuple(f for f in EDITABLE_FIELDS if f not in ATTRIBUTION_FIELDS)
 
 
-class LeadForm(CustomFieldFormMixin, forms.Form):
+class LeadForm(
+    RecordForm,
+    model_fields_form(
+        Lead,
+        FORM_FIELDS,
+        labels={
+            "sub_source": "Sub-source",
+            "contact_name": "Contact",
+            "company_name": "Company",
+            "estimated_close_date": "Expected close",
+        },
+        initial={"source": Lead.Source.WEB},
+    ),
+):
     cf_entity_type = "lead"
 
-    name = forms.CharField(
-        max_length=200, widget=forms.TextInput(attrs={**TEXT, "autofocus": True})
-    )
-    company_name = forms.CharField(
-        label="Company", max_length=200, required=False, widget=forms.TextInput(attrs=TEXT)
-    )
-    contact_name = forms.CharField(
-        label="Contact", max_length=200, required=False, widget=forms.TextInput(attrs=TEXT)
-    )
-    contact_email = forms.EmailField(
-        label="Contact email", required=False, widget=forms.EmailInput(attrs=TEXT)
-    )
-    contact_phone = forms.CharField(
-        label="Contact phone", max_length=50, required=False, widget=forms.TextInput(attrs=TEXT)
-    )
-    source = forms.ChoiceField(
-        choices=Lead.Source.choices, initial=Lead.Source.WEB, widget=forms.Select(attrs=SELECT)
-    )
-    priority = forms.ChoiceField(
-        choices=Lead.Priority.choices,
-        initial=Lead.Priority.MEDIUM,
-        widget=forms.Select(attrs=SELECT),
-    )
-    estimated_value = forms.DecimalField(
-        label="Estimated value",
-        max_digits=14,
-        decimal_places=2,
-        min_value=0,
-        required=False,
-        widget=forms.NumberInput(attrs={**TEXT, "step": "0.01", "min": "0"}),
-    )
-    estimated_close_date = forms.DateField(
-        label="Expected close",
-        required=False,
-        widget=forms.DateInput(attrs={**TEXT, "type": "date"}),
-    )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={**TEXT, "rows": 3}))
-
-    def service_data(self) -> dict:
-        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("cf_")}
-        data["custom_field_values"] = self.custom_field_values()
-        return data
+    def __init__(self, *args, people=None, organizations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.links(person=people, organization=organizations)
 
 
 class ReasonForm(forms.Form):

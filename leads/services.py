@@ -28,6 +28,7 @@ from leads.models import ATTRIBUTION_FIELDS, EDITABLE_FIELDS, Lead
 from wfm import services as wfm_services
 from wfm.models import WorkflowStep
 
+
 def _check_links(by: User, *, person: Person | None, organization: Organization | None) -> None:
     for field, obj in (("person", person), ("organization", organization)):
         if obj is not None and not permissions.can_view(by, obj):
@@ -53,12 +54,7 @@ def lead_create(
     ``fields`` are any of ``EDITABLE_FIELDS``; attribution fields set here are the first touch.
     """
     crm_services.require_perm(by, "leads.add_lead", "You may not create leads.")
-    unknown = set(fields) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown lead fields: {', '.join(sorted(unknown))}.",
-            details={f: ["Unknown field."] for f in sorted(unknown)},
-        )
+    crm_services.require_known_fields(fields, EDITABLE_FIELDS, "lead")
     owner = crm_services.check_owner_choice(by=by, owner=owner, model=Lead)
     _check_links(by, person=fields.get("person"), organization=fields.get("organization"))
     assignment.check_assignee(by, Lead, owner, assigned_to)

@@ -7,13 +7,15 @@ shortened. They are built from records a selector has already allowed the user t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Q
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -64,6 +66,84 @@ USER_REF = {
     "type": ["integer", "string", "null"],
     "description": 'A user: their id, their username, or "me"; null for nobody.',
 }
+LONG_TEXT_LIMIT = 5000  # the schema's cap on a text field that has no max length
+# Said of a field of that name whatever the record type.
+FIELD_NOTES = {"currency": "ISO 4217 code, e.g. EUR."}
+
+
+# --- record fields ------------------------------------------------------------------------------
+# A record type's tool fields are its one field list (``leads.models.EDITABLE_FIELDS`` …), each
+# described from its model field, so a field added to the list reaches the tools as it is.
+def field_key(field: models.Field) -> str:
+    """The argument naming a field: a link to another record is ``<name>_id`` (its id)."""
+    return field.attname if field.is_relation else field.name
+
+
+def field_schema(field: models.Field) -> dict:
+    """The JSON schema of one model field's value, as a tool argument."""
+    if field.is_relation:
+        other = field.related_model._meta
+        return {
+            "type": ["string", "null"],
+            "maxLength": 64,
+            "description": f"The {other.verbose_name}'s id (search_{other.verbose_name_plural}); "
+            "null unlinks it.",
+        }
+    if field.choices:
+        schema: dict[str, Any] = {"type": "string", "enum": [str(v) for v, _ in field.flatchoices]}
+    elif isinstance(field, models.DecimalField):
+        schema = dict(MONEY)
+    elif isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+        schema = dict(DATE)
+    elif isinstance(field, models.BooleanField):
+        schema = {"type": "boolean"}
+    elif isinstance(field, models.IntegerField):
+        schema = {"type": "integer"}
+    else:
+        schema = {"type": "string", "maxLength": field.max_length or LONG_TEXT_LIMIT}
+        if not field.blank and not field.has_default():
+            schema["minLength"] = 1
+    note = FIELD_NOTES.get(field.name) or str(field.help_text or "")
+    if note:
+        schema["description"] = note
+    return schema
+
+
+def field_properties(model: type[models.Model], names: tuple[str, ...]) -> dict[str, dict]:
+    """The tool properties of a record type's fields ``names``."""
+    fields = [model._meta.get_field(name) for name in names]
+    return {field_key(f): field_schema(f) for f in fields}
+
+
+def field_values(
+    ctx: ToolContext, model: type[models.Model], names: tuple[str, ...], args: dict
+) -> dict[str, Any]:
+    """The fields ``names`` given in the tool arguments, as the record's services take them:
+    amounts and dates parsed, texts trimmed, links read as records the user may see."""
+    data: dict[str, Any] = {}
+    for name in names:
+        field = model._meta.get_field(name)
+        key = field_key(field)
+        if key not in args:
+            continue
+        value = args[key]
+        if field.is_relation:
+            value = linked(ctx, field.related_model, value)
+        elif isinstance(field, models.DecimalField):
+            value = parse_money(value, key)
+        elif isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+            value = parse_day(value, key)
+        elif isinstance(value, str):
+            value = value.strip()
+        data[name] = value
+    return data
+
+
+def linked(ctx: ToolContext, model: type[models.Model], pk: Any) -> models.Model | None:
+    """The record ``pk`` of ``model`` if the user may see it (else not found); None for none."""
+    if pk is None or pk == "":
+        return None
+    return crm_selectors.get_visible(user=ctx.user, queryset=model.objects.all(), pk=pk)
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -221,6 +301,32 @@ def explained_custom_fields() -> Iterator[None]:
             code="invalid_arguments",
             details=exc.details,
         ) from exc
+
+
+def search_results(
+    filterset_class: type,
+    data: QueryDict,
+    queryset: QuerySet,
+    args: dict,
+    brief: Callable[[Any], dict],
+    *,
+    order_by: tuple[str, ...] = (),
+) -> dict:
+    """A search tool's answer: ``queryset`` filtered as its table filters it (``data`` plus the
+    ``custom_fields`` argument), the count and the first ``limit`` records, compact."""
+    data = data.copy()
+    for name, value in (args.get("custom_fields") or {}).items():
+        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    filterset = filterset_class(data, queryset=queryset)
+    if not filterset.is_valid():
+        details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
+        raise ToolError("Invalid filters.", code="invalid_arguments", details=details)
+    try:
+        rows = filterset.qs.order_by(*order_by) if order_by else filterset.qs
+        total = rows.count()
+    except ValidationFailed as exc:  # a bad custom-field filter value
+        raise ToolError(exc.message, code="invalid_arguments", details=exc.details) from None
+    return {"count": total, "results": [brief(row) for row in rows[: limit_of(args)]]}
 
 
 def require_text(args: dict, field: str) -> str:

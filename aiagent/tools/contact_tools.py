@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import QueryDict
 
-from aiagent.registry import ToolContext, ToolError, tool
+from aiagent.registry import ToolContext, tool
 from aiagent.tools.common import (
     CUSTOM_FIELD_VALUES,
     LIMIT,
@@ -12,21 +12,16 @@ from aiagent.tools.common import (
     UUID,
     custom_field_values_of,
     explained_custom_fields,
-    limit_of,
+    field_properties,
+    field_values,
     organization_brief,
     person_brief,
     require_text,
+    search_results,
 )
 from crm import selectors, services
 from crm.filters import OrganizationFilter, PersonFilter
-
-
-def _filtered(filterset_class, data: QueryDict, queryset):
-    filterset = filterset_class(data, queryset=queryset)
-    if not filterset.is_valid():
-        details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
-        raise ToolError("Invalid filters.", code="invalid_arguments", details=details)
-    return filterset.qs
+from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person
 
 
 @tool(
@@ -45,43 +40,25 @@ def search_people(ctx: ToolContext, args: dict) -> dict:
             user=ctx.user, organization_id=args["organization_id"]
         )
         queryset = queryset.filter(organization=organization)
-    rows = _filtered(PersonFilter, data, queryset).order_by("last_name", "first_name", "pk")
-    return {"count": rows.count(), "results": [person_brief(p) for p in rows[: limit_of(args)]]}
+    return search_results(
+        PersonFilter, data, queryset, args, person_brief, order_by=("last_name", "first_name", "pk")
+    )
 
 
 @tool(
     "create_person",
     """Create a person (contact) owned by the user, optionally in an organization; custom
     fields (required ones included) in custom_field_values.""",
-    {
-        "first_name": {"type": "string", "minLength": 1, "maxLength": 100},
-        "last_name": {"type": "string", "maxLength": 100},
-        "email": {"type": "string", "maxLength": 254},
-        "phone": {"type": "string", "maxLength": 50},
-        "job_title": {"type": "string", "maxLength": 150},
-        "organization_id": UUID,
-        "custom_field_values": CUSTOM_FIELD_VALUES,
-    },
+    {**field_properties(Person, PERSON_FIELDS), "custom_field_values": CUSTOM_FIELD_VALUES},
     required=("first_name",),
     writes=True,
 )
 def create_person(ctx: ToolContext, args: dict) -> dict:
-    organization = None
-    if args.get("organization_id"):
-        organization = selectors.organization_get(
-            user=ctx.user, organization_id=args["organization_id"]
-        )
-    first_name = require_text(args, "first_name")
+    data = field_values(ctx, Person, PERSON_FIELDS, args)
+    data["first_name"] = require_text(args, "first_name")
     with explained_custom_fields():
         person = services.person_create(
-            by=ctx.user,
-            first_name=first_name,
-            last_name=str(args.get("last_name") or ""),
-            email=str(args.get("email") or ""),
-            phone=str(args.get("phone") or ""),
-            job_title=str(args.get("job_title") or ""),
-            organization=organization,
-            custom_field_values=custom_field_values_of(args),
+            by=ctx.user, custom_field_values=custom_field_values_of(args), **data
         )
     return {"created": True, "person": person_brief(person)}
 
@@ -97,11 +74,8 @@ def search_organizations(ctx: ToolContext, args: dict) -> dict:
         data["search"] = str(args["query"])
     if args.get("industry"):
         data["industry"] = str(args["industry"])
-    rows = _filtered(OrganizationFilter, data, selectors.organization_list(user=ctx.user))
-    return {
-        "count": rows.count(),
-        "results": [organization_brief(o) for o in rows[: limit_of(args)]],
-    }
+    queryset = selectors.organization_list(user=ctx.user)
+    return search_results(OrganizationFilter, data, queryset, args, organization_brief)
 
 
 @tool(
@@ -109,31 +83,18 @@ def search_organizations(ctx: ToolContext, args: dict) -> dict:
     """Create an organization (company) owned by the user; custom fields (required ones
     included) in custom_field_values.""",
     {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "domain": {"type": "string", "maxLength": 200},
-        "industry": {"type": "string", "maxLength": 100},
-        "size": {
-            "type": "string",
-            "maxLength": 20,
-            "description": "Employees as a band: 1-10, 11-50, 51-200, 201-1000, 1000+.",
-        },
-        "address": {"type": "string", "maxLength": 1000},
+        **field_properties(Organization, ORGANIZATION_FIELDS),
         "custom_field_values": CUSTOM_FIELD_VALUES,
     },
     required=("name",),
     writes=True,
 )
 def create_organization(ctx: ToolContext, args: dict) -> dict:
-    name = require_text(args, "name")
+    data = field_values(ctx, Organization, ORGANIZATION_FIELDS, args)
+    data["name"] = require_text(args, "name")
     with explained_custom_fields():
         organization = services.organization_create(
-            by=ctx.user,
-            name=name,
-            domain=str(args.get("domain") or ""),
-            industry=str(args.get("industry") or ""),
-            size=str(args.get("size") or ""),
-            address=str(args.get("address") or ""),
-            custom_field_values=custom_field_values_of(args),
+            by=ctx.user, custom_field_values=custom_field_values_of(args), **data
         )
     return {"created": True, "organization": organization_brief(organization)}
 

@@ -22,31 +22,24 @@ from aiagent.tools.common import (
     custom_field_values_of,
     deal_brief,
     explained_custom_fields,
+    field_properties,
+    field_values,
     iso,
-    limit_of,
     parse_day,
     parse_money,
     require_text,
     resolve_user,
+    search_results,
     short,
     update_data,
 )
 from crm import permissions
-from crm import selectors as crm_selectors
-from crm.errors import ValidationFailed
 from customfields.selectors import active_values
 from deals import selectors, services
 from deals.filters import DealFilter
-from deals.models import Deal
+from deals.models import EDITABLE_FIELDS, Deal
 
-DEAL_FIELDS = {
-    "name": {"type": "string", "maxLength": 200},
-    "amount": MONEY,
-    "currency": {"type": "string", "maxLength": 3, "description": "ISO code, e.g. EUR."},
-    "expected_close_date": DATE,
-    "person_id": {**UUID, "description": "The contact person's id (search_people)."},
-    "organization_id": {**UUID, "description": "The organization's id (search_organizations)."},
-}
+DEAL_FIELDS = field_properties(Deal, EDITABLE_FIELDS)
 ORDERINGS = [
     "-amount",
     "amount",
@@ -65,30 +58,9 @@ def _deal(ctx: ToolContext, args: dict, action: permissions.Action = "view") -> 
 
 
 def _deal_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key in DEAL_FIELDS:
-        if key not in args:
-            continue
-        value = args[key]
-        if key == "amount":
-            data["amount"] = parse_money(value, key)
-        elif key == "expected_close_date":
-            data[key] = parse_day(value, key)
-        elif key == "currency":
-            data[key] = str(value or "").strip().upper() or None
-        elif key == "person_id":
-            data["person"] = (
-                crm_selectors.person_get(user=ctx.user, person_id=value) if value else None
-            )
-        elif key == "organization_id":
-            data["organization"] = (
-                crm_selectors.organization_get(user=ctx.user, organization_id=value)
-                if value
-                else None
-            )
-        else:
-            data[key] = str(value or "").strip()
-    return data
+    """Tool arguments → the keyword values the deal services take (they upper-case the
+    currency)."""
+    return field_values(ctx, Deal, EDITABLE_FIELDS, args)
 
 
 @tool(
@@ -126,20 +98,9 @@ def search_deals(ctx: ToolContext, args: dict) -> dict:
     for key in ("expected_close_after", "expected_close_before"):
         if args.get(key):
             data[key] = parse_day(args[key], key).isoformat()
-    for name, value in (args.get("custom_fields") or {}).items():
-        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
     if args.get("ordering"):
         data["ordering"] = args["ordering"]
-    filterset = DealFilter(data, queryset=queryset)
-    if not filterset.is_valid():
-        details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
-        raise ToolError("Invalid filters.", code="invalid_arguments", details=details)
-    try:
-        rows = filterset.qs
-        total = rows.count()
-    except ValidationFailed as exc:
-        raise ToolError(exc.message, code="invalid_arguments", details=exc.details) from None
-    return {"count": total, "results": [deal_brief(d) for d in rows[: limit_of(args)]]}
+    return search_results(DealFilter, data, queryset, args, deal_brief)
 
 
 def _deal_steps(name: Any) -> list:

@@ -27,9 +27,10 @@ from aiagent.tools.common import (
     deal_brief,
     deal_url,
     explained_custom_fields,
+    field_properties,
+    field_values,
     iso,
     lead_brief,
-    limit_of,
     organization_brief,
     organization_url,
     parse_day,
@@ -38,31 +39,19 @@ from aiagent.tools.common import (
     person_url,
     require_text,
     resolve_user,
+    search_results,
     short,
     update_data,
 )
 from crm import permissions
-from crm.errors import ValidationFailed
 from customfields.selectors import active_values
 from leads import selectors, services
 from leads.filters import LeadFilter
-from leads.models import Lead
+from leads.models import EDITABLE_FIELDS, Lead
 
 HOT_FROM = 70  # the score band the lead badges call "hot" (leads.templatetags.lead_tags)
 
-LEAD_FIELDS = {
-    "name": {"type": "string", "maxLength": 200, "description": "What the opportunity is."},
-    "company_name": {"type": "string", "maxLength": 200},
-    "contact_name": {"type": "string", "maxLength": 200},
-    "contact_email": {"type": "string", "maxLength": 254},
-    "contact_phone": {"type": "string", "maxLength": 50},
-    "source": {"type": "string", "enum": list(Lead.Source.values)},
-    "priority": {"type": "string", "enum": list(Lead.Priority.values)},
-    "estimated_value": MONEY,
-    "currency": {"type": "string", "maxLength": 3, "description": "ISO code, e.g. EUR."},
-    "estimated_close_date": DATE,
-    "description": {"type": "string", "maxLength": 5000},
-}
+LEAD_FIELDS = field_properties(Lead, EDITABLE_FIELDS)
 ORDERINGS = [
     "-lead_score",
     "lead_score",
@@ -81,20 +70,9 @@ def _lead(ctx: ToolContext, args: dict, action: permissions.Action = "view") -> 
 
 def _lead_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
     """Tool arguments → the keyword values the lead services take."""
-    data: dict[str, Any] = {}
-    for key in LEAD_FIELDS:
-        if key not in args:
-            continue
-        value = args[key]
-        if key == "estimated_value":
-            value = parse_money(value, key)
-        elif key == "estimated_close_date":
-            value = parse_day(value, key)
-        elif key == "currency":
-            value = str(value or "").strip().upper()
-        elif isinstance(value, str):
-            value = value.strip()
-        data[key] = value
+    data = field_values(ctx, Lead, EDITABLE_FIELDS, args)
+    if "currency" in data:
+        data["currency"] = str(data["currency"] or "").upper()
     return data
 
 
@@ -159,20 +137,8 @@ def search_leads(ctx: ToolContext, args: dict) -> dict:
     for key in ("created_after", "created_before"):
         if args.get(key):
             data[key] = parse_day(args[key], key).isoformat()
-    for name, value in (args.get("custom_fields") or {}).items():
-        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
     data["ordering"] = args.get("ordering") or ("-lead_score" if args.get("hot") else "-created_at")
-    filterset = LeadFilter(data, queryset=queryset)
-    if not filterset.is_valid():
-        details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
-        raise ToolError("Invalid filters.", code="invalid_arguments", details=details)
-    try:
-        rows = filterset.qs
-        total = rows.count()
-    except ValidationFailed as exc:  # a bad custom-field filter value
-        raise ToolError(exc.message, code="invalid_arguments", details=exc.details) from None
-    limit = limit_of(args)
-    return {"count": total, "results": [lead_brief(lead) for lead in rows[:limit]]}
+    return search_results(LeadFilter, data, queryset, args, lead_brief)
 
 
 def _lead_step(name: Any):

@@ -154,7 +154,7 @@ def test_create_in_modal_and_duplicate_flag(web, rep1):
     assert existing.name in flag and "Possible duplicate" in flag
     response = client.post(
         "/leads/new/",
-        {"name": "New one", "source": "web", "priority": "medium"},
+        {"name": "New one", "source": "web", "priority": "medium", "currency": "EUR"},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 204 and "leadCreated" in response["HX-Trigger"]
@@ -182,7 +182,9 @@ def test_custom_field_error_is_shown_on_its_input(web, rep1):
         is_required=True,
     )
     response = web(rep1).post(
-        "/leads/new/", {"name": "X", "source": "web", "priority": "medium"}, HTTP_HX_REQUEST="true"
+        "/leads/new/",
+        {"name": "X", "source": "web", "priority": "medium", "currency": "EUR"},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 422
     assert "Size" in response.content.decode()
