@@ -161,13 +161,16 @@ def socket_url(workflow: Workflow | None, query: str) -> str | None:
 
 
 def _filter_bar(rt: RecordType, state: TableState, definitions) -> dict:
-    """The context of ``records/_filters.html`` (the table's filter bar) on a board."""
+    """The context of ``records/_filters.html`` (the table's filter bar) on a board, whose
+    columns stand for the step filter."""
     rt = replace(rt, filters=tuple(f for f in rt.filters if f.param != COLUMN_FILTER))
+    cf_filters = filter_inputs(rt.key, state.params, definitions=definitions)
     return {
         "filters": tables._filter_inputs(rt, state),
-        "cf_filters": filter_inputs(rt.key, state.params, definitions=definitions),
+        "cf_filters": cf_filters,
         "active_filters": sum(1 for f in rt.filters if state.get(f.param))
         + sum(1 for k in state.params if k.startswith("cf_")),
+        "has_more_filters": any(f.more for f in rt.filters) or bool(cf_filters),
         "more_open": any(state.get(f.param) for f in rt.filters if f.more)
         or any(k.startswith("cf_") for k in state.params),
     }

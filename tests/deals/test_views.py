@@ -236,6 +236,27 @@ def test_board_shows_column_totals(web, rep1):
     assert "4,000.00" not in html(response)
 
 
+def test_board_workflow_picker_shows_the_chosen_pipeline(web, rep1, steps):
+    from tests.wfm.factories import build_workflow
+    from wfm.models import Project
+
+    other, other_steps = build_workflow(["Open", "Done"], [("Open", "Done")], name="Renewals")
+    moved = make_deal(rep1, name="Renewal deal")
+    Project.objects.filter(pk=moved.wfm_project_id).update(
+        workflow=other, current_step=other_steps["Open"]
+    )
+    make_deal(rep1, name="Pipeline deal")
+    client = web(rep1)
+    default = html(client.get("/deals/board/"))
+    assert 'id="board-workflow"' in default and "Renewals" in default
+    assert "Pipeline deal" in default and "Renewal deal" not in default
+    page = html(client.get(f"/deals/board/?workflow={other.pk}"))
+    assert f'data-step-id="{other_steps["Open"].pk}"' in page
+    assert f'data-step-id="{steps[DealStep.QUALIFICATION].pk}"' not in page
+    assert "Renewal deal" in page and "Pipeline deal" not in page
+    assert f'ws-connect="/ws/boards/{other.pk}/"' in page
+
+
 def test_board_htmx_refresh_renders_the_board_partial(web, rep1):
     make_deal(rep1, name="Findme")
     make_deal(rep1, name="Other")

@@ -171,6 +171,16 @@ def test_exactly_one_websocket_per_url_on_boards_and_tables_and_after_a_filter_c
     page.wait_for_timeout(500)
     assert len(sockets.all) == opened and sockets.open_urls() == urls
 
+    # The table: a filter change swaps #rows and opens no second socket.
+    sockets.fresh(page)
+    page.goto("/leads/")
+    sockets.wait_for(page, lambda u: any(x.startswith("tables/lead/") for x in u))
+    page.get_by_role("combobox", name="Source").select_option("web")
+    expect(page.locator("tr[data-id]")).to_have_count(1)
+    page.wait_for_timeout(500)
+    urls = sockets.open_urls()
+    assert len(urls) == len(set(urls)) == 2, urls
+
 
 @pytest.mark.browser
 def test_analysts_get_no_drag_and_no_new_button(page: Page, live_server_url) -> None:

@@ -197,3 +197,21 @@ def test_presence_lists_a_user_with_two_tabs_once_and_not_oneself(rt, rep1, mana
         assert rep1.get_full_name() not in html
 
     run(scenario, rt)
+
+
+def test_people_and_organization_pages_have_their_sockets_too(rt, rep1, rep2):
+    from crm import services as crm_services
+    from tests.factories import PersonFactory
+
+    person = PersonFactory(owner=rep1, first_name="Grace")
+
+    async def scenario():
+        _, accepted, code = await rt.open(f"/ws/people/{person.pk}/", rep2)
+        assert not accepted and code == 4403
+        socket = await rt.connect(f"/ws/people/{person.pk}/", rep1)
+        await db(crm_services.person_update)(by=rep1, person=person, data={"job_title": "Admiral"})
+        html = await receive_until(socket, is_refresh)
+        assert f'hx-get="/people/{person.pk}/"' in html and 'id="person-refresh"' in html
+        assert "job_title" in html and "Admiral" not in html
+
+    run(scenario, rt)
