@@ -24,6 +24,12 @@ class User(AbstractUser):
         default=False,
         help_text="Away users are skipped by assignment rules (holidays, sick leave).",
     )
+    preferences = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the user chose in the screens, e.g. the saved view each table opens with "
+        '({"default_views": {"leads": <saved view id>}}).',
+    )
 
     class Meta:
         ordering = ["username"]

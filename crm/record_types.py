@@ -10,7 +10,7 @@ from crm import permissions, selectors, services
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person
 from crm.records.exports import field_columns
-from crm.records.types import BulkAction, Column, Filter, RecordType
+from crm.records.types import Column, Filter, RecordType, standard_bulk_actions
 
 
 def _users():
@@ -82,14 +82,9 @@ PEOPLE = RecordType(
     default_ordering=("last_name", "first_name"),
     export_columns=field_columns(Person, ("id", *PERSON_FIELDS, "owner", "created_at")),
     search_placeholder="Name, email, job title, organization…",
-    bulk_actions=(
-        BulkAction(
-            "delete",
-            "Delete",
-            "deleted",
-            _delete_allowed(Person),
-            lambda by, person, data: services.person_delete(by=by, person=person),
-        ),
+    bulk_actions=standard_bulk_actions(
+        allowed=_delete_allowed(Person),
+        delete=lambda by, person: services.person_delete(by=by, person=person),
     ),
     add_permission="crm.add_person",
     empty_hint="People are added when leads convert, or add one by hand.",
@@ -126,14 +121,9 @@ ORGANIZATIONS = RecordType(
     default_ordering=("name",),
     export_columns=field_columns(Organization, ("id", *ORGANIZATION_FIELDS, "owner", "created_at")),
     search_placeholder="Name, domain, industry…",
-    bulk_actions=(
-        BulkAction(
-            "delete",
-            "Delete",
-            "deleted",
-            _delete_allowed(Organization),
-            lambda by, org, data: services.organization_delete(by=by, organization=org),
-        ),
+    bulk_actions=standard_bulk_actions(
+        allowed=_delete_allowed(Organization),
+        delete=lambda by, org: services.organization_delete(by=by, organization=org),
     ),
     add_permission="crm.add_organization",
     empty_hint="Organizations are added when leads convert, or add one by hand.",

@@ -82,6 +82,14 @@ def saved_views(*, user: User, screen: str) -> QuerySet[SavedView]:
     return SavedView.objects.filter(user=user, screen=screen)
 
 
+def default_saved_view(*, user: User, screen: str) -> SavedView | None:
+    """The view the user's table opens with; no query for users without one."""
+    view_id = (user.preferences.get("default_views") or {}).get(screen)
+    if view_id is None:
+        return None
+    return SavedView.objects.filter(pk=view_id, user=user, screen=screen).first()
+
+
 def saved_view_get(*, user: User, view_id) -> SavedView:
     view = SavedView.objects.filter(pk=view_id, user=user).first()
     if view is None:

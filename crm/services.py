@@ -384,6 +384,47 @@ def saved_view_save(*, by: User, screen: str, name: str, query: str) -> SavedVie
 
 @transaction.atomic
 def saved_view_delete(*, by: User, view: SavedView) -> None:
-    if view.user_id != by.pk:
-        raise PermissionDenied("You can only delete your own views.")
+    _require_own_view(by, view)
+    if default_view_id(by, view.screen) == view.pk:
+        saved_view_set_default(by=by, view=view, is_default=False)
     view.delete()
+
+
+def default_view_id(user: User, screen: str) -> int | None:
+    return (user.preferences.get("default_views") or {}).get(screen)
+
+
+def _require_own_view(by: User, view: SavedView) -> None:
+    if view.user_id != by.pk:
+        raise PermissionDenied("You can only change your own views.")
+
+
+@transaction.atomic
+def saved_view_rename(*, by: User, view: SavedView, name: str) -> SavedView:
+    _require_own_view(by, view)
+    name = (name or "").strip()[:100]
+    if not name:
+        raise ValidationFailed("Give the view a name.", details={"name": ["Required."]})
+    clash = SavedView.objects.filter(user=by, screen=view.screen, name=name).exclude(pk=view.pk)
+    if clash.exists():
+        raise ValidationFailed(
+            f"You already have a view called “{name}”.", details={"name": ["Already used."]}
+        )
+    view.name = name
+    view.save(update_fields=["name"])
+    return view
+
+
+@transaction.atomic
+def saved_view_set_default(*, by: User, view: SavedView, is_default: bool) -> SavedView:
+    """Make ``view`` the one its table opens with (or stop it being so). Kept in the user's
+    preferences, which every request loads anyway, so a table costs no query to know it."""
+    _require_own_view(by, view)
+    defaults = dict(by.preferences.get("default_views") or {})
+    if is_default:
+        defaults[view.screen] = view.pk
+    elif defaults.get(view.screen) == view.pk:
+        del defaults[view.screen]
+    by.preferences = {**by.preferences, "default_views": defaults}
+    by.save(update_fields=["preferences"])
+    return view

@@ -1,16 +1,17 @@
 from django.urls import path
 
-from crm import views
+from crm import record_types, views
+from crm.records.tables import table_urls
 from crm.views import ORGANIZATIONS, PEOPLE
 
 app_name = "crm"
 
 
-def record_urls(prefix: str, screen) -> list:
+def record_urls(prefix: str, screen, record_type) -> list:
     slug = screen.slug
     kw = {"screen": screen}
     return [
-        path(f"{prefix}/", views.record_list, kw, name=f"{slug}_list"),
+        *table_urls(record_type, f"{prefix}/"),
         path(f"{prefix}/new/", views.record_create, kw, name=f"{slug}_create"),
         path(f"{prefix}/<uuid:pk>/", views.record_detail, kw, name=f"{slug}_detail"),
         path(f"{prefix}/<uuid:pk>/edit/", views.record_edit, kw, name=f"{slug}_edit"),
@@ -20,8 +21,8 @@ def record_urls(prefix: str, screen) -> list:
 
 urlpatterns = [
     path("", views.home, name="home"),
-    *record_urls("people", PEOPLE),
-    *record_urls("organizations", ORGANIZATIONS),
+    *record_urls("people", PEOPLE, record_types.PEOPLE),
+    *record_urls("organizations", ORGANIZATIONS, record_types.ORGANIZATIONS),
     # Notifications (issue 9).
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/menu/", views.notification_menu, name="notification_menu"),

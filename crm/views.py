@@ -25,14 +25,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import notifications, permissions, selectors, services
-from crm.errors import DomainError, ValidationFailed
+from crm.errors import DomainError
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.forms import OrganizationForm, PersonForm, add_domain_errors
-from crm.htmx import paginate, querystring_without, render_page, saved
+from crm.htmx import paginate, saved
 from crm.models import Organization, Person
 from crm.records import details
 from customfields import selectors as cf_selectors
-from customfields.filters import filter_inputs
 
 
 # --- authentication --------------------------------------------------------------------------
@@ -216,36 +215,6 @@ ORGANIZATIONS = Screen(
         ("created_at", "Added"),
     ),
 )
-
-
-@login_required
-@require_GET
-def record_list(request: HttpRequest, screen: Screen) -> HttpResponse:
-    filterset = screen.filterset(request.GET or None, queryset=screen.list_selector(request.user))
-    # One query for the custom field definitions, shared by the filters, columns and inputs.
-    definitions = filterset.cf_definitions()
-    cf_error = None
-    try:
-        rows = filterset.qs if filterset.is_bound else filterset.queryset
-    except ValidationFailed as exc:  # a bad cf_ filter value: say so instead of failing
-        rows, cf_error = filterset.queryset.none(), exc.message
-    if not filterset.is_bound or not (request.GET.get("ordering")):
-        rows = rows.order_by(*screen.model._meta.ordering)
-    page = paginate(request, rows)
-    table_fields = cf_selectors.table_cells(screen.slug, page.object_list, definitions=definitions)
-    context = {
-        "screen": screen,
-        "filter": filterset,
-        "cf_error": cf_error,
-        "cf_columns": [(d.param_name, d.label) for d in table_fields],
-        "cf_filters": filter_inputs(screen.slug, request.GET, definitions=definitions),
-        "page": page,
-        "ordering": request.GET.get("ordering", ""),
-        "query": querystring_without(request, "page"),
-        "sort_query": querystring_without(request, "page", "ordering"),
-        "can_add": request.user.has_perm(f"crm.add_{screen.slug}"),
-    }
-    return render_page(request, "crm/record_list.html", context, partial="rows")
 
 
 @login_required

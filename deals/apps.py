@@ -11,10 +11,16 @@ class DealsConfig(AppConfig):
 
         register_entity("deal", Deal, lambda: Deal.objects.all())
 
+        from crm.records.registry import register
+        from deals.records import DEALS
+
+        register(DEALS)
+
         # People and organization pages list their deals (crm.records.details).
         from crm.records.details import register_related
         from deals import related
 
         register_related("person", "deals", related.person_deals, order=30)
         register_related("organization", "deals", related.organization_deals, order=30)
+
         from deals import realtime  # noqa: F401  (issue 9: live updates, renderer)

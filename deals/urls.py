@@ -1,15 +1,15 @@
 from django.urls import path
 
 from crm.records import boards
+from crm.records.tables import table_urls
 from deals import views
 from deals.records import DEALS
 
 app_name = "deals"
 
 urlpatterns = [
-    path("", views.deal_list, name="list"),
+    *table_urls(DEALS),
     path("new/", views.deal_create, name="create"),
-    path("bulk/", views.deal_bulk, name="bulk"),
     path("board/", boards.record_board, {"record_type": DEALS}, name="board"),
     path("board/column/", boards.board_column, {"record_type": DEALS}, name="board_column"),
     path("<uuid:pk>/", views.deal_detail, name="detail"),

@@ -1,10 +1,9 @@
-"""HTML views of deals: table, kanban board, detail page, modals (SPEC §6 Deals).
+"""HTML views of deals: detail page, modals, pipeline actions (SPEC §6 Deals). The table and
+the board are the shared ones (``crm.records.tables``, ``crm.records.boards``).
 
 Thin: parse → selector → service → render. Regions HTMX refreshes are partials of the page
 templates; a refused action raises a ``DomainError`` that ``crm.middleware`` turns into the
-SPEC §7 JSON body (shown as a toast by ``static/js/app.js``), except on the board's move
-endpoint (``crm.records.boards``), which answers the JSON itself so ``static/js/board.js``
-can snap the card back.
+SPEC §7 JSON body (shown as a toast by ``static/js/app.js``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,51 +20,18 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.bulk import bulk_apply
-from crm.errors import DomainError, ValidationFailed
+from crm.errors import DomainError
 from crm.forms import add_domain_errors
-from crm.htmx import paginate, querystring_without, render_page, saved, trigger
+from crm.htmx import saved
 from crm.records import details
 from customfields import selectors as cf_selectors
-from customfields.filters import filter_inputs
 from deals import selectors, services
-from deals.filters import DealFilter
 from deals.forms import AssignForm, DealForm, LostForm
 from deals.models import Deal
 from wfm import selectors as wfm_selectors
-from wfm.forms import BulkForm
-
-TABLE_COLUMNS = (
-    # (ordering key, label, css class)
-    ("name", "Deal", ""),
-    ("organization", "Organization", ""),
-    ("amount", "Amount", "text-end"),
-    ("step", "Step", ""),
-    ("probability", "Prob.", "text-end"),
-    ("weighted_amount", "Weighted", "text-end"),
-    ("expected_close_date", "Expected close", ""),
-    ("assigned_to", "Assignee", ""),
-)
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _filtered(request: HttpRequest, queryset: QuerySet[Deal]):
-    """The deal FilterSet of the query string over ``queryset``, its rows, and the message of
-    a bad ``cf_`` value (which the FilterSet raises; shown instead of failing the page)."""
-    filterset = DealFilter(request.GET or None, queryset=queryset)
-    try:
-        rows = filterset.qs if filterset.is_bound else filterset.queryset
-        cf_error = None
-    except ValidationFailed as exc:
-        rows, cf_error = queryset.none(), exc.message
-    return filterset, rows, cf_error
-
-
-def _users() -> list:
-    """Users for the owner/assignee pickers; names only, so without their roles' query."""
-    return list(crm_selectors.assignable_users().prefetch_related(None))
-
-
 def _form_kwargs(user) -> dict:
     kwargs: dict[str, Any] = {
         "organizations": crm_selectors.organization_list(user=user).order_by("name"),
@@ -89,89 +54,6 @@ def _done(request: HttpRequest, message: str, deal: Deal) -> HttpResponse:
     if request.htmx:
         return saved(message)
     return redirect("deals:detail", pk=deal.pk)
-
-
-# --- table ------------------------------------------------------------------------------------
-@login_required
-@require_GET
-def deal_list(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    filterset, rows, cf_error = _filtered(request, selectors.deal_list(user=user))
-    definitions = filterset.cf_definitions()  # loaded once, by the cf_ filters if any
-    page = paginate(request, rows)
-    table_fields = cf_selectors.table_cells("deal", page.object_list, definitions=definitions)
-    steps = list(selectors.deal_steps())
-    users = _users()
-    context = {
-        "filter": filterset,
-        "cf_error": cf_error,
-        "page": page,
-        "steps": steps,
-        "users": users,
-        "columns": TABLE_COLUMNS,
-        "cf_columns": [(d.param_name, d.label) for d in table_fields],
-        "cf_filters": filter_inputs("deal", request.GET, definitions=definitions),
-        "ordering": request.GET.get("ordering", ""),
-        "query": querystring_without(request, "page"),
-        "sort_query": querystring_without(request, "page", "ordering"),
-        "board_query": querystring_without(request, "page", "ordering", "page_size"),
-        "can_add": user.has_perm("deals.add_deal"),
-        # Analysts and viewers change nothing: no checkboxes, no bulk bar.
-        "can_bulk": user.has_perm("deals.add_deal")
-        or permissions.has_all_access(user, Deal, "change"),
-        "show_workflow": len({s.workflow_id for s in steps}) > 1,
-    }
-    return render_page(request, "deals/list.html", context, partial="rows")
-
-
-@login_required
-@require_POST
-def deal_bulk(request: HttpRequest) -> HttpResponse:
-    """Assign or move the checked rows, each through its service; answer with a summary."""
-    user = request.user
-    form = BulkForm(
-        request.POST,
-        assignees=crm_selectors.assignable_users(),
-        steps=selectors.deal_steps(),
-    )
-    if not form.is_valid():
-        message = next(iter(e for errors in form.errors.values() for e in errors))
-        if "ids" in form.errors:
-            message = "Select at least one deal."
-        raise ValidationFailed(message, details=dict(form.errors))
-    data = form.cleaned_data
-    if data["action"] == "assign":
-        assignee = data["assignee"]
-        if assignee is None:
-            raise ValidationFailed(
-                "Choose who to assign the deals to.",
-                details={"assignee": ["Choose a user."]},
-            )
-
-        def action(deal):
-            return services.deal_assign(by=user, deal=deal, assignee=assignee)
-
-        verb = "assigned"
-    else:
-        step = data["to_step"]
-
-        def action(deal):
-            return services.deal_transition(by=user, deal=deal, to_step=step)
-
-        verb = "moved"
-    result = bulk_apply(
-        queryset=selectors.deal_list(user=user), ids=data["ids"], action=action, verb=verb
-    )
-    response = HttpResponse(status=204)
-    return trigger(
-        response,
-        recordSaved=True,
-        showToast={"message": _sentence(result.summary()), "level": result.level},
-    )
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 # --- detail -----------------------------------------------------------------------------------

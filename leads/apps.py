@@ -11,6 +11,11 @@ class LeadsConfig(AppConfig):
 
         register_entity("lead", Lead, lambda: Lead.objects.all())
 
+        from crm.records.registry import register
+        from leads.records import LEADS
+
+        register(LEADS)
+
         # People and organization pages list their leads (crm.records.details).
         from crm.records.details import register_related
         from leads import related

@@ -1,22 +1,18 @@
 from django.urls import path
 
 from crm.records import boards
+from crm.records.tables import table_urls
 from leads import scoring_views, views
 from leads.records import LEADS
 
 app_name = "leads"
 
 urlpatterns = [
-    path("", views.lead_list, name="list"),
-    path("export.csv", views.lead_export, name="export"),
+    *table_urls(LEADS),
     path("board/", boards.record_board, {"record_type": LEADS}, name="board"),
     path("board/column/", boards.board_column, {"record_type": LEADS}, name="board_column"),
     path("new/", views.lead_create, name="create"),
-    path("bulk/", views.lead_bulk, name="bulk"),
     path("duplicates/", views.lead_duplicates, name="duplicates"),
-    path("views/", views.saved_view_menu, name="views"),
-    path("views/save/", views.saved_view_save, name="view_save"),
-    path("views/<int:view_id>/delete/", views.saved_view_delete, name="view_delete"),
     path("<uuid:lead_id>/", views.lead_detail, name="detail"),
     path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
     path("<uuid:lead_id>/delete/", views.lead_delete, name="delete"),

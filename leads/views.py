@@ -3,227 +3,26 @@ CSV export and saved views. Thin: parse → selector → service → render."""
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm import services as crm_services
-from crm.bulk import bulk_apply
-from crm.errors import DomainError, ValidationFailed
+from crm.errors import DomainError
 from crm.forms import add_domain_errors, require_int
-from crm.htmx import paginate, querystring_without, render_page, saved, trigger
+from crm.htmx import saved, trigger
 from crm.records import details
-from customfields.filters import filter_inputs
-from customfields.selectors import active_fields, display_rows
-from leads import columns as lead_columns
+from customfields.selectors import display_rows
 from leads import selectors, services
-from leads.filters import LeadFilter
 from leads.forms import AssignForm, ConvertForm, LeadForm, NotesForm, ReasonForm
 from leads.models import Lead
-from wfm.forms import BulkForm
-from wfm.models import WorkflowStep
 from wfm.selectors import available_transitions, step_list
 
 SCREEN = "leads"
-
-
-def _filtered(request: HttpRequest):
-    """The visible leads matching the request's filters, plus the FilterSet (for its form)."""
-    filterset = LeadFilter(request.GET, queryset=selectors.lead_list(user=request.user))
-    try:
-        rows = filterset.qs
-    except ValidationFailed as exc:  # a bad cf_ filter value
-        filterset.form.add_error(None, exc.message)
-        rows = filterset.queryset.none()
-    if not request.GET.get("ordering"):
-        rows = rows.order_by("-created_at")
-    return filterset, rows
-
-
-@login_required
-@require_GET
-def lead_list(request: HttpRequest) -> HttpResponse:
-    filterset, rows = _filtered(request)
-    page = paginate(request, rows)
-    definitions = filterset.cf_definitions()  # loaded once, by the cf_ filters if any
-    available = lead_columns.available_columns(definitions)
-    context = {
-        "filter": filterset,
-        "page": page,
-        "columns": lead_columns.chosen_columns(request.GET.getlist("columns"), available),
-        "available_columns": available,
-        "steps": selectors.lead_steps(),
-        "sources": Lead.Source.choices,
-        "users": crm_selectors.assignable_users(with_roles=False),
-        "ordering": request.GET.get("ordering", ""),
-        "query": querystring_without(request, "page"),
-        "sort_query": querystring_without(request, "page", "ordering"),
-        "can_add": request.user.has_perm("leads.add_lead"),
-        "cf_filters": filter_inputs("lead", request.GET, definitions=definitions),
-    }
-    return render_page(request, "leads/list.html", context, partial="rows")
-
-
-@login_required
-@require_GET
-def lead_export(request: HttpRequest) -> StreamingHttpResponse:
-    """CSV of every lead matching the filters that the user may see (audited)."""
-    _, rows = _filtered(request)
-    cf_names = [d.name for d in active_fields("lead")]
-    header = [
-        "id",
-        "name",
-        "company_name",
-        "contact_name",
-        "contact_email",
-        "contact_phone",
-        "step",
-        "source",
-        "priority",
-        "lead_score",
-        "estimated_value",
-        "currency",
-        "estimated_close_date",
-        "is_qualified",
-        "owner",
-        "assigned_to",
-        "created_at",
-        *[f"cf_{n}" for n in cf_names],
-    ]
-    crm_services.audit(by=request.user, action="leads.export", query=request.GET.urlencode())
-
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-
-    def generate():
-        yield writer.writerow(header)
-        for lead in rows.iterator(chunk_size=2000):
-            cf = lead.custom_field_values or {}
-            yield writer.writerow(
-                [
-                    lead.pk,
-                    lead.name,
-                    lead.company_name,
-                    lead.contact_name,
-                    lead.contact_email,
-                    lead.contact_phone,
-                    lead.wfm_project.current_step.name,
-                    lead.source,
-                    lead.priority,
-                    lead.lead_score,
-                    lead.estimated_value or "",
-                    lead.currency,
-                    lead.estimated_close_date or "",
-                    lead.is_qualified,
-                    lead.owner.username if lead.owner else "",
-                    lead.assigned_to.username if lead.assigned_to else "",
-                    lead.created_at.isoformat(),
-                    *[_csv_value(cf.get(n)) for n in cf_names],
-                ]
-            )
-
-    response = StreamingHttpResponse(generate(), content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
-    return response
-
-
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return str(value)
-
-
-@login_required
-@require_POST
-def lead_bulk(request: HttpRequest) -> HttpResponse:
-    """Assign, move or delete the checked rows, each through its service (crm.bulk)."""
-    user = request.user
-    form = BulkForm(
-        request.POST,
-        assignees=crm_selectors.assignable_users(with_roles=False),
-        steps=WorkflowStep.objects.filter(pk__in=[s.pk for s in selectors.lead_steps()]),
-    )
-    if not form.is_valid():
-        message = (
-            "Select at least one lead."
-            if "ids" in form.errors
-            else next(iter(e for errors in form.errors.values() for e in errors))
-        )
-        raise ValidationFailed(message, details=dict(form.errors))
-    data = form.cleaned_data
-    if data["action"] == "assign":
-        if data["assignee"] is None:
-            raise ValidationFailed(
-                "Choose who to assign the leads to.", details={"assignee": ["Choose a user."]}
-            )
-        verb, action = (
-            "assigned",
-            lambda lead: services.lead_assign(by=user, lead=lead, assignee=data["assignee"]),
-        )
-    elif data["action"] == "move":
-        verb, action = (
-            "moved",
-            lambda lead: services.lead_transition(by=user, lead=lead, to_step=data["to_step"]),
-        )
-    else:
-        verb, action = "deleted", lambda lead: services.lead_delete(by=user, lead=lead)
-    result = bulk_apply(
-        queryset=selectors.lead_list(user=user), ids=data["ids"], action=action, verb=verb
-    )
-    return trigger(
-        HttpResponse(status=204),
-        recordSaved=True,
-        showToast={"message": result.summary(), "level": result.level},
-    )
-
-
-@login_required
-@require_GET
-def saved_view_menu(request: HttpRequest) -> HttpResponse:
-    """The saved views dropdown, loaded when it opens."""
-    views = crm_selectors.saved_views(user=request.user, screen=SCREEN)
-    return render(request, "leads/_saved_views.html", {"saved_views": views})
-
-
-@login_required
-@require_POST
-def saved_view_save(request: HttpRequest) -> HttpResponse:
-    try:
-        view = crm_services.saved_view_save(
-            by=request.user,
-            screen=SCREEN,
-            name=request.POST.get("view_name", ""),
-            query=request.POST.get("query", ""),
-        )
-    except DomainError as exc:
-        return trigger(
-            HttpResponse(status=204), showToast={"message": exc.message, "level": "error"}
-        )
-    url = f"{reverse('leads:list')}?{view.query}"
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-@login_required
-@require_POST
-def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
-    view = crm_selectors.saved_view_get(user=request.user, view_id=view_id)
-    crm_services.saved_view_delete(by=request.user, view=view)
-    url = reverse("leads:list")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @login_required

@@ -33,21 +33,6 @@ def score_temperatures() -> tuple[tuple[str, str], ...]:
     return formatting.TEMPERATURES
 
 
-@register.inclusion_tag("crm/_sort_header.html", takes_context=True)
-def sort_header(context, key: str, label: str):
-    """A column header that toggles ascending/descending ordering on ``key``."""
-    current = context.get("ordering", "")
-    if current == key:
-        next_ordering, direction = f"-{key}", "asc"
-    elif current == f"-{key}":
-        next_ordering, direction = key, "desc"
-    else:
-        next_ordering, direction = key, ""
-    query = context.get("sort_query", "")
-    href = f"?{query}&ordering={next_ordering}" if query else f"?ordering={next_ordering}"
-    return {"href": href, "label": label, "direction": direction}
-
-
 @register.simple_tag
 def url_or_none(name: str, *args):
     """Reverse a URL name, or None while the screen it names does not exist yet."""
