@@ -8,9 +8,10 @@ from django.utils.html import format_html
 from crm import formatting as fmt
 from crm import permissions, selectors, services
 from crm.filters import OrganizationFilter, PersonFilter
+from crm.forms import OrganizationForm, PersonForm
 from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person
 from crm.records.exports import field_columns
-from crm.records.types import Column, Filter, RecordType, standard_bulk_actions
+from crm.records.types import Column, Editing, Filter, RecordType, standard_bulk_actions
 
 
 def _users():
@@ -41,6 +42,13 @@ def _website(org: Organization):
         org.domain,
         org.domain,
     )
+
+
+def _owner_choices(model, user) -> dict:
+    """Users who may hand a record to another owner pick from the assignable users."""
+    if permissions.has_all_access(user, model, "change"):
+        return {"owners": selectors.assignable_users()}
+    return {}
 
 
 def _delete_allowed(model):
@@ -86,6 +94,16 @@ PEOPLE = RecordType(
         allowed=_delete_allowed(Person),
         delete=lambda by, person: services.person_delete(by=by, person=person),
     ),
+    editing=Editing(
+        form=PersonForm,
+        create=lambda by, data: services.person_create(by=by, **data),
+        update=lambda by, person, data: services.person_update(by=by, person=person, data=data),
+        delete=lambda by, person: services.person_delete(by=by, person=person),
+        form_kwargs=lambda user: {
+            **_owner_choices(Person, user),
+            "organizations": selectors.organization_list(user=user).order_by("name"),
+        },
+    ),
     add_permission="crm.add_person",
     empty_hint="People are added when leads convert, or add one by hand.",
 )
@@ -124,6 +142,15 @@ ORGANIZATIONS = RecordType(
     bulk_actions=standard_bulk_actions(
         allowed=_delete_allowed(Organization),
         delete=lambda by, org: services.organization_delete(by=by, organization=org),
+    ),
+    editing=Editing(
+        form=OrganizationForm,
+        create=lambda by, data: services.organization_create(by=by, **data),
+        update=lambda by, org, data: services.organization_update(
+            by=by, organization=org, data=data
+        ),
+        delete=lambda by, org: services.organization_delete(by=by, organization=org),
+        form_kwargs=lambda user: _owner_choices(Organization, user),
     ),
     add_permission="crm.add_organization",
     empty_hint="Organizations are added when leads convert, or add one by hand.",

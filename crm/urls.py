@@ -1,15 +1,16 @@
 from django.urls import path
 
-from crm import record_types, views
+from crm import views
+from crm.record_types import ORGANIZATIONS, PEOPLE
 from crm.records.tables import table_urls
-from crm.views import ORGANIZATIONS, PEOPLE
 
 app_name = "crm"
 
 
-def record_urls(prefix: str, screen, record_type) -> list:
-    slug = screen.slug
-    kw = {"screen": screen}
+def record_urls(prefix: str, record_type) -> list:
+    """The table's URLs plus the shared detail, create, edit and delete views."""
+    slug = record_type.key
+    kw = {"record_type": record_type}
     return [
         *table_urls(record_type, f"{prefix}/"),
         path(f"{prefix}/new/", views.record_create, kw, name=f"{slug}_create"),
@@ -21,8 +22,8 @@ def record_urls(prefix: str, screen, record_type) -> list:
 
 urlpatterns = [
     path("", views.home, name="home"),
-    *record_urls("people", PEOPLE, record_types.PEOPLE),
-    *record_urls("organizations", ORGANIZATIONS, record_types.ORGANIZATIONS),
+    *record_urls("people", PEOPLE),
+    *record_urls("organizations", ORGANIZATIONS),
     # Notifications (issue 9).
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/menu/", views.notification_menu, name="notification_menu"),

@@ -1,13 +1,11 @@
 """HTML views of the crm core: login, health, dashboard shell, people and organizations.
 
 Thin: parse → selector → service → render. People and organizations share one set of view
-functions driven by a ``Screen`` description, since their pages differ only in fields.
+functions driven by their record descriptions (``crm.record_types``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,13 +22,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm import notifications, permissions, selectors, services
+from crm import notifications, permissions, selectors
 from crm.errors import DomainError
-from crm.filters import OrganizationFilter, PersonFilter
-from crm.forms import OrganizationForm, PersonForm, add_domain_errors
+from crm.forms import add_domain_errors
 from crm.htmx import paginate, saved
-from crm.models import Organization, Person
 from crm.records import details
+from crm.records.types import RecordType
 from customfields import selectors as cf_selectors
 
 
@@ -137,123 +134,45 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/home.html", context)
 
 
-# --- people and organizations ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Screen:
-    """What the shared record views need to know about one kind of record."""
-
-    model: type
-    slug: str  # url name prefix: "person" / "organization"; also the custom field entity type
-    title: str  # "People"
-    filterset: type
-    form: type
-    list_selector: Callable
-    get_selector: Callable
-    create_service: Callable
-    update_service: Callable
-    delete_service: Callable
-    initial: Callable  # obj -> dict for the edit form
-    columns: tuple[tuple[str, str], ...]  # (ordering key, label)
-
-    @property
-    def noun(self) -> str:
-        return str(self.model._meta.verbose_name)
-
-    def form_kwargs(self, user) -> dict:
-        kwargs = {}
-        if permissions.has_all_access(user, self.model, "change"):
-            kwargs["owners"] = selectors.assignable_users()
-        if self.model is Person:
-            kwargs["organizations"] = selectors.organization_list(user=user).order_by("name")
-        return kwargs
-
-
-PEOPLE = Screen(
-    model=Person,
-    slug="person",
-    title="People",
-    filterset=PersonFilter,
-    form=PersonForm,
-    list_selector=lambda user: selectors.person_list(user=user),
-    get_selector=lambda user, pk, action="view": selectors.person_get(
-        user=user, person_id=pk, action=action
-    ),
-    create_service=lambda user, data: services.person_create(by=user, **data),
-    update_service=lambda user, obj, data: services.person_update(by=user, person=obj, data=data),
-    delete_service=lambda user, obj: services.person_delete(by=user, person=obj),
-    initial=PersonForm.initial_for,
-    columns=(
-        ("last_name", "Name"),
-        ("email", "Email"),
-        ("job_title", "Job title"),
-        ("organization", "Organization"),
-        ("created_at", "Added"),
-    ),
-)
-
-ORGANIZATIONS = Screen(
-    model=Organization,
-    slug="organization",
-    title="Organizations",
-    filterset=OrganizationFilter,
-    form=OrganizationForm,
-    list_selector=lambda user: selectors.organization_list(user=user),
-    get_selector=lambda user, pk, action="view": selectors.organization_get(
-        user=user, organization_id=pk, action=action
-    ),
-    create_service=lambda user, data: services.organization_create(by=user, **data),
-    update_service=lambda user, obj, data: services.organization_update(
-        by=user, organization=obj, data=data
-    ),
-    delete_service=lambda user, obj: services.organization_delete(by=user, organization=obj),
-    initial=OrganizationForm.initial_for,
-    columns=(
-        ("name", "Name"),
-        ("domain", "Domain"),
-        ("industry", "Industry"),
-        ("size", "Size"),
-        ("created_at", "Added"),
-    ),
-)
-
-
+# --- people and organizations: the shared detail and edit views of crm.record_types ---------
 @login_required
 @require_GET
-def record_detail(request: HttpRequest, screen: Screen, pk) -> HttpResponse:
+def record_detail(request: HttpRequest, record_type: RecordType, pk) -> HttpResponse:
+    rt = record_type
     user = request.user
-    obj = screen.get_selector(user, pk)
-    url = reverse(f"crm:{screen.slug}_detail", args=[obj.pk])
+    obj = rt.get_selector(user, pk)
+    url = reverse(rt.url_name("detail"), args=[obj.pk])
     context = {
-        "screen": screen,
+        "rt": rt,
         "obj": obj,
-        "custom_fields": cf_selectors.display_rows(screen.slug, obj.custom_field_values),
+        "custom_fields": cf_selectors.display_rows(rt.key, obj.custom_field_values),
         "detail": details.Detail(
-            template=f"crm/{screen.slug}_detail.html",
-            kind=screen.slug,
+            template=f"crm/{rt.key}_detail.html",
+            kind=rt.key,
             url=url,
-            list_url=reverse(f"crm:{screen.slug}_list"),
-            list_label=screen.title,
-            actions=_detail_actions(user, screen, obj),
+            list_url=rt.url("list"),
+            list_label=rt.plural,
+            actions=_detail_actions(user, rt, obj),
             history=details.history_for(
-                obj, show_system=details.show_system(request), url=url, custom_fields=screen.slug
+                obj, show_system=details.show_system(request), url=url, custom_fields=rt.key
             ),
-            related=details.related_sections(user, screen.slug, obj),
+            related=details.related_sections(user, rt.key, obj),
         ),
     }
-    template = f"crm/{screen.slug}_detail.html"
+    template = f"crm/{rt.key}_detail.html"
     return details.render_detail(request, template, context, partial="fields")
 
 
-def _detail_actions(user, screen: Screen, obj) -> details.Actions:
+def _detail_actions(user, rt: RecordType, obj) -> details.Actions:
     actions = details.Actions()
-    if permissions.works_on(user, screen.model) and permissions.can_change(user, obj):
-        url = reverse(f"crm:{screen.slug}_edit", args=[obj.pk])
+    if permissions.works_on(user, rt.model) and permissions.can_change(user, obj):
+        url = rt.url("edit", obj.pk)
         actions.buttons = [details.Action("Edit", url, icon="pencil")]
     if permissions.can_delete(user, obj):
         actions.more = [
             details.Action(
                 "Delete",
-                reverse(f"crm:{screen.slug}_delete", args=[obj.pk]),
+                rt.url("delete", obj.pk),
                 method="post",
                 icon="trash",
                 style="danger",
@@ -265,56 +184,56 @@ def _detail_actions(user, screen: Screen, obj) -> details.Actions:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def record_create(request: HttpRequest, screen: Screen) -> HttpResponse:
-    kwargs = screen.form_kwargs(request.user)
-    form = screen.form(request.POST or None, **kwargs)
+def record_create(request: HttpRequest, record_type: RecordType) -> HttpResponse:
+    rt = record_type
+    editing = rt.editing
+    kwargs = editing.form_kwargs(request.user)
+    form = editing.form(request.POST or None, **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
-            obj = screen.create_service(request.user, form.service_data())
+            obj = editing.create(request.user, form.service_data())
         except DomainError as exc:
             add_domain_errors(form, exc)
         else:
             if request.htmx:
-                return saved(f"{screen.noun.capitalize()} “{obj}” created.")
-            return redirect(f"crm:{screen.slug}_detail", pk=obj.pk)
-    return _form_response(request, screen, form, obj=None)
+                return saved(f"{rt.noun.capitalize()} “{obj}” created.")
+            return redirect(rt.url("detail", obj.pk))
+    return _form_response(request, rt, form, obj=None)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def record_edit(request: HttpRequest, screen: Screen, pk) -> HttpResponse:
-    obj = screen.get_selector(request.user, pk, "change")
-    kwargs = screen.form_kwargs(request.user)
-    form = screen.form(
+def record_edit(request: HttpRequest, record_type: RecordType, pk) -> HttpResponse:
+    rt = record_type
+    obj = rt.get_selector(request.user, pk, "change")
+    editing = rt.editing
+    kwargs = editing.form_kwargs(request.user)
+    form = editing.form(
         request.POST or None,
-        initial=screen.initial(obj),
+        initial=editing.form.initial_for(obj),
         initial_custom_values=obj.custom_field_values,
         **kwargs,
     )
     if request.method == "POST" and form.is_valid():
         try:
-            obj = screen.update_service(request.user, obj, form.service_data())
+            obj = editing.update(request.user, obj, form.service_data())
         except DomainError as exc:
             add_domain_errors(form, exc)
         else:
             if request.htmx:
-                return saved(f"{screen.noun.capitalize()} “{obj}” saved.")
-            return redirect(f"crm:{screen.slug}_detail", pk=obj.pk)
-    return _form_response(request, screen, form, obj=obj)
+                return saved(f"{rt.noun.capitalize()} “{obj}” saved.")
+            return redirect(rt.url("detail", obj.pk))
+    return _form_response(request, rt, form, obj=obj)
 
 
-def _form_response(request, screen: Screen, form, *, obj) -> HttpResponse:
+def _form_response(request, rt: RecordType, form, *, obj) -> HttpResponse:
     context = {
-        "screen": screen,
+        "rt": rt,
         "form": form,
         "obj": obj,
-        "action": reverse(f"crm:{screen.slug}_edit", args=[obj.pk])
-        if obj
-        else reverse(f"crm:{screen.slug}_create"),
-        "title": f"Edit {screen.noun}" if obj else f"New {screen.noun}",
-        "cancel_url": reverse(f"crm:{screen.slug}_detail", args=[obj.pk])
-        if obj
-        else reverse(f"crm:{screen.slug}_list"),
+        "action": rt.url("edit", obj.pk) if obj else rt.url("create"),
+        "title": f"Edit {rt.noun}" if obj else f"New {rt.noun}",
+        "cancel_url": reverse(rt.url_name("detail"), args=[obj.pk]) if obj else rt.url("list"),
     }
     template = "crm/_modal_form.html" if request.htmx else "crm/form_page.html"
     # 422 tells HTMX (see static/js/app.js) to swap the form back in with its errors.
@@ -324,10 +243,11 @@ def _form_response(request, screen: Screen, form, *, obj) -> HttpResponse:
 
 @login_required
 @require_POST
-def record_delete(request: HttpRequest, screen: Screen, pk) -> HttpResponse:
-    obj = screen.get_selector(request.user, pk, "delete")
-    screen.delete_service(request.user, obj)
-    url = reverse(f"crm:{screen.slug}_list")
+def record_delete(request: HttpRequest, record_type: RecordType, pk) -> HttpResponse:
+    rt = record_type
+    obj = rt.get_selector(request.user, pk, "delete")
+    rt.editing.delete(request.user, obj)
+    url = rt.url("list")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

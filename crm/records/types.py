@@ -115,6 +115,19 @@ class Board:
 
 
 @dataclass(frozen=True)
+class Editing:
+    """How the shared create / edit / delete views edit a record type (people and
+    organizations; leads and deals keep views of their own for qualification, conversion
+    and the pipeline)."""
+
+    form: type
+    create: Callable[[Any, dict], Any]  # (by, data) → the new record
+    update: Callable[[Any, Any, dict], Any]  # (by, obj, data) → the record
+    delete: Callable[[Any, Any], Any]  # (by, obj)
+    form_kwargs: Callable[[Any], dict] = lambda user: {}  # the pickers a user may choose from
+
+
+@dataclass(frozen=True)
 class RecordType:
     """One record type, as the shared screens see it."""
 
@@ -135,6 +148,7 @@ class RecordType:
     bulk_actions: tuple[BulkAction, ...] = ()
     bulk_steps: Callable[[], list] | None = None  # choices of the "move" bulk action
     board: Board | None = None
+    editing: Editing | None = None
     add_permission: str = ""  # "leads.add_lead"
     empty_hint: str = ""  # the empty table's sentence, naming only what exists
 
