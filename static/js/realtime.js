@@ -11,7 +11,7 @@
 // #rows, forms, elements with hx-* attributes): the extension opens a socket for each
 // ws-connect element under every element htmx processes, so one inside such a region would be
 // opened twice. A region whose filters change replaces its socket element out of band, which
-// closes the old socket and opens the new one (crm/records/boards.py socket_moved).
+// closes the old socket and opens the new one (crm/records/realtime.py socket_moved).
 //
 // Reconnect: the extension reopens a socket closed abnormally (1006, 1011, 1012, 1013) with
 // backoff; one the server refused (4401, 4403) stays closed. What was published while it was down
