@@ -6,14 +6,12 @@ class ActivitiesConfig(AppConfig):
     verbose_name = "Activities and automation"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_save
-
         from activities import handlers, touches  # noqa: F401  (register the outbox handlers)
-        from activities.automation import tag_event
-        from crm.models import Event
+        from activities.automation import chain_tag
+        from crm import events
 
         # Events emitted by a rule's actions remember the rule (automation loop guard).
-        pre_save.connect(tag_event, sender=Event, dispatch_uid="activities.tag_event")
+        events.add_payload_hook(chain_tag)
 
         # People and organization pages list their open activities (crm.records.details).
         from activities import related

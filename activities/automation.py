@@ -539,7 +539,7 @@ def check_action(action: AutomationAction) -> None:
 @contextlib.contextmanager
 def automation_chain(chain: tuple[int, ...]) -> Iterator[None]:
     """While a rule's actions run, the events they emit carry the chain of rules (see
-    ``tag_event``), so the next rules know what caused them."""
+    ``chain_tag``), so the next rules know what caused them."""
     token = _chain.set(chain)
     try:
         yield
@@ -547,11 +547,11 @@ def automation_chain(chain: tuple[int, ...]) -> Iterator[None]:
         _chain.reset(token)
 
 
-def tag_event(sender, instance: Event, **kwargs) -> None:
-    """``pre_save`` of ``crm.Event``: record which rules caused the event (loop guard)."""
+def chain_tag() -> dict:
+    """Payload hook of ``crm.events``: every event emitted while a rule's actions run
+    records which rules caused it (loop guard), however it is emitted (one, or in bulk)."""
     chain = _chain.get()
-    if chain and instance._state.adding:
-        instance.payload = {**(instance.payload or {}), CHAIN_KEY: list(chain)}
+    return {CHAIN_KEY: list(chain)} if chain else {}
 
 
 @dataclass

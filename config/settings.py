@@ -159,6 +159,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_MAX_AGE = env.int("WORKER_HEARTBEAT_MAX_AGE", default=120)
+# Outbox: a failed event handler runs again after EVENT_RETRY_BACKOFF seconds, doubling (at
+# most an hour), until it succeeds or has failed EVENT_HANDLER_MAX_ATTEMPTS times (dead).
+EVENT_HANDLER_MAX_ATTEMPTS = env.int("EVENT_HANDLER_MAX_ATTEMPTS", default=8)
+EVENT_RETRY_BACKOFF = env.int("EVENT_RETRY_BACKOFF", default=60)
+if EVENT_HANDLER_MAX_ATTEMPTS < 1 or EVENT_RETRY_BACKOFF < 1:
+    raise ValueError("EVENT_HANDLER_MAX_ATTEMPTS and EVENT_RETRY_BACKOFF must be at least 1.")
 
 # --- Auth and permissions -------------------------------------------------------------------
 AUTH_USER_MODEL = "crm.User"

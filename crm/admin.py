@@ -64,21 +64,51 @@ class HandlerRunInline(admin.TabularInline):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "status", "actor", "created_at", "processed_at", "dispatch_count")
+    list_display = (
+        "id",
+        "name",
+        "status",
+        "actor",
+        "created_at",
+        "processed_at",
+        "dispatch_count",
+        "next_attempt_at",
+    )
     list_filter = ("status", "name")
     readonly_fields = [f.name for f in Event._meta.fields]
     inlines = [HandlerRunInline]
     actions = ["retry_selected"]
 
-    @admin.action(description="Retry selected events (failed handlers run again)")
+    @admin.action(description="Retry selected events (failed and dead handlers run again)")
     def retry_selected(self, request, queryset):
-        ids = list(queryset.exclude(status=Event.Status.PROCESSED).values_list("pk", flat=True))
-        Event.objects.filter(pk__in=ids).update(status=Event.Status.PENDING)
-        for event_id in ids:
-            events.dispatch(event_id)
-        self.message_user(request, f"Dispatched {len(ids)} event(s) again.", messages.SUCCESS)
+        count = events.retry(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Dispatched {count} event(s) again.", messages.SUCCESS)
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(HandlerRun)
+class HandlerRunAdmin(admin.ModelAdmin):
+    """Each handler's runs: the failed (retrying) and dead ones at a glance."""
+
+    list_display = ("event", "handler", "status", "attempts", "started_at", "finished_at")
+    list_filter = ("status", "handler")
+    list_select_related = ("event",)
+    readonly_fields = (
+        "event",
+        "handler",
+        "status",
+        "attempts",
+        "error",
+        "started_at",
+        "finished_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -1,10 +1,17 @@
 """Transactional outbox (SPEC §4 Events).
 
-``emit`` writes an ``Event`` row inside the caller's transaction; after commit the row's id is
-handed to Celery (``crm.tasks.process_event``). Handlers are registered by event name with
-``@handles("lead.assigned")``. Each (event, handler) pair runs at most once: its ``HandlerRun``
-row is unique, locked while the handler runs, and marked succeeded in the same transaction as
-the handler's own writes, so a redelivered or re-dispatched event never repeats an effect.
+``emit`` (one event) and ``emit_many`` (a batch of one kind) write ``Event`` rows inside the
+caller's transaction; after commit the rows' ids are handed to Celery
+(``crm.tasks.process_event``). Every event is written here: the name is checked against
+``EVENT_NAMES`` and the payload hooks (e.g. the automation loop guard's rule chain) tag it.
+Handlers are registered by event name with ``@handles("lead.assigned")``. Each (event, handler)
+pair runs at most once: its ``HandlerRun`` row is unique, locked while the handler runs, and
+marked succeeded in the same transaction as the handler's own writes, so a redelivered or
+re-dispatched event never repeats an effect.
+
+A handler that fails is run again by the re-dispatch beat task (``redispatch_stale``) with an
+exponential backoff, until it succeeds or has failed ``EVENT_HANDLER_MAX_ATTEMPTS`` times: it
+is then *dead* (the event too), which the admin shows and can retry.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -52,8 +60,11 @@ EVENT_NAMES = frozenset(
 )
 
 _registry: dict[str, dict[str, Handler]] = defaultdict(dict)
+# Functions returning keys to add to every payload emitted now (context-dependent tags).
+_payload_hooks: list[Callable[[], dict]] = []
 
 REDISPATCH_AFTER = timedelta(minutes=1)
+RETRY_BACKOFF_CAP = timedelta(hours=1)
 
 
 def handler_key(func: Handler) -> str:
@@ -78,15 +89,62 @@ def handlers_for(name: str) -> dict[str, Handler]:
     return dict(_registry.get(name, {}))
 
 
-def emit(name: str, *, actor=None, **payload) -> Event:
-    """Record an event in the current transaction; it is dispatched once that commits."""
+def add_payload_hook(hook: Callable[[], dict]) -> None:
+    """Have ``hook()``'s keys added to the payload of every event emitted from now on."""
+    if hook not in _payload_hooks:
+        _payload_hooks.append(hook)
+
+
+def _check_name(name: str) -> None:
     if name not in EVENT_NAMES:
         raise ValueError(f"Unknown event name: {name}")
-    event = Event.objects.create(
-        name=name, payload=payload, actor=actor if getattr(actor, "pk", None) else None
-    )
+
+
+def _tags() -> dict:
+    tags: dict = {}
+    for hook in _payload_hooks:
+        tags.update(hook())
+    return tags
+
+
+def _actor(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def emit(name: str, *, actor=None, **payload) -> Event:
+    """Record an event in the current transaction; it is dispatched once that commits."""
+    _check_name(name)
+    event = Event.objects.create(name=name, payload={**payload, **_tags()}, actor=_actor(actor))
     transaction.on_commit(lambda: dispatch(event.pk))
     return event
+
+
+def emit_many(
+    name: str, payloads: Iterable[dict], *, actor=None, dispatch: bool = True
+) -> list[int]:
+    """Record one event of ``name`` per payload in the current transaction with one INSERT
+    (a bulk rescore writes thousands); returns their ids in order. After commit one task
+    dispatches them all (``dispatch=False``: the caller, or the re-dispatch task, does)."""
+    _check_name(name)
+    tags, actor, now = _tags(), _actor(actor), timezone.now()
+    created = Event.objects.bulk_create(
+        Event(name=name, payload={**payload, **tags}, actor=actor, created_at=now)
+        for payload in payloads
+    )
+    ids = [event.pk for event in created]  # PostgreSQL and SQLite return the ids
+    if ids and dispatch:
+        transaction.on_commit(lambda: dispatch_many(ids))
+    return ids
+
+
+def dispatch_many(event_ids: list[int]) -> None:
+    """Hand a batch of events to one task that dispatches each (see ``dispatch``)."""
+    from crm.tasks import dispatch_events
+
+    try:
+        dispatch_events.delay(event_ids)
+    except Exception:  # broker down: the re-dispatch task will pick the events up later
+        logger.exception("Could not dispatch %s events; they will be re-dispatched", len(event_ids))
 
 
 def dispatch(event_id: int) -> None:
@@ -102,68 +160,112 @@ def dispatch(event_id: int) -> None:
         logger.exception("Could not dispatch event %s; it will be re-dispatched", event_id)
 
 
+def max_attempts() -> int:
+    return settings.EVENT_HANDLER_MAX_ATTEMPTS
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th failure a handler runs again: doubling from
+    ``EVENT_RETRY_BACKOFF`` seconds, at most an hour."""
+    base = timedelta(seconds=settings.EVENT_RETRY_BACKOFF)
+    return min(base * 2 ** max(attempts - 1, 0), RETRY_BACKOFF_CAP)
+
+
 def process(event_id: int) -> bool:
-    """Run every handler of the event that has not yet succeeded. True when all succeeded."""
+    """Run every handler of the event that has neither succeeded nor died. True when nothing
+    is left to retry (all succeeded, or the rest are dead)."""
     event = Event.objects.filter(pk=event_id).first()
-    if event is None or event.status == Event.Status.PROCESSED:
+    if event is None or event.status in (Event.Status.PROCESSED, Event.Status.DEAD):
         return True
     # Every handler runs even when an earlier one fails: no short-circuit.
-    results = [_run(event, key, func) for key, func in handlers_for(event.name).items()]
-    ok = all(results)
-    if ok:
+    outcomes = [_run(event, key, func) for key, func in handlers_for(event.name).items()]
+    now = timezone.now()
+    failed = [attempts for status, attempts in outcomes if status == HandlerRun.Status.FAILED]
+    if failed:
         Event.objects.filter(pk=event.pk).update(
-            status=Event.Status.PROCESSED, processed_at=timezone.now()
+            status=Event.Status.FAILED, next_attempt_at=now + retry_delay(max(failed))
         )
-    return ok
-
-
-def mark_failed(event_id: int) -> None:
-    Event.objects.filter(pk=event_id).exclude(status=Event.Status.PROCESSED).update(
-        status=Event.Status.FAILED
+        return False
+    dead = any(status == HandlerRun.Status.DEAD for status, _ in outcomes)
+    Event.objects.filter(pk=event.pk).update(
+        status=Event.Status.DEAD if dead else Event.Status.PROCESSED,
+        processed_at=None if dead else now,
+        next_attempt_at=None,
     )
+    return True
 
 
-def _run(event: Event, key: str, func: Handler) -> bool:
+def _run(event: Event, key: str, func: Handler) -> tuple[str, int]:
+    """Run one handler unless it succeeded or died already: ``(its status, its attempts)``."""
     try:
         run, _ = HandlerRun.objects.get_or_create(event=event, handler=key)
     except IntegrityError:  # another worker created it first
         run = HandlerRun.objects.get(event=event, handler=key)
-    if run.status == HandlerRun.Status.SUCCEEDED:
-        return True
+    if run.status in (HandlerRun.Status.SUCCEEDED, HandlerRun.Status.DEAD):
+        return run.status, run.attempts
     try:
         with transaction.atomic():
             # The row lock serializes two workers on the same pair; the second then sees
             # SUCCEEDED and does nothing.
             locked = HandlerRun.objects.select_for_update().get(pk=run.pk)
-            if locked.status == HandlerRun.Status.SUCCEEDED:
-                return True
+            if locked.status in (HandlerRun.Status.SUCCEEDED, HandlerRun.Status.DEAD):
+                return locked.status, locked.attempts
             func(event)
             locked.status = HandlerRun.Status.SUCCEEDED
             locked.attempts += 1
             locked.error = ""
             locked.finished_at = timezone.now()
             locked.save(update_fields=["status", "attempts", "error", "finished_at"])
-        return True
+        return locked.status, locked.attempts
     except Exception:
         logger.exception("Handler %s failed on event %s", key, event.pk)
+        attempts = HandlerRun.objects.get(pk=run.pk).attempts + 1
+        status = HandlerRun.Status.DEAD if attempts >= max_attempts() else HandlerRun.Status.FAILED
         HandlerRun.objects.filter(pk=run.pk).update(
-            status=HandlerRun.Status.FAILED,
-            attempts=F("attempts") + 1,
+            status=status,
+            attempts=attempts,
             error=traceback.format_exc(limit=20)[-8000:],
             finished_at=timezone.now(),
         )
-        return False
+        return status, attempts
 
 
-def redispatch_stale(*, older_than: timedelta = REDISPATCH_AFTER, limit: int = 1000) -> int:
-    """Dispatch again the pending events whose dispatch was lost (broker outage, crash)."""
-    cutoff = timezone.now() - older_than
+def retry(event_ids: Iterable[int]) -> int:
+    """Admin: give the dead and failed handlers of these events a fresh round of attempts
+    and dispatch the events again now. Processed events are left alone."""
     ids = list(
+        Event.objects.filter(pk__in=list(event_ids))
+        .exclude(status=Event.Status.PROCESSED)
+        .values_list("pk", flat=True)
+    )
+    HandlerRun.objects.filter(
+        event_id__in=ids, status__in=[HandlerRun.Status.FAILED, HandlerRun.Status.DEAD]
+    ).update(status=HandlerRun.Status.FAILED, attempts=0)
+    Event.objects.filter(pk__in=ids).update(status=Event.Status.PENDING, next_attempt_at=None)
+    for event_id in ids:
+        dispatch(event_id)
+    return len(ids)
+
+
+def redispatch_stale(
+    *, older_than: timedelta = REDISPATCH_AFTER, limit: int = 1000, now: datetime | None = None
+) -> int:
+    """The beat task's body: dispatch again the pending events whose dispatch was lost
+    (broker outage, crash) and the failed events whose next attempt is due."""
+    now = now or timezone.now()
+    cutoff = now - older_than
+    lost = (
         Event.objects.filter(status=Event.Status.PENDING, created_at__lt=cutoff)
         .filter(Q(last_dispatched_at__isnull=True) | Q(last_dispatched_at__lt=cutoff))
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
+    due = (
+        Event.objects.filter(status=Event.Status.FAILED, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    ids = [*lost, *due]
     for event_id in ids:
         dispatch(event_id)
     return len(ids)

@@ -179,7 +179,10 @@ class Event(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PROCESSED = "processed", "Processed"
-        FAILED = "failed", "Failed"
+        # A handler failed: the re-dispatch task runs it again at ``next_attempt_at``.
+        FAILED = "failed", "Failed (retrying)"
+        # A handler failed ``EVENT_HANDLER_MAX_ATTEMPTS`` times: given up (admin: retry).
+        DEAD = "dead", "Dead"
 
     name = models.CharField(max_length=100, db_index=True)
     payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
@@ -193,6 +196,9 @@ class Event(models.Model):
         default=0, help_text="How many times the event was handed to a worker."
     )
     last_dispatched_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the failed handlers run again."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -208,7 +214,8 @@ class HandlerRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        FAILED = "failed", "Failed (retrying)"
+        DEAD = "dead", "Dead"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_runs")
     handler = models.CharField(max_length=200)

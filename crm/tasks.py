@@ -6,18 +6,22 @@ from django.utils import timezone
 from crm import events
 
 HEARTBEAT_KEY = "pipecrm:worker-heartbeat"
-MAX_EVENT_RETRIES = 5
 
 
-@shared_task(bind=True, max_retries=MAX_EVENT_RETRIES, acks_late=True)
-def process_event(self, event_id: int) -> None:
-    """Run an event's handlers; retry failed ones with exponential backoff, then give up."""
-    if events.process(event_id):
-        return
-    if self.request.retries >= self.max_retries:
-        events.mark_failed(event_id)
-        return
-    raise self.retry(countdown=2 ** (self.request.retries + 1))
+@shared_task(acks_late=True)
+def process_event(event_id: int) -> bool:
+    """Run an event's handlers. A failed one is not retried here: the event keeps when it is
+    due again, and the re-dispatch beat task sends it back (``crm.events``)."""
+    return events.process(event_id)
+
+
+@shared_task
+def dispatch_events(event_ids: list[int]) -> int:
+    """Hand a batch of outbox events (``events.emit_many``) to the workers, one message per
+    event, without slowing the transaction that wrote them."""
+    for event_id in event_ids:
+        events.dispatch(event_id)
+    return len(event_ids)
 
 
 @shared_task

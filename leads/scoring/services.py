@@ -5,12 +5,14 @@ One code path serves a single lead (event handlers, the Recalculate button, the 
 lead (the command, the nightly task): batches of leads are read with one query
 (``leads.scoring.inputs``), scored in Python (``leads.scoring.factors``) and written with one
 UPDATE, one insert of snapshots and one of outbox events (the latter two for the leads whose
-score moved). Small batches are written row by row; on PostgreSQL a large batch is streamed
-with COPY into a temporary table and every write is one set-based statement from it.
+score moved; the events through ``crm.events.emit_many``, like every event). Small batches are
+written row by row; on PostgreSQL a large batch is streamed with COPY into a temporary table
+and the scores and snapshots are set-based statements from it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -26,6 +28,7 @@ from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from crm import events
 from crm import services as crm_services
 from crm.errors import DomainError
 from crm.models import Event, User
@@ -145,16 +148,13 @@ class _RescoreJob:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
                     cursor.execute("SET LOCAL jit TO OFF")
-                changed, event_ids = _store_by_copy(batch, self.by, self.now)
+                changes = _store_by_copy(batch, self.now)
             else:
-                changed, event_ids = _store_by_rows(batch, self.by, self.now)
+                changes = _store_by_rows(batch, self.now)
+            event_ids = _emit_score_changes(changes, self.by, dispatch=self.dispatch_events)
             self.result.scored += len(batch)
-            self.result.changed += changed
+            self.result.changed += len(changes)
             self.result.event_ids.extend(event_ids)
-            if event_ids and self.dispatch_events:
-                from leads.tasks import dispatch_events as dispatch_task
-
-                transaction.on_commit(lambda: dispatch_task.delay(event_ids))
             _auto_qualify(batch, self.settings, self.qualified_orders, self.result)
         if self.progress is not None:
             done = self.result.scored
@@ -185,7 +185,12 @@ def _run_pipelined(job: _RescoreJob, batches) -> None:
         finally:
             connection.close()  # the writer thread's own connection
 
-    writer = threading.Thread(target=store_all, name="rescore-writer", daemon=True)
+    # The writer runs in a copy of this thread's context, so the events it emits carry the
+    # same tags (``crm.events`` payload hooks read context variables).
+    context = contextvars.copy_context()
+    writer = threading.Thread(
+        target=context.run, args=(store_all,), name="rescore-writer", daemon=True
+    )
     writer.start()
     try:
         for batch in batches:
@@ -202,32 +207,34 @@ def _run_pipelined(job: _RescoreJob, batches) -> None:
 COPY_FROM = 200  # batches at least this large go through COPY on PostgreSQL
 
 
-def _actor(by: User | None) -> User | None:
-    return by if getattr(by, "pk", None) else None
-
-
-def _store_by_rows(batch: list[LeadRow], by: User | None, now: datetime) -> tuple[int, list[int]]:
+def _store_by_rows(batch: list[LeadRow], now: datetime) -> list[LeadRow]:
     """Store a batch row by row (small batches, and other databases than PostgreSQL): the
-    scores, then for the leads whose score moved a snapshot and a ``lead.score_changed``
-    event. Returns how many scores moved and the new events' ids."""
+    scores, then for the leads whose score moved a snapshot. Returns those leads."""
     write_scores([(row.id, row.new_score, row.document) for row in batch], now)
     changes = [row for row in batch if row.new_score != row.old_score]
     if not changes:
-        return 0, []
+        return []
     LeadScoreSnapshot.objects.bulk_create(
         LeadScoreSnapshot(lead_id=row.id, score=row.new_score, at=now) for row in changes
     )
     _prune_snapshots([row.id for row in changes])
-    actor = _actor(by)
-    events = Event.objects.bulk_create(
-        Event(
-            name=SCORE_CHANGED,
-            payload={"lead_id": str(row.id), "old": row.old_score, "new": row.new_score},
-            actor=actor,
-        )
-        for row in changes
+    return changes
+
+
+def _emit_score_changes(changes: list[LeadRow], by: User | None, *, dispatch: bool) -> list[int]:
+    """One ``lead.score_changed`` per moved score, through the outbox's bulk form (one
+    INSERT); after commit one task dispatches them (unless ``dispatch`` is off)."""
+    if not changes:
+        return []
+    return events.emit_many(
+        SCORE_CHANGED,
+        (
+            {"lead_id": str(row.id), "old": row.old_score, "new": row.new_score}
+            for row in sorted(changes, key=lambda row: row.id)
+        ),
+        actor=by,
+        dispatch=dispatch,
     )
-    return len(changes), [e.pk for e in events]  # PostgreSQL and SQLite return the ids
 
 
 def write_scores(updates: list[tuple[Any, int, str]], at: datetime) -> None:
@@ -258,29 +265,19 @@ def write_scores(updates: list[tuple[Any, int, str]], at: datetime) -> None:
 BATCH_TABLE = "lead_rescore_batch"
 
 
-def _store_by_copy(batch: list[LeadRow], by: User | None, now: datetime) -> tuple[int, list[int]]:
+def _store_by_copy(batch: list[LeadRow], now: datetime) -> list[LeadRow]:
     """PostgreSQL, large batches: what ``_store_by_rows`` does, set-based.
 
     The batch is streamed with COPY into a temporary table; then one UPDATE … FROM stores the
-    scores, one INSERT … SELECT the snapshots of the moved scores, one DELETE prunes their
-    histories and one INSERT … SELECT … RETURNING writes their events. No statement per lead,
-    and no Python between the statements.
+    scores, one INSERT … SELECT the snapshots of the moved scores and one DELETE prunes their
+    histories. No statement per lead, and no Python between the statements. Returns the leads
+    whose score moved (the same test as the SELECT's).
     """
     q = connection.ops.quote_name
-    snapshot, event = LeadScoreSnapshot._meta, Event._meta
-    lead_table, snapshot_table, event_table = (
-        q(Lead._meta.db_table),
-        q(snapshot.db_table),
-        q(event.db_table),
-    )
+    snapshot = LeadScoreSnapshot._meta
+    lead_table, snapshot_table = q(Lead._meta.db_table), q(snapshot.db_table)
     snapshot_lead = q(snapshot.get_field("lead").column)
-    event_columns = ", ".join(
-        q(event.get_field(n).column)
-        for n in ("name", "payload", "status", "created_at", "dispatch_count", "actor")
-    )
     at_value = Lead._meta.get_field("score_updated_at").get_db_prep_value(now, connection)
-    created_value = event.get_field("created_at").get_db_prep_value(timezone.now(), connection)
-    actor = _actor(by)
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH_TABLE} "
@@ -307,29 +304,19 @@ def _store_by_copy(batch: list[LeadRow], by: User | None, now: datetime) -> tupl
             f"SELECT id, score, %s FROM ({moved}) AS m",
             [at_value],
         )
-        if not cursor.rowcount:
-            cursor.execute(f"TRUNCATE {BATCH_TABLE}")
-            return 0, []
-        changed = cursor.rowcount
-        # Per moved lead, its snapshots beyond the newest SNAPSHOTS_KEPT, found through the
-        # (lead, -at) index (LATERAL: a lookup per lead whatever the table's statistics say),
-        # then deleted by primary key.
-        cursor.execute(
-            f"DELETE FROM {snapshot_table} WHERE id = ANY(ARRAY("
-            f"SELECT old.id FROM ({moved}) AS m CROSS JOIN LATERAL ("
-            f"SELECT c.id FROM {snapshot_table} AS c WHERE c.{snapshot_lead} = m.id "
-            "ORDER BY c.at DESC, c.id DESC OFFSET %s) AS old))",
-            [SNAPSHOTS_KEPT],
-        )
-        cursor.execute(
-            f"INSERT INTO {event_table} ({event_columns}) "
-            "SELECT %s, jsonb_build_object('lead_id', id::text, 'old', old_score, 'new', score), "
-            f"%s, %s, 0, %s FROM ({moved}) AS m ORDER BY id RETURNING id",
-            [SCORE_CHANGED, Event.Status.PENDING, created_value, getattr(actor, "pk", None)],
-        )
-        event_ids = [r[0] for r in cursor.fetchall()]
+        if cursor.rowcount:
+            # Per moved lead, its snapshots beyond the newest SNAPSHOTS_KEPT, found through
+            # the (lead, -at) index (LATERAL: a lookup per lead whatever the table's
+            # statistics say), then deleted by primary key.
+            cursor.execute(
+                f"DELETE FROM {snapshot_table} WHERE id = ANY(ARRAY("
+                f"SELECT old.id FROM ({moved}) AS m CROSS JOIN LATERAL ("
+                f"SELECT c.id FROM {snapshot_table} AS c WHERE c.{snapshot_lead} = m.id "
+                "ORDER BY c.at DESC, c.id DESC OFFSET %s) AS old))",
+                [SNAPSHOTS_KEPT],
+            )
         cursor.execute(f"TRUNCATE {BATCH_TABLE}")
-    return changed, event_ids
+    return [row for row in batch if row.new_score != row.old_score]
 
 
 def _prune_snapshots(lead_ids: list[Any]) -> None:
@@ -442,8 +429,8 @@ def later_event_rescores(event: Event, lead_id, names: frozenset[str]) -> bool:
 
     Safe: the later event was committed no earlier than this one, so its rescore (done, or
     still to come when it is pending) sees everything this one would have seen. A later event
-    that failed for good does not count. Only the next minutes are looked at: skipping is an
-    optimisation, never needed for correctness.
+    whose handlers failed (retrying, or dead) does not count. Only the next minutes are looked
+    at: skipping is an optimisation, never needed for correctness.
     """
     return (
         Event.objects.filter(
@@ -452,6 +439,6 @@ def later_event_rescores(event: Event, lead_id, names: frozenset[str]) -> bool:
             created_at__lte=event.created_at + LOOKAHEAD,
             payload__lead_id=str(lead_id),
         )
-        .exclude(status=Event.Status.FAILED)
+        .exclude(status__in=[Event.Status.FAILED, Event.Status.DEAD])
         .exists()
     )

@@ -57,9 +57,17 @@ def test_a_duplicated_event_or_retried_task_never_creates_a_second_welcome_task(
     process_event.apply(args=[event.pk])
     # Even a manual re-run of the handler itself finds its task.
     handlers.welcome_task_for_lead(Event.objects.get(pk=event.pk))
-    # And a handler run that was recorded as failed (admin retry) runs again without effect.
-    HandlerRun.objects.filter(event=event).update(status=HandlerRun.Status.FAILED)
-    events.process(event.pk)
+    # And a handler whose run was recorded as failed (its effect committed, its success
+    # lost) runs again when the re-dispatch task retries it, without effect.
+    key = events.handler_key(handlers.welcome_task_for_lead)
+    HandlerRun.objects.filter(event=event, handler=key).update(status=HandlerRun.Status.FAILED)
+    Event.objects.filter(pk=event.pk).update(
+        status=Event.Status.FAILED, next_attempt_at=timezone.now()
+    )
+    assert events.redispatch_stale() == 1
+    run = HandlerRun.objects.get(event=event, handler=key)
+    assert run.status == HandlerRun.Status.SUCCEEDED and run.attempts == 2  # it ran again
+    assert Event.objects.get(pk=event.pk).status == Event.Status.PROCESSED
     assert welcome_tasks(lead=lead).count() == 1
 
 

@@ -485,3 +485,42 @@ def test_a_failing_writer_stops_the_pipelined_rescore(monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         scoring.rescore_leads(batch_size=2, pipeline=True)
     assert not Lead.objects.exclude(score_updated_at=None).exists()
+
+
+@pytest.mark.parametrize("copy_from", [SET_BASED, ROW_BY_ROW])
+def test_score_events_go_through_the_outbox_and_carry_the_automation_chain(
+    monkeypatch, copy_from, django_capture_on_commit_callbacks
+):
+    """A rescore run by a rule's action writes its events through ``crm.events``: they name
+    the rules that caused them (the automation loop guard), on either storing path, and are
+    dispatched by one task after commit."""
+    from activities.automation import CHAIN_KEY, automation_chain
+
+    monkeypatch.setattr(scoring, "COPY_FROM", copy_from)
+    leads = LeadFactory.create_batch(3)
+    qs = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        automation_chain((41, 42)),
+    ):
+        result = scoring.rescore_leads(qs, pipeline=False)
+    events = Event.objects.filter(name="lead.score_changed")
+    assert sorted(result.event_ids) == sorted(events.values_list("pk", flat=True))
+    assert len(result.event_ids) == 3
+    assert all(e.payload[CHAIN_KEY] == [41, 42] for e in events)
+    assert {e.payload["lead_id"] for e in events} == {str(lead.pk) for lead in leads}
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_rescore_events_carry_the_automation_chain():
+    """The pipelined writer thread emits in a copy of the caller's context."""
+    from activities.automation import CHAIN_KEY, automation_chain
+
+    leads = LeadFactory.create_batch(2)
+    qs = Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+    with automation_chain((7,)):
+        scoring.rescore_leads(qs, pipeline=True, dispatch_events=False)
+    events = Event.objects.filter(name="lead.score_changed")
+    assert events.count() == 2
+    assert all(e.payload[CHAIN_KEY] == [7] for e in events)
