@@ -16,6 +16,7 @@ is then *dead* (the event too), which the admin shows and can retry.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections import defaultdict
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -122,19 +123,46 @@ def emit(name: str, *, actor=None, **payload) -> Event:
 def emit_many(
     name: str, payloads: Iterable[dict], *, actor=None, dispatch: bool = True
 ) -> list[int]:
-    """Record one event of ``name`` per payload in the current transaction with one INSERT
-    (a bulk rescore writes thousands); returns their ids in order. After commit one task
+    """Record one event of ``name`` per payload in the current transaction, in one INSERT on
+    PostgreSQL (a bulk rescore writes thousands); returns their ids in order. After commit one task
     dispatches them all (``dispatch=False``: the caller, or the re-dispatch task, does)."""
     _check_name(name)
     tags, actor, now = _tags(), _actor(actor), timezone.now()
-    created = Event.objects.bulk_create(
-        Event(name=name, payload={**payload, **tags}, actor=actor, created_at=now)
-        for payload in payloads
-    )
-    ids = [event.pk for event in created]  # PostgreSQL and SQLite return the ids
+    documents = [{**payload, **tags} for payload in payloads]
+    if connection.vendor == "postgresql":
+        ids = _insert_unnest(name, documents, actor, now)
+    else:
+        created = Event.objects.bulk_create(
+            Event(name=name, payload=document, actor=actor, created_at=now)
+            for document in documents
+        )
+        ids = [event.pk for event in created]  # SQLite returns the ids too
     if ids and dispatch:
         transaction.on_commit(lambda: dispatch_many(ids))
     return ids
+
+
+def _insert_unnest(name: str, documents: list[dict], actor, now) -> list[int]:
+    """PostgreSQL: the rows in one INSERT … SELECT over an array of JSON texts, in order (a
+    third of ``bulk_create``'s time for the thousands of events of a bulk rescore)."""
+    if not documents:
+        return []
+    meta, q = Event._meta, connection.ops.quote_name
+    columns = ", ".join(
+        q(meta.get_field(n).column)
+        for n in ("name", "payload", "status", "created_at", "dispatch_count", "actor")
+    )
+    encoder = meta.get_field("payload").encoder
+    texts = [json.dumps(document, cls=encoder) for document in documents]
+    created = meta.get_field("created_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q(meta.db_table)} ({columns}) "
+            "SELECT %s, doc::jsonb, %s, %s, 0, %s "
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS batch(doc, n) ORDER BY n RETURNING id",
+            [name, Event.Status.PENDING, created, getattr(actor, "pk", None), texts],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def dispatch_many(event_ids: list[int]) -> None:
