@@ -14,10 +14,6 @@ from crm.records.exports import field_columns
 from crm.records.types import Column, Editing, Filter, RecordType, standard_bulk_actions
 
 
-def _users():
-    return [(u.pk, u.display_name) for u in selectors.assignable_users(with_roles=False)]
-
-
 def _link(url_name: str, obj, text):
     return format_html(
         '<a class="record-link" href="{}">{}</a>', reverse(url_name, args=[obj.pk]), text
@@ -47,7 +43,7 @@ def _website(org: Organization):
 def _owner_choices(model, user) -> dict:
     """Users who may hand a record to another owner pick from the assignable users."""
     if permissions.has_all_access(user, model, "change"):
-        return {"owners": selectors.assignable_users()}
+        return {"owners": selectors.assignable_users(model=model)}
     return {}
 
 
@@ -79,7 +75,7 @@ PEOPLE = RecordType(
         Column("created", "Added", lambda p: fmt.ago(p.created_at), "created_at"),
     ),
     filters=(
-        Filter("owner", "Owner", "user", choices=_users),
+        Filter("owner", "Owner", "user"),
         Filter("created_after", "Added from", "date"),
         Filter("created_before", "Added to", "date"),
     ),
@@ -128,7 +124,7 @@ ORGANIZATIONS = RecordType(
     ),
     filters=(
         Filter("industry", "Industry", "text"),
-        Filter("owner", "Owner", "user", choices=_users),
+        Filter("owner", "Owner", "user"),
         Filter("created_after", "Added from", "date"),
         Filter("created_before", "Added to", "date"),
     ),

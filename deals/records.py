@@ -8,7 +8,6 @@ from django.utils.html import format_html
 
 from crm import formatting as fmt
 from crm import permissions
-from crm import selectors as crm_selectors
 from crm.records.exports import field_columns
 from crm.records.types import (
     Board,
@@ -46,10 +45,6 @@ def _organization(deal: Deal):
     )
 
 
-def _users():
-    return [(u.pk, u.display_name) for u in crm_selectors.assignable_users(with_roles=False)]
-
-
 def _steps():
     steps = list(selectors.deal_steps())
     several = len({s.workflow_id for s in steps}) > 1
@@ -84,8 +79,8 @@ COLUMNS = (
 FILTERS = (
     Filter("step", "Step", "select", choices=_steps),
     Filter("outcome", "Status", "select", choices=lambda: OUTCOME_CHOICES),
-    Filter("assigned_to", "Assignee", "user", choices=_users, none_value="none"),
-    Filter("owner", "Owner", "user", choices=_users),
+    Filter("assigned_to", "Assignee", "user", none_value="none"),
+    Filter("owner", "Owner", "user"),
     Filter("amount_min", "Amount from", "number", more=True),
     Filter("amount_max", "Amount to", "number", more=True),
     Filter("expected_close_after", "Close from", "date", more=True),

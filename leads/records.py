@@ -8,7 +8,6 @@ from django.utils.html import format_html
 
 from crm import formatting as fmt
 from crm import permissions
-from crm import selectors as crm_selectors
 from crm.records.exports import field_columns
 from crm.records.types import (
     Board,
@@ -43,10 +42,6 @@ def _contact(lead: Lead):
         lead.contact_name or lead.contact_email,
         lead.contact_email if lead.contact_name else "",
     )
-
-
-def _users():
-    return [(u.pk, u.display_name) for u in crm_selectors.assignable_users(with_roles=False)]
 
 
 def _steps():
@@ -96,8 +91,8 @@ COLUMNS = (
 FILTERS = (
     Filter("step", "Step", "select", choices=_steps),
     Filter("source", "Source", "select", choices=lambda: Lead.Source.choices),
-    Filter("assigned_to", "Assignee", "user", choices=_users, none_value="0"),
-    Filter("owner", "Owner", "user", choices=_users),
+    Filter("assigned_to", "Assignee", "user", none_value="0"),
+    Filter("owner", "Owner", "user"),
     Filter("is_qualified", "Qualified", "boolean"),
     Filter("priority", "Priority", "select", choices=lambda: Lead.Priority.choices, more=True),
     Filter("score_min", "Score from", "number", more=True, placeholder="0"),

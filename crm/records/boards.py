@@ -46,7 +46,6 @@ from crm.records.realtime import socket_moved
 from crm.records.tables import VIEW_PARAMS, TableState, filtered
 from crm.records.types import Board, RecordType
 from crm.rest import error_body
-from customfields.filters import filter_inputs
 from wfm import boards
 from wfm.models import Workflow, WorkflowStep
 
@@ -164,16 +163,7 @@ def _filter_bar(rt: RecordType, state: TableState, definitions) -> dict:
     """The context of ``records/_filters.html`` (the table's filter bar) on a board, whose
     columns stand for the step filter."""
     rt = replace(rt, filters=tuple(f for f in rt.filters if f.param != COLUMN_FILTER))
-    cf_filters = filter_inputs(rt.key, state.params, definitions=definitions)
-    return {
-        "filters": tables._filter_inputs(rt, state),
-        "cf_filters": cf_filters,
-        "active_filters": sum(1 for f in rt.filters if state.get(f.param))
-        + sum(1 for k in state.params if k.startswith("cf_")),
-        "has_more_filters": any(f.more for f in rt.filters) or bool(cf_filters),
-        "more_open": any(state.get(f.param) for f in rt.filters if f.more)
-        or any(k.startswith("cf_") for k in state.params),
-    }
+    return tables.filter_bar(rt, state, definitions)
 
 
 # --- views ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import BooleanField, Case, Value, When
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -31,6 +32,7 @@ from crm.errors import DomainError, PermissionDenied, ValidationFailed
 from crm.formatting import DASH, TEMPERATURES
 from crm.htmx import render_page, trigger
 from crm.records import exports
+from crm.records.realtime import socket_moved
 from crm.records.types import Column, RecordType
 from customfields.filters import filter_inputs
 from customfields.models import FieldType
@@ -191,16 +193,15 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     columns, available = table_columns(rt, state.params, definitions)
     page = paginate(state, rows)
     bulk_actions = rt.bulk_actions_for(user)
-    filters = _filter_inputs(rt, state)
-    cf_filters = filter_inputs(rt.key, state.params, definitions=definitions)
+    bar = filter_bar(rt, state, definitions)
+    filters = bar["filters"]
     bulk_keys = {a.key for a in bulk_actions}
     context = {
         "rt": rt,
         "state": state,
         "filter": filterset,
         "filter_error": error,
-        "filters": filters,
-        "cf_filters": cf_filters,
+        **bar,
         "columns": columns,
         "available_columns": available,
         "default_columns": ",".join(c.key for c in available if c.default),
@@ -220,34 +221,63 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         "can_add": rt.can_add(user),
         "bulk_actions": bulk_actions,
         "bulk": bool(bulk_actions),
-        # The bulk bar offers the filters' own choices (no second query).
-        "bulk_assignees": _choices(filters, kind="user") if "assign" in bulk_keys else [],
+        # The bulk bar offers only the users these records may be given to (the assignee
+        # filter lists everyone, to find what they hold).
+        "bulk_assignees": bar["assignable"] if "assign" in bulk_keys else [],
         "bulk_steps": _choices(filters, param="step") if "move" in bulk_keys else [],
         "sees_all": permissions.has_all_access(user, rt.model, "view"),
-        "table_socket": f"/ws/tables/{rt.key}/?{state.query(page=None)}"
+        # The socket sits outside #rows and follows the filters and columns (see
+        # crm.records.realtime.socket_moved); sort and page do not reach it.
+        "table_socket": f"/ws/tables/{rt.key}/?{state.query(page=None, ordering=None)}"
         if crm_realtime.registered_kind(rt.key)
         else None,
+        "oob_socket": bool(request.htmx)
+        and socket_moved(request, ignore=("page", "page_size", "ordering")),
         "temperatures": TEMPERATURES if any(c.key == "score" for c in columns) else (),
         # An htmx refresh also updates, out of band, the controls outside the rows that
         # carry the state (the sort input, the export link, the saved view's query).
         "sync_controls": bool(request.htmx),
+    }
+    return render_page(request, "records/list.html", context, partial="rows")
+
+
+def filter_bar(rt: RecordType, state: TableState, definitions=None) -> dict:
+    """The context of ``records/_filters.html``, for tables and boards alike, plus
+    ``assignable``: the users records of the type may be given to (the bulk bar's choices)."""
+    cf_filters = filter_inputs(rt.key, state.params, definitions=definitions)
+    users = _users(rt) if any(f.kind == "user" for f in rt.filters) else []
+    return {
+        "filters": _filter_inputs(rt, state, users),
+        "assignable": [(str(u.pk), u.display_name) for u in users if u.may_own],
+        "cf_filters": cf_filters,
         "active_filters": sum(1 for f in rt.filters if state.get(f.param))
         + sum(1 for k in state.params if k.startswith("cf_")),
         "has_more_filters": any(f.more for f in rt.filters) or bool(cf_filters),
         "more_open": any(state.get(f.param) for f in rt.filters if f.more)
         or any(k.startswith("cf_") for k in state.params),
     }
-    return render_page(request, "records/list.html", context, partial="rows")
 
 
-def _filter_inputs(rt: RecordType, state: TableState) -> list[dict]:
-    """The filter bar's inputs with their values; a choice list shared by several filters
-    (owner and assignee) is read once."""
-    inputs, loaded = [], {}
+def _users(rt: RecordType) -> list:
+    """Everyone a user filter offers (filters find what anyone holds), each marked whether
+    records of ``rt`` may be given to them (``crm.permissions.owner_filter``): one query for
+    the owner and assignee filters and the bulk bar's "assign to"."""
+    may_own = Case(
+        When(permissions.owner_filter(rt.model), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+    return list(crm_selectors.assignable_users(with_roles=False).annotate(may_own=may_own))
+
+
+def _filter_inputs(rt: RecordType, state: TableState, users: list) -> list[dict]:
+    """The filter bar's inputs with their values; user filters share one list of users."""
+    inputs = []
     for f in rt.filters:
-        if f.choices is not None and f.choices not in loaded:
-            loaded[f.choices] = list(f.choices())
-        choices = loaded.get(f.choices, [])
+        if f.kind == "user":
+            choices = [(u.pk, u.display_name) for u in users]
+        else:
+            choices = list(f.choices()) if f.choices else []
         inputs.append(
             {
                 "spec": f,
@@ -259,9 +289,10 @@ def _filter_inputs(rt: RecordType, state: TableState) -> list[dict]:
     return inputs
 
 
-def _choices(filters: list[dict], *, kind: str = "", param: str = "") -> list:
+def _choices(filters: list[dict], *, param: str) -> list:
+    """The choices of the filter on ``param`` (the bulk bar reuses them: no second query)."""
     for f in filters:
-        if (kind and f["spec"].kind == kind) or (param and f["spec"].param == param):
+        if f["spec"].param == param:
             return f["choices"]
     return []
 
@@ -330,7 +361,7 @@ def record_bulk(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     actions = {a.key: a for a in rt.bulk_actions_for(user)}
     form = BulkForm(
         request.POST,
-        assignees=crm_selectors.assignable_users(with_roles=False),
+        assignees=crm_selectors.assignable_users(model=rt.model, with_roles=False),
         steps=_step_queryset(rt),
     )
     if not form.is_valid():

@@ -36,8 +36,9 @@ class Filter:
     """One filter input of the table's filter bar.
 
     ``kind``: ``select`` (one of ``choices``), ``multi`` (any of ``choices``), ``boolean``,
-    ``number``, ``date`` or ``user`` (a user picker, with "Unassigned" when ``none_value``
-    is set). ``more``: behind the "More filters" toggle.
+    ``number``, ``date`` or ``user`` (a user picker over every user with a role, loaded once
+    for all user filters by the table; "Unassigned" when ``none_value`` is set). ``more``:
+    behind the "More filters" toggle.
     """
 
     param: str
