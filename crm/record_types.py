@@ -51,6 +51,10 @@ def _delete_allowed(model):
     return lambda user: permissions.works_on(user, model)
 
 
+def _delete_person(by, person):
+    return services.person_delete(by=by, person=person)
+
+
 PEOPLE = RecordType(
     key="person",
     model=Person,
@@ -88,21 +92,26 @@ PEOPLE = RecordType(
     search_placeholder="Name, email, job title, organization…",
     bulk_actions=standard_bulk_actions(
         allowed=_delete_allowed(Person),
-        delete=lambda by, person: services.person_delete(by=by, person=person),
+        delete=_delete_person,
     ),
     editing=Editing(
         form=PersonForm,
         create=lambda by, data: services.person_create(by=by, **data),
         update=lambda by, person, data: services.person_update(by=by, person=person, data=data),
-        delete=lambda by, person: services.person_delete(by=by, person=person),
         form_kwargs=lambda user: {
             **_owner_choices(Person, user),
             "organizations": selectors.organization_list(user=user).order_by("name"),
         },
     ),
+    delete=_delete_person,
     add_permission="crm.add_person",
     empty_hint="People are added when leads convert, or add one by hand.",
 )
+
+
+def _delete_org(by, org):
+    return services.organization_delete(by=by, organization=org)
+
 
 ORGANIZATIONS = RecordType(
     key="organization",
@@ -137,7 +146,7 @@ ORGANIZATIONS = RecordType(
     search_placeholder="Name, domain, industry…",
     bulk_actions=standard_bulk_actions(
         allowed=_delete_allowed(Organization),
-        delete=lambda by, org: services.organization_delete(by=by, organization=org),
+        delete=_delete_org,
     ),
     editing=Editing(
         form=OrganizationForm,
@@ -145,9 +154,9 @@ ORGANIZATIONS = RecordType(
         update=lambda by, org, data: services.organization_update(
             by=by, organization=org, data=data
         ),
-        delete=lambda by, org: services.organization_delete(by=by, organization=org),
         form_kwargs=lambda user: _owner_choices(Organization, user),
     ),
+    delete=_delete_org,
     add_permission="crm.add_organization",
     empty_hint="Organizations are added when leads convert, or add one by hand.",
 )

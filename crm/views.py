@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -22,9 +23,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm import notifications, permissions, selectors
+from crm import notifications, permissions, selectors, tokens
 from crm.errors import DomainError
-from crm.forms import add_domain_errors
+from crm.forms import ApiTokenForm, add_domain_errors
 from crm.htmx import paginate, saved
 from crm.records import details
 from crm.records.types import RecordType
@@ -33,37 +34,67 @@ from customfields import selectors as cf_selectors
 
 # --- authentication --------------------------------------------------------------------------
 class LoginView(auth_views.LoginView):
-    """Django's login, with a cap on failed attempts per client and username (SPEC §9)."""
+    """Django's login. Repeated failures are locked out by django-axes (``crm.auth``), which
+    answers with this page, a message and 429."""
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def _key(self) -> str:
-        ip = self.request.META.get("REMOTE_ADDR", "")
-        username = (self.request.POST.get("username") or "").lower()[:150]
-        return f"login-failures:{ip}:{username}"
 
-    def post(self, request, *args, **kwargs):
-        if cache.get(self._key(), 0) >= settings.LOGIN_FAILURE_LIMIT:
-            form = self.get_form()
-            form.errors.clear()
-            minutes = max(1, settings.LOGIN_FAILURE_WINDOW // 60)
-            form.add_error(None, f"Too many failed attempts. Try again in {minutes} minutes.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        key = self._key()
-        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
-        return super().form_invalid(form)
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change; the API tokens made before stop working (``crm.tokens``)."""
 
     def form_valid(self, form):
-        cache.delete(self._key())
-        return super().form_valid(form)
+        response = super().form_valid(form)
+        revoked = tokens.tokens_purge_stale(user=self.request.user)
+        if revoked:
+            messages.info(
+                self.request,
+                f"Your {revoked} API token(s) stopped working with the old password; "
+                "create new ones under API tokens.",
+            )
+        return response
+
+
+# --- API tokens (SPEC §7): the user's own, from the user menu ----------------------------------
+NEW_TOKEN_KEY = "crm.new_api_token"  # session key: a new token's key, until shown once
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """List your API tokens and make one. A new token's key waits in the (server-side)
+    session for the page the POST redirects to, which shows it once: a reload shows it no
+    more and makes no second token."""
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, key = tokens.token_create(by=request.user, name=form.cleaned_data["name"])
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            request.session[NEW_TOKEN_KEY] = {"id": token.pk, "key": key}
+            return redirect("api_tokens")
+    new = request.session.pop(NEW_TOKEN_KEY, None) if request.method == "GET" else None
+    listed = list(tokens.token_list(user=request.user))
+    context = {
+        "tokens": listed,
+        "form": form,
+        "created": next((t for t in listed if new and t.pk == new["id"]), None),
+        "key": new["key"] if new else None,
+    }
+    response = render(request, "crm/api_tokens.html", context, status=422 if form.errors else 200)
+    response["Cache-Control"] = "no-store"  # the page may show a key
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    tokens.token_revoke(by=request.user, token_id=token_id)
+    messages.success(request, "Token revoked: requests with it are refused from now on.")
+    url = reverse("api_tokens")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 # --- health ----------------------------------------------------------------------------------
@@ -246,7 +277,7 @@ def _form_response(request, rt: RecordType, form, *, obj) -> HttpResponse:
 def record_delete(request: HttpRequest, record_type: RecordType, pk) -> HttpResponse:
     rt = record_type
     obj = rt.get_selector(request.user, pk, "delete")
-    rt.editing.delete(request.user, obj)
+    rt.delete(request.user, obj)
     url = rt.url("list")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 

@@ -55,6 +55,10 @@ def _writes_deals(user) -> bool:
     return permissions.works_on(user, Deal)
 
 
+def _delete_deal(by, deal):
+    return services.deal_delete(by=by, deal=deal)
+
+
 COLUMNS = (
     Column("name", "Deal", _name, ordering="name", wide=True),
     Column("organization", "Organization", _organization, "organization"),
@@ -120,7 +124,7 @@ DEALS = RecordType(
         allowed=_writes_deals,
         assign=lambda by, deal, user: services.deal_assign(by=by, deal=deal, assignee=user),
         move=lambda by, deal, step: services.deal_transition(by=by, deal=deal, to_step=step),
-        delete=lambda by, deal: services.deal_delete(by=by, deal=deal),
+        delete=_delete_deal,
     ),
     bulk_steps=selectors.deal_steps,
     board=Board(
@@ -133,6 +137,7 @@ DEALS = RecordType(
         weighted=True,
         reason_outcomes=("lost",),
     ),
+    delete=_delete_deal,
     add_permission="deals.add_deal",
     empty_hint="Deals come from converted leads, or add one by hand.",
 )

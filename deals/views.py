@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
@@ -36,10 +35,10 @@ def _form_kwargs(user) -> dict:
     kwargs: dict[str, Any] = {
         "organizations": crm_selectors.organization_list(user=user).order_by("name"),
         "people": crm_selectors.person_list(user=user).order_by("last_name", "first_name"),
-        "assignees": crm_selectors.assignable_users(),
+        "assignees": crm_selectors.assignable_users(model=Deal),
     }
     if permissions.has_all_access(user, Deal, "change"):
-        kwargs["owners"] = crm_selectors.assignable_users()
+        kwargs["owners"] = crm_selectors.assignable_users(model=Deal)
     return kwargs
 
 
@@ -208,29 +207,7 @@ def _default_currency() -> str:
     return settings.DEFAULT_CURRENCY
 
 
-@login_required
-@require_POST
-def deal_delete(request: HttpRequest, pk) -> HttpResponse:
-    deal = selectors.deal_get(user=request.user, deal_id=pk, action="delete")
-    services.deal_delete(by=request.user, deal=deal)
-    url = reverse("deals:list")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
 # --- pipeline actions -------------------------------------------------------------------------
-@login_required
-@require_POST
-def deal_transition(request: HttpRequest, pk) -> HttpResponse:
-    deal = selectors.deal_get(user=request.user, deal_id=pk, action="change")
-    services.deal_transition(
-        by=request.user,
-        deal=deal,
-        to_step=request.POST.get("to_step"),
-        reason=request.POST.get("reason", ""),
-    )
-    return _done(request, f"“{deal}” moved to {deal.wfm_project.current_step}.", deal)
-
-
 @login_required
 @require_POST
 def deal_won(request: HttpRequest, pk) -> HttpResponse:
@@ -280,7 +257,7 @@ def deal_assign(request: HttpRequest, pk) -> HttpResponse:
     form = AssignForm(
         request.POST or None,
         initial={"assigned_to": deal.assigned_to_id},
-        assignees=crm_selectors.assignable_users(),
+        assignees=crm_selectors.assignable_users(model=Deal),
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -52,6 +52,10 @@ def _writes_leads(user) -> bool:
     return permissions.works_on(user, Lead)
 
 
+def _delete_lead(by, lead):
+    return services.lead_delete(by=by, lead=lead)
+
+
 COLUMNS = (
     Column("name", "Lead", _name, ordering="name", wide=True),
     Column("company", "Company", lambda lead: lead.company_name or fmt.DASH, "company_name"),
@@ -130,7 +134,7 @@ LEADS = RecordType(
         allowed=_writes_leads,
         assign=lambda by, lead, user: services.lead_assign(by=by, lead=lead, assignee=user),
         move=lambda by, lead, step: services.lead_transition(by=by, lead=lead, to_step=step),
-        delete=lambda by, lead: services.lead_delete(by=by, lead=lead),
+        delete=_delete_lead,
     ),
     bulk_steps=selectors.lead_steps,
     board=Board(
@@ -144,6 +148,7 @@ LEADS = RecordType(
         groupings=lead_boards.GROUPINGS,
         group_board=lead_boards.group_board,
     ),
+    delete=_delete_lead,
     add_permission="leads.add_lead",
     empty_hint="Leads arrive through the API and the assistant, or add one by hand.",
 )

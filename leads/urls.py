@@ -2,6 +2,7 @@ from django.urls import path
 
 from crm.records import boards
 from crm.records.tables import table_urls
+from crm.views import record_delete
 from leads import scoring_views, views
 from leads.records import LEADS
 
@@ -15,8 +16,8 @@ urlpatterns = [
     path("duplicates/", views.lead_duplicates, name="duplicates"),
     path("<uuid:lead_id>/", views.lead_detail, name="detail"),
     path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
-    path("<uuid:lead_id>/delete/", views.lead_delete, name="delete"),
-    path("<uuid:lead_id>/move/", views.lead_move, name="move"),
+    path("<uuid:pk>/delete/", record_delete, {"record_type": LEADS}, name="delete"),
+    path("<uuid:pk>/move/", boards.record_move, {"record_type": LEADS}, name="move"),
     path("<uuid:pk>/board-move/", boards.board_move, {"record_type": LEADS}, name="board_move"),
     path("<uuid:lead_id>/qualify/", views.lead_qualify, name="qualify"),
     path("<uuid:lead_id>/disqualify/", views.lead_disqualify, name="disqualify"),

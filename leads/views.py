@@ -7,14 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
 from crm.errors import DomainError
-from crm.forms import add_domain_errors, require_int
-from crm.htmx import saved, trigger
+from crm.forms import add_domain_errors
+from crm.htmx import saved
 from crm.records import details
 from customfields.selectors import display_rows
 from leads import selectors, services
@@ -208,35 +208,6 @@ def lead_duplicates(request: HttpRequest) -> HttpResponse:
     return render(request, "leads/_duplicates.html", {"duplicates": duplicates})
 
 
-@login_required
-@require_POST
-def lead_delete(request: HttpRequest, lead_id) -> HttpResponse:
-    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="delete")
-    services.lead_delete(by=request.user, lead=lead)
-    url = reverse("leads:list")
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-@login_required
-@require_POST
-def lead_move(request: HttpRequest, lead_id) -> HttpResponse:
-    """Move a lead to ``to_step`` from the detail page's buttons. Errors: JSON (SPEC §7)."""
-    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
-    services.lead_transition(
-        by=request.user,
-        lead=lead,
-        to_step=require_int(request.POST.get("to_step"), field="to_step", message="Choose a step."),
-        reason=request.POST.get("reason", ""),
-    )
-    lead = selectors.lead_get(user=request.user, lead_id=lead_id)
-    step = lead.wfm_project.current_step.name
-    return trigger(
-        HttpResponse(status=204),
-        recordSaved=True,
-        showToast={"message": f"Moved to {step}.", "level": "success"},
-    )
-
-
 def _action_modal(request, *, lead, form, title, action, submit, service, done, danger=False):
     if request.method == "POST" and form.is_valid():
         try:
@@ -304,7 +275,7 @@ def lead_assign(request: HttpRequest, lead_id) -> HttpResponse:
     lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
     form = AssignForm(
         request.POST or None,
-        users=crm_selectors.assignable_users(),
+        users=crm_selectors.assignable_users(model=Lead),
         initial={"assignee": lead.assigned_to_id},
     )
     return _action_modal(

@@ -35,12 +35,12 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import permissions
 from crm.errors import DomainError, NotFound, ValidationFailed
-from crm.htmx import render_page
+from crm.htmx import render_page, saved
 from crm.records import tables
 from crm.records.realtime import socket_moved
 from crm.records.tables import VIEW_PARAMS, TableState, filtered
@@ -315,3 +315,22 @@ def board_move(request: HttpRequest, record_type: RecordType, pk) -> HttpRespons
         "board_query": filter_query(state),
     }
     return render(request, "records/_board_moved.html", context)
+
+
+@login_required
+@require_POST
+def record_move(request: HttpRequest, record_type: RecordType, pk) -> HttpResponse:
+    """Move a record to ``to_step`` from its detail page's buttons, through the type's
+    transition service; a refusal is the SPEC §7 error (``crm.middleware``), shown as a toast."""
+    rt = record_type
+    obj = rt.get_selector(request.user, pk, action="change")
+    _board_of(rt).transition(
+        by=request.user,
+        obj=obj,
+        to_step=_step_id(request.POST.get("to_step")),
+        reason=request.POST.get("reason", ""),
+    )
+    obj = rt.get_selector(request.user, pk)
+    if not request.htmx:
+        return redirect(rt.url("detail", obj.pk))
+    return saved(f"“{obj}” moved to {obj.wfm_project.current_step.name}.")

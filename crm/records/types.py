@@ -124,7 +124,6 @@ class Editing:
     form: type
     create: Callable[[Any, dict], Any]  # (by, data) → the new record
     update: Callable[[Any, Any, dict], Any]  # (by, obj, data) → the record
-    delete: Callable[[Any, Any], Any]  # (by, obj)
     form_kwargs: Callable[[Any], dict] = lambda user: {}  # the pickers a user may choose from
 
 
@@ -150,6 +149,7 @@ class RecordType:
     bulk_steps: Callable[[], list] | None = None  # choices of the "move" bulk action
     board: Board | None = None
     editing: Editing | None = None
+    delete: Callable[[Any, Any], Any] | None = None  # (by, obj): the shared delete view
     add_permission: str = ""  # "leads.add_lead"
     empty_hint: str = ""  # the empty table's sentence, naming only what exists
 
