@@ -39,7 +39,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import permissions
-from crm.errors import DomainError, NotFound, ValidationFailed
+from crm.errors import DomainError, NotFound
+from crm.forms import require_int
 from crm.htmx import render_page, saved
 from crm.records import tables
 from crm.records.realtime import socket_moved
@@ -261,10 +262,7 @@ def board_column(request: HttpRequest, record_type: RecordType) -> HttpResponse:
 
 
 def _step_id(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed("Choose a step.", details={"to_step": ["Choose a step."]}) from None
+    return require_int(value, field="to_step", message="Choose a step.")
 
 
 @login_required
