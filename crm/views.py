@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import notifications, permissions, selectors, tokens
-from crm.errors import DomainError
+from crm.errors import DomainError, PermissionDenied
 from crm.forms import ApiTokenForm, add_domain_errors
 from crm.htmx import paginate, saved
 from crm.records import details
@@ -199,17 +199,7 @@ def _detail_actions(user, rt: RecordType, obj) -> details.Actions:
     if permissions.works_on(user, rt.model) and permissions.can_change(user, obj):
         url = rt.url("edit", obj.pk)
         actions.buttons = [details.Action("Edit", url, icon="pencil")]
-    if permissions.can_delete(user, obj):
-        actions.more = [
-            details.Action(
-                "Delete",
-                rt.url("delete", obj.pk),
-                method="post",
-                icon="trash",
-                style="danger",
-                confirm=f"Delete {obj}? It disappears from lists; an administrator can restore it.",
-            )
-        ]
+    actions.more = details.delete_actions(user, obj, rt.url("delete", obj.pk))
     return actions
 
 
@@ -217,6 +207,8 @@ def _detail_actions(user, rt: RecordType, obj) -> details.Actions:
 @require_http_methods(["GET", "POST"])
 def record_create(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     rt = record_type
+    if not permissions.may_create(request.user, rt.model):
+        raise PermissionDenied(f"You may not create {rt.noun_plural}.")
     editing = rt.editing
     kwargs = editing.form_kwargs(request.user)
     form = editing.form(request.POST or None, **kwargs)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.errors import DomainError
+from crm.errors import DomainError, PermissionDenied
 from crm.forms import add_domain_errors
 from crm.htmx import saved
 from crm.records import details
@@ -101,18 +101,7 @@ def _detail_actions(user, deal: Deal) -> details.Actions:
         for name, label, icon in (("assign", "Assign", "person-check"), ("edit", "Edit", "pencil")):
             url = reverse(f"deals:{name}", args=[deal.pk])
             actions.buttons.append(details.Action(label, url, icon=icon))
-    if permissions.can_delete(user, deal):
-        actions.more = [
-            details.Action(
-                "Delete",
-                reverse("deals:delete", args=[deal.pk]),
-                method="post",
-                icon="trash",
-                style="danger",
-                confirm=f"Delete {deal}? It disappears from lists; "
-                "an administrator can restore it.",
-            )
-        ]
+    actions.more = details.delete_actions(user, deal, reverse("deals:delete", args=[deal.pk]))
     return actions
 
 
@@ -142,6 +131,8 @@ def _move_action(deal: Deal, transition, *, main: bool = False) -> details.Actio
 @require_http_methods(["GET", "POST"])
 def deal_create(request: HttpRequest) -> HttpResponse:
     user = request.user
+    if not permissions.may_create(user, Deal):
+        raise PermissionDenied("You may not create deals.")
     initial = {"currency": _default_currency()}
     for key in ("organization", "person"):
         if request.GET.get(key):

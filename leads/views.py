@@ -12,7 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.errors import DomainError
+from crm.errors import DomainError, PermissionDenied
 from crm.forms import add_domain_errors
 from crm.htmx import saved
 from crm.records import details
@@ -75,18 +75,7 @@ def _detail_actions(user, lead: Lead) -> details.Actions:
             if not any(t.to_step.outcome == "won" for t in transitions):
                 actions.moves.insert(0, _lead_action(lead, "convert"))
         actions.buttons = [_lead_action(lead, "assign"), _lead_action(lead, "edit")]
-    if permissions.can_delete(user, lead):
-        actions.more = [
-            details.Action(
-                "Delete",
-                reverse("leads:delete", args=[lead.pk]),
-                method="post",
-                icon="trash",
-                style="danger",
-                confirm=f"Delete “{lead.name}”? It disappears from lists; "
-                "an administrator can restore it.",
-            )
-        ]
+    actions.more = details.delete_actions(user, lead, reverse("leads:delete", args=[lead.pk]))
     return actions
 
 
@@ -160,6 +149,8 @@ def _lead_form_response(request, form, *, lead, duplicates=None) -> HttpResponse
 @login_required
 @require_http_methods(["GET", "POST"])
 def lead_create(request: HttpRequest) -> HttpResponse:
+    if not permissions.may_create(request.user, Lead):
+        raise PermissionDenied("You may not create leads.")
     form = LeadForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

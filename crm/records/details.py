@@ -33,7 +33,7 @@ from django.template.defaultfilters import truncatechars
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from crm import formatting
+from crm import formatting, permissions
 from crm.htmx import render_page
 
 HISTORY_REGION = "history"  # the id of the history card; its toggle re-renders it alone
@@ -86,6 +86,22 @@ class Actions:
 
     def __bool__(self) -> bool:
         return bool(self.primary or self.buttons or self.moves or self.more)
+
+
+def delete_actions(user, obj, url: str) -> list[Action]:
+    """The "Delete" entry of a detail page's menu, for users who may delete ``obj``."""
+    if not permissions.can_delete(user, obj):
+        return []
+    return [
+        Action(
+            "Delete",
+            url,
+            method="post",
+            icon="trash",
+            style="danger",
+            confirm=f"Delete “{obj}”? It disappears from lists; an administrator can restore it.",
+        )
+    ]
 
 
 def split_moves(transitions: Iterable, *, current) -> tuple[Any | None, list]:
