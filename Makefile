@@ -43,6 +43,9 @@ install-dev: $(STAMP_DEV)
 
 # Embedded mode (SPEC §3): SQLite, in-memory channel layer, eager Celery. In DEBUG WhiteNoise
 # serves /static/ straight from the finders, so no collectstatic is needed under daphne.
+# The demo may call webhooks on this machine (a receiver on 127.0.0.1); production refuses
+# loopback and private addresses unless WEBHOOK_ALLOW_PRIVATE is set.
+run: export WEBHOOK_ALLOW_PRIVATE ?= 1
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo

@@ -9,19 +9,26 @@ A delivery is one JSON body for one subscription, created by the outbox handler 
 - a 2xx answer delivers it; anything else (or a network error) is retried with exponential
   backoff (``BACKOFF`` after attempt 1, doubling) up to ``MAX_ATTEMPTS``, then it is failed;
 - only http(s) URLs are called; redirects are not followed, except a 307/308 to the same
-  host; a timeout bounds every attempt.
+  host; a timeout bounds every attempt;
+- unless ``WEBHOOK_ALLOW_PRIVATE`` is set, the host is resolved when each request is sent
+  (every redirect hop too) and refused if any of its addresses is loopback, link-local,
+  private or otherwise not globally routable; the request then goes to the address that was
+  checked (the name is not looked up again), with the URL's host as ``Host`` and TLS name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 from datetime import datetime, timedelta
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -114,12 +121,69 @@ class _Refused(Exception):
     pass
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """Globally routable: not loopback, link-local, private, shared (carrier NAT), reserved,
+    unspecified or multicast (an IPv4-mapped IPv6 address is judged as its IPv4 address)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _Refused(f"Cannot resolve {host[:200]}: {exc}") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    return addresses
+
+
+def _pinned(url: str) -> tuple[str, dict[str, str], dict]:
+    """Where to send a request for ``url``: the URL with the host replaced by a checked
+    address, the ``Host`` header and the TLS name to use. Refused when the host has an
+    address that is not public (``is_public_address``)."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        raise _Refused("The address has no host.")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = _resolve(host, port)
+    refused = next((ip for ip in addresses if not is_public_address(ip)), None)
+    if refused is not None or not addresses:
+        raise _Refused(
+            f"{host[:200]} resolves to {refused or 'no address'}: loopback, link-local and "
+            "private addresses are refused (WEBHOOK_ALLOW_PRIVATE)."
+        )
+    ip = addresses[0]
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    target = urlunsplit(
+        (parts.scheme, f"{userinfo}@{netloc}" if userinfo else netloc, parts.path, parts.query, "")
+    )
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, {"Host": parts.netloc.rpartition("@")[2]}, extensions
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    """POST without following redirects, except a 307/308 to the same scheme and host."""
+    """POST without following redirects, except a 307/308 to the same scheme and host; each
+    hop's address is checked first (see the module docstring)."""
     origin = urlsplit(url)
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
         for _ in range(MAX_SAME_HOST_REDIRECTS + 1):
-            response = client.post(url, content=body, headers=headers)
+            if settings.WEBHOOK_ALLOW_PRIVATE:
+                target, extra, extensions = url, {}, {}
+            else:
+                target, extra, extensions = _pinned(url)
+            response = client.post(
+                target, content=body, headers={**headers, **extra}, extensions=extensions
+            )
             if response.status_code not in (307, 308) or "location" not in response.headers:
                 return response
             target = urljoin(url, response.headers["location"])

@@ -27,6 +27,8 @@ router.register("ai/conversations", aiagent_api.ConversationViewSet, basename="a
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),
     path("auth/me/", crm_api.MeView.as_view(), name="api-me"),
+    path("auth/tokens/", crm_api.TokenListView.as_view(), name="api-tokens"),
+    path("auth/tokens/<int:pk>/", crm_api.TokenRevokeView.as_view(), name="api-token-revoke"),
     path("leads/<uuid:pk>/rescore/", LeadRescoreView.as_view(), name="lead-rescore"),
     path("leads/<uuid:pk>/analyze/", aiagent_api.LeadAnalyzeView.as_view(), name="lead-analyze"),
     *router.urls,

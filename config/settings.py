@@ -7,6 +7,7 @@ part to its production engine. Parsing is strict: a malformed value stops start-
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from environs import Env
@@ -35,7 +36,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "guardian",
@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "template_partials",
     "channels",
     "csp",
+    "axes",
     "crm",
     "wfm",
     "customfields",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "crm.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +70,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.DomainErrorMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a sign-in lockout into crm.auth.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -169,6 +173,8 @@ if EVENT_HANDLER_MAX_ATTEMPTS < 1 or EVENT_RETRY_BACKOFF < 1:
 # --- Auth and permissions -------------------------------------------------------------------
 AUTH_USER_MODEL = "crm.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses sign-ins of locked-out clients before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -183,13 +189,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
-LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=300)
+# Sign-in protection (django-axes, see crm/auth.py): the login page and the API token endpoint.
+# Reverse proxies in front of the app that append the client address to X-Forwarded-For; 0
+# (direct connections) reads REMOTE_ADDR only and ignores the header.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # one username, one address
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=10)  # any usernames
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)  # seconds: the cool-off
+if min(LOGIN_FAILURE_LIMIT, LOGIN_ADDRESS_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW) < 1:
+    raise ValueError("LOGIN_FAILURE_LIMIT, _ADDRESS_FAILURE_LIMIT and _WINDOW must be at least 1.")
+if TRUSTED_PROXY_COUNT < 0:
+    raise ValueError("TRUSTED_PROXY_COUNT cannot be negative.")
+AXES_HANDLER = "crm.auth.LoginAttemptHandler"
+AXES_CLIENT_IP_CALLABLE = "crm.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "crm.auth.lockout_response"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+# The username with the address, and the address alone (LOGIN_ADDRESS_FAILURE_LIMIT): never
+# the username alone, so nobody can lock someone else out from another address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW)
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner at every start; failures and lockouts are still logged
+# API tokens (crm/tokens.py): how many one user may hold at once.
+API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=20)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.tokens.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -215,6 +242,8 @@ REST_FRAMEWORK = {
         "capture": env.str("THROTTLE_CAPTURE", default="30/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttles identify clients like sign-in protection does (crm.auth.client_ip).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PipeCRM API",
@@ -257,9 +286,25 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Preloading is hard to undo (browsers ship the list): only when asked for.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "SECURE_HSTS_PRELOAD is not True"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+
+def _socket_origins(origins: list[str]) -> list[str]:
+    """``https://crm.example.com`` → ``wss://crm.example.com`` (and http → ws)."""
+    schemes = {"https": "wss", "http": "ws"}
+    out = []
+    for origin in origins:
+        scheme, sep, rest = origin.partition("://")
+        if sep and scheme in schemes and rest and "*" not in rest:
+            out.append(f"{schemes[scheme]}://{rest.rstrip('/')}")
+    return out
+
+
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -267,13 +312,38 @@ CONTENT_SECURITY_POLICY = {
         # htmx injects its indicator styles and Chart.js sizes canvases with style attributes.
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'", "ws:", "wss:"],
+        # 'self' covers the app's own ws:// and wss:// origin (CSP Level 3, every current
+        # browser); the trusted origins are named too, for browsers that predate it.
+        "connect-src": ["'self'", *_socket_origins(CSRF_TRUSTED_ORIGINS)],
         "font-src": ["'self'", "data:"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
         "base-uri": ["'self'"],
     }
 }
+
+# Browser features the app does not use, off (crm.middleware.PermissionsPolicyMiddleware).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+} | {"fullscreen": ["self"]}
 
 LOGGING = {
     "version": 1,
@@ -286,6 +356,8 @@ LOGGING = {
         # In embedded mode every task runs in-process; one INFO line per task is noise.
         "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
         "kombu.connection": {"level": "ERROR"},
+        # Sign-in failures and lockouts are warnings; every successful sign-in is not news.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -308,6 +380,10 @@ AI_BREAKER_WINDOW = env.int("AI_BREAKER_WINDOW", default=120)
 AI_BREAKER_OPEN_SECONDS = env.int("AI_BREAKER_OPEN_SECONDS", default=300)
 AI_PROPOSAL_TTL = env.int("AI_PROPOSAL_TTL", default=86_400)  # seconds a proposal can be confirmed
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ai"] = env.str("THROTTLE_AI", default="60/minute")
+
+# Outbound webhooks may call loopback, link-local and private addresses only when this is on
+# (the demo and the tests; see activities/webhooks.py).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 
 # --- Product knobs --------------------------------------------------------------------------
 SITE_NAME = "PipeCRM"

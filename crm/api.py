@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm import selectors, services
+from crm import selectors, services, tokens
 from crm.errors import ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
-from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person, User
+from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, ApiToken, Organization, Person, User
 from customfields.api import CustomFieldValuesField, custom_field_schema
 
 
@@ -39,24 +38,52 @@ class MeSerializer(UserSerializer):
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=tokens.NAME_MAX,
+        help_text="What the token is for (default “API”); shown in your list of tokens.",
+    )
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The key: shown this once, keep it secret.")
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(
+        help_text="True for the token this request is authenticated with."
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "current"]
+        read_only_fields = fields
+
+    def get_current(self, token: ApiToken) -> bool:
+        request = self.context.get("request")
+        return getattr(getattr(request, "auth", None), "pk", None) == token.pk
 
 
 class ObtainTokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for a new API token (its key is shown once).
+
+    Repeated failures lock the client out like the login page does (429)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_scope = "login"
 
-    @extend_schema(
-        request=TokenRequestSerializer,
-        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
-    )
+    @extend_schema(request=TokenRequestSerializer, responses=TokenResponseSerializer)
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # Django's request, not DRF's: sign-in protection (django-axes, crm.auth) marks it
+        # when the client is locked out, and its middleware answers 429.
         user = authenticate(
-            request,
+            request._request,
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
@@ -66,8 +93,31 @@ class ObtainTokenView(APIView):
                 code="invalid_credentials",
                 details={"non_field_errors": ["Unable to log in with these credentials."]},
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = tokens.token_create(by=user, name=data.validated_data.get("name", ""))
+        return Response({"token": key, "id": token.pk, "name": token.name})
+
+
+class TokenListView(mixins.ListModelMixin, generics.GenericAPIView):
+    """Your API tokens that still work (a password change ends the older ones)."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator: no user
+            return ApiToken.objects.none()
+        return tokens.token_list(user=self.request.user)
+
+    def get(self, request):
+        return self.list(request)
+
+
+class TokenRevokeView(APIView):
+    """Revoke one of your API tokens: the next request with it is refused (401)."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        tokens.token_revoke(by=request.user, token_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(APIView):

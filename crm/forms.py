@@ -181,3 +181,14 @@ def require_int(value, *, field: str, message: str) -> int:
     if number is None:
         raise ValidationFailed(message, details={field: [message]})
     return number
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token's name (``crm.tokens.token_create``)."""
+
+    name = forms.CharField(
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={**TEXT, "placeholder": "e.g. Reporting script"}),
+        help_text="What the token is for; shown in this list.",
+    )

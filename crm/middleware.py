@@ -56,3 +56,24 @@ class DomainErrorMiddleware:
             {"status": exception.status, "message": exception.message},
             status=exception.status,
         )
+
+
+class PermissionsPolicyMiddleware:
+    """Sends ``Permissions-Policy`` (``settings.PERMISSIONS_POLICY``: feature → allowed origins,
+    empty for none): the browser features the app never uses are off for it and for anything
+    it could be made to embed."""
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.header = ", ".join(
+            f"{feature}=({' '.join(origins)})"
+            for feature, origins in settings.PERMISSIONS_POLICY.items()
+        )
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if self.header:
+            response.headers.setdefault("Permissions-Policy", self.header)
+        return response

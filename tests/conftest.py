@@ -53,6 +53,12 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _local_webhooks(settings):
+    # Webhook tests call receivers on 127.0.0.1; the address checks have their own tests.
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 costs ~0.3 s per user; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

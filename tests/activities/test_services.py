@@ -230,6 +230,8 @@ def test_one_activity_per_source_event_and_trigger(rep1, lead):
 
 # --- the system user ----------------------------------------------------------------------------
 def test_system_user_can_act_but_not_log_in_nor_be_picked(client, lead):
+    from django.test import RequestFactory
+
     from crm.selectors import assignable_users
 
     user = system_user()
@@ -239,7 +241,9 @@ def test_system_user_can_act_but_not_log_in_nor_be_picked(client, lead):
     assert permissions.can_change(user, lead)
     assert user.has_perm("leads.reassign_lead")
     assert user not in assignable_users()
-    assert not client.login(username=SYSTEM_USERNAME, password="")
+    # Sign-in protection (django-axes) needs the request that signs in.
+    request = RequestFactory().post("/accounts/login/")
+    assert not client.login(request=request, username=SYSTEM_USERNAME, password="")
 
 
 # --- business days ------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from rest_framework.authtoken.models import Token
 
 from aiagent.models import Conversation, Proposal, ToolCall
 from crm.models import AuditLog
+from crm.tokens import token_create
 from tests.aiagent.factories import make_lead
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ async def session_calls(token: str, calls: list[tuple[str, dict]], errlog):
 def test_mcp_server_lists_the_tools_and_runs_them_as_the_tokens_user(rep1, rep2, tmp_path):
     mine = make_lead(rep1, "Acme expansion", score=88)
     theirs = make_lead(rep2, "Globex secret deal", score=95)
-    token = Token.objects.create(user=rep1).key
+    _, token = token_create(by=rep1, name="MCP")
 
     calls = [
         ("search_leads", {"hot": True}),

@@ -1,6 +1,7 @@
 import pytest
-from rest_framework.authtoken.models import Token
 
+from crm.models import ApiToken
+from crm.tokens import key_hash
 from tests.factories import PASSWORD, OrganizationFactory, PersonFactory
 
 
@@ -20,7 +21,7 @@ def test_token_login_and_me(api, rep1):
     )
     assert response.status_code == 200
     token = response.json()["token"]
-    assert Token.objects.get(user=rep1).key == token
+    assert ApiToken.objects.get(user=rep1).key_hash == key_hash(token)  # only its hash is kept
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     me = api.get("/api/v1/auth/me/").json()
     assert me["username"] == "rep1" and me["role"] == "Sales Rep"

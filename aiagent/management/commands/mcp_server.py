@@ -8,7 +8,6 @@ import sys
 
 import anyio
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
 
 
 class Command(BaseCommand):
@@ -29,9 +28,15 @@ class Command(BaseCommand):
 
         if not token:
             raise CommandError("Give an API token: --token <token> (or PIPECRM_API_TOKEN).")
-        found = Token.objects.select_related("user").filter(key=token).first()
-        if found is None or not found.user.is_active:
-            raise CommandError("Unknown API token, or its user is inactive.")
+        from crm.tokens import user_for_key
+
+        found = user_for_key(token)
+        if found is None:
+            raise CommandError(
+                "Unknown API token (revoked, or made before a password change), or its user "
+                "is inactive."
+            )
+        user, _ = found
         # stdout carries the protocol: every log line goes to stderr.
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING, force=True)
-        anyio.run(serve_stdio, found.user)
+        anyio.run(serve_stdio, user)
