@@ -23,6 +23,7 @@ from activities.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from crm import selectors as crm_selectors
 from crm.events import EVENT_NAMES
 
 
@@ -62,6 +63,10 @@ class AssignmentRuleForm(forms.ModelForm):
 
         super().__init__(*args, **kwargs)
         self.fields["sources"].choices = Lead.Source.choices
+        # Only users who may own leads rotate (the rotation skips anyone else too).
+        self.fields["users"].queryset = crm_selectors.assignable_users(
+            model=Lead, with_roles=False
+        )
 
 
 @admin.register(AssignmentRule)

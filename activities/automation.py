@@ -30,11 +30,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from activities.models import (
+    Activity,
     AutomationAction,
     AutomationCondition,
     AutomationRule,
     AutomationRun,
 )
+from crm import assignment
 from crm.errors import DomainError
 from crm.models import Event
 
@@ -467,6 +469,14 @@ def settable_fields(kind: str) -> tuple[str, ...]:
     return tuple(n for n in names if _model_field_spec(model._meta.get_field(n)) is not None)
 
 
+def _check_user(errors: dict[str, list[str]], user, model: type[models.Model]) -> None:
+    """The user an action hands records of ``model`` to must be one who may own them."""
+    try:
+        assignment.check_assignable(user, model, field="user")
+    except DomainError as exc:
+        errors.setdefault("user", []).extend(exc.details.get("user") or [exc.message])
+
+
 def check_action(action: AutomationAction) -> None:
     """The parameters each action type needs, valid for the rule's trigger."""
     rule = getattr(action, "rule", None)
@@ -480,6 +490,8 @@ def check_action(action: AutomationAction) -> None:
     if action.type == Action.CREATE_ACTIVITY:
         need("activity_type", "Choose the type of activity to create.")
         need("subject", "Give the activity a subject.")
+        if action.user_id:
+            _check_user(errors, action.user, Activity)
         if kind:
             for name in ("subject", "body"):
                 try:
@@ -489,8 +501,8 @@ def check_action(action: AutomationAction) -> None:
     elif action.type == Action.ASSIGN:
         if bool(action.user_id) == bool(action.assignment_rule_id):
             errors["user"] = ["Choose either a user or an assignment rule to assign to."]
-        elif action.user_id and not action.user.is_active:
-            errors["user"] = ["This user is inactive."]
+        elif action.user_id and kind in ("lead", "deal"):
+            _check_user(errors, action.user, subject_model(kind))
         if kind and kind not in ("lead", "deal"):
             errors.setdefault("type", []).append("Only leads and deals can be assigned.")
         if action.assignment_rule_id and kind == "deal":
@@ -681,7 +693,7 @@ def _run_action(action: AutomationAction, rule: AutomationRule, context: RuleCon
             due_at=services.business_days_later(timezone.now(), action.due_in_days)
             if action.due_in_days is not None
             else None,
-            assigned_to=assignee if assignee is not None and assignee.is_active else None,
+            assigned_to=assignment.eligible(assignee, Activity),
             is_system_activity=True,
             metadata={
                 "automation_trigger": f"rule:{rule.pk}:action:{action.pk}",

@@ -69,8 +69,10 @@ def activity_get(*, user: User, activity_id, action: permissions.Action = "view"
 
 
 def can_change_activity(user: User, activity: Activity) -> bool:
-    """Assignee, creator, anyone who may change a linked record, ``change_all_activities``."""
-    if not user.is_authenticated or not user.is_active:
+    """Assignee, creator, anyone who may change a linked record, ``change_all_activities``;
+    always within the role's capability (``crm.permissions.role_allows``): an Analyst or a
+    Viewer named as assignee still may not change or complete it."""
+    if not permissions.role_allows(user, Activity, "change"):
         return False
     if user.pk in (activity.assigned_to_id, activity.created_by_id):
         return True
@@ -80,8 +82,9 @@ def can_change_activity(user: User, activity: Activity) -> bool:
 
 
 def can_delete_activity(user: User, activity: Activity) -> bool:
-    """The creator of a non-system activity, and managers (``change_all_activities``)."""
-    if not user.is_authenticated or not user.is_active:
+    """The creator of a non-system activity, and managers (``change_all_activities``);
+    within the role's capability, like ``can_change_activity``."""
+    if not permissions.role_allows(user, Activity, "delete"):
         return False
     if permissions.has_all_access(user, Activity, "delete") or permissions.has_all_access(
         user, Activity, "change"
@@ -96,12 +99,12 @@ def mark_changeable(user: User, activities, *, record_changeable: bool = False) 
     ``record_changeable``: the user may change the record whose timeline this is (then every
     activity on it is theirs to change).
     """
+    capable = permissions.role_allows(user, Activity, "change")
     everything = record_changeable or permissions.has_all_access(user, Activity, "change")
     out = list(activities)
     for activity in out:
-        activity.can_change = everything or user.pk in (
-            activity.assigned_to_id,
-            activity.created_by_id,
+        activity.can_change = capable and (
+            everything or user.pk in (activity.assigned_to_id, activity.created_by_id)
         )
     return out
 

@@ -28,7 +28,7 @@ from activities.models import (
     Sequence,
     SequenceEnrollment,
 )
-from crm import permissions, realtime
+from crm import assignment, permissions, realtime
 from crm import services as crm_services
 from crm.errors import Conflict, PermissionDenied, ValidationFailed
 from crm.events import emit
@@ -164,10 +164,7 @@ def activity_create(
     system = by.username == crm_services.SYSTEM_USERNAME
     if assigned_to is None and not system:
         assigned_to = by
-    if assigned_to is not None and not assigned_to.is_active:
-        raise ValidationFailed(
-            "The assignee must be an active user.", details={"assigned_to": ["Inactive user."]}
-        )
+    assignment.check_assignable(assigned_to, Activity)
     if is_done is None:
         is_done = _default_done(type, due_at)
     now = timezone.now()
@@ -232,10 +229,8 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
     for field in Activity.LINK_FIELDS:
         if field in data and data[field] != getattr(activity, field):
             _check_link(by, field, data[field])
-    if data.get("assigned_to") is not None and not data["assigned_to"].is_active:
-        raise ValidationFailed(
-            "The assignee must be an active user.", details={"assigned_to": ["Inactive user."]}
-        )
+    if "assigned_to" in data and data["assigned_to"] != activity.assigned_to:
+        assignment.check_assignable(data["assigned_to"], Activity)
     if "subject" in data:
         data["subject"] = (data["subject"] or "").strip()
     changed = crm_services.apply_changes(activity, data, EDITABLE_FIELDS)
@@ -339,7 +334,7 @@ def welcome_task_create(*, event_id: int, trigger: str, record, assignee: User) 
         subject=f"Welcome & review: {record}"[:255],
         notes=f"You were assigned this {kind}. Review it and plan the next step.",
         due_at=next_business_day(happened or timezone.now()),
-        assigned_to=assignee,
+        assigned_to=assignment.eligible(assignee, Activity),
         is_system_activity=True,
         metadata={"automation_trigger": trigger, "source_event": event_id},
         **{kind: record},
@@ -382,7 +377,7 @@ def conversion_follow(*, event_id: int, lead, person_id, organization_id, deal_i
         subject=f"Converted: {lead}"[:255],
         notes=f"Converted by {who}" + (f" into {', '.join(made)}." if made else "."),
         is_done=True,
-        assigned_to=lead.assigned_to if lead.assigned_to and lead.assigned_to.is_active else None,
+        assigned_to=assignment.eligible(lead.assigned_to, Activity),
         is_system_activity=True,
         metadata={"automation_trigger": trigger, "source_event": event_id},
         lead=lead,
@@ -394,16 +389,21 @@ def conversion_follow(*, event_id: int, lead, person_id, organization_id, deal_i
 
 
 # --- assignment rules ----------------------------------------------------------------------------
-def _available(users) -> list[User]:
-    return sorted((u for u in users if u.is_active and not u.is_away), key=lambda u: u.pk)
+def _available(rule: AssignmentRule) -> list[User]:
+    """The rule's users who may own leads now (``crm.permissions.may_own``), not away."""
+    from leads.models import Lead
+
+    users = rule.users.filter(permissions.owner_filter(Lead)).filter(is_away=False)
+    return sorted(users, key=lambda u: u.pk)
 
 
 @transaction.atomic
 def assignment_next_user(*, rule: AssignmentRule) -> User | None:
     """Advance ``rule``'s rotation and return the user whose turn it is (None: nobody is
-    available). The rule row is locked, so two workers never hand out the same turn."""
+    available: every user is away, inactive or no longer in a role that owns leads). The rule
+    row is locked, so two workers never hand out the same turn."""
     locked = AssignmentRule.objects.select_for_update().get(pk=rule.pk)
-    candidates = _available(locked.users.all())
+    candidates = _available(locked)
     if not candidates:
         return None
     last = locked.last_assigned_id or 0
@@ -585,7 +585,7 @@ def _advance(enrollment_id: int, *, now: datetime) -> bool:
             notes=render_template(step.body, context),
             due_at=_step_due(enrollment.next_run_at, now),
             is_done=False,
-            assigned_to=assignee if assignee is not None and assignee.is_active else None,
+            assigned_to=assignment.eligible(assignee, Activity),
             is_system_activity=True,
             metadata={
                 "automation_trigger": "sequence",

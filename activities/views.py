@@ -19,7 +19,7 @@ from activities.forms import ActivityFilterForm, ActivityForm, EnrollForm, Quick
 from activities.models import Activity, SequenceEnrollment
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.errors import DomainError, NotFound
+from crm.errors import DomainError, NotFound, PermissionDenied
 from crm.forms import add_domain_errors
 from crm.htmx import render_page, trigger
 from crm.models import Organization, Person
@@ -79,13 +79,13 @@ def _next_url(request: HttpRequest) -> str:
 
 
 def _can_log(user) -> bool:
-    return user.is_active and (user.is_superuser or user.has_perm("activities.add_activity"))
+    return permissions.may_create(user, Activity)
 
 
 def _assignee_choices(user):
     """Managers pick the assignee of what they log; everyone else logs for themselves."""
     if permissions.has_all_access(user, Activity, "change"):
-        return crm_selectors.assignable_users(with_roles=False)
+        return crm_selectors.assignable_users(model=Activity, with_roles=False)
     return None
 
 
@@ -131,6 +131,8 @@ def timeline(request: HttpRequest, kind: str, pk) -> HttpResponse:
 def quick_log(request: HttpRequest, kind: str, pk) -> HttpResponse:
     """Log (or plan) an activity from the timeline; answers with the refreshed timeline."""
     record = _record(request, kind, pk)
+    if not _can_log(request.user):
+        raise PermissionDenied("You may not log activities.")
     form = QuickLogForm(
         request.POST, users=_assignee_choices(request.user), auto_id=f"log-{kind}-%s"
     )
@@ -210,7 +212,7 @@ def _changed(message: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, pk) -> HttpResponse:
     activity = selectors.activity_get(user=request.user, activity_id=pk, action="change")
-    users = crm_selectors.assignable_users(with_roles=False)
+    users = crm_selectors.assignable_users(model=Activity, with_roles=False)
     initial = {name: getattr(activity, name) for name in ActivityForm.base_fields}
     if activity.due_at:
         initial["due_at"] = timezone.localtime(activity.due_at)

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from aiagent import llm, selectors, services
 from aiagent.models import Conversation
 from crm import permissions
-from crm.errors import Conflict, DomainError
+from crm.errors import Conflict, DomainError, ValidationFailed
 from crm.htmx import trigger
 
 
@@ -191,6 +191,10 @@ def drawer(request: HttpRequest) -> HttpResponse:
     context_type = request.GET.get("type", "")
     context_id = request.GET.get("id", "")
     record = services.context_record(request.user, context_type, context_id)
+    if record is None:
+        raise ValidationFailed(
+            "The drawer opens from a lead or a deal.", details={"type": ["lead or deal"]}
+        )
     conversation = None
     if request.GET.get("new") != "1":
         conversation = selectors.conversation_for_record(

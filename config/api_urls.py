@@ -12,7 +12,10 @@ from leads import api as leads_api
 from leads.scoring_api import LeadRescoreView
 from wfm import api as wfm_api
 
+# No ".json" twins of every route: the API speaks JSON only, the schema never listed them, and
+# actions without a ``format`` argument answered them with a server error.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.include_root_view = False
 router.register("people", crm_api.PersonViewSet, basename="person")
 router.register("organizations", crm_api.OrganizationViewSet, basename="organization")

@@ -13,8 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm import selectors, services, tokens
-from crm.errors import ValidationFailed
+from crm import assignment, permissions, selectors, services, tokens
+from crm.errors import PermissionDenied, ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, ApiToken, Organization, Person, User
 from customfields.api import CustomFieldValuesField, custom_field_schema
@@ -225,13 +225,24 @@ class PersonInputSerializer(RecordInputSerializer):
 
 
 class AssignRequestSerializer(serializers.Serializer):
-    """Body of every ``/assign/`` action: the new assignee (null: nobody)."""
+    """Body of every ``/assign/`` action: the new assignee (null: nobody). With the record's
+    model in the context (``"model"``), a user who may not own such records is refused here,
+    under this body's field name (the service refuses them too)."""
 
     user = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True),
         allow_null=True,
         help_text="The new assignee's user id; null unassigns.",
     )
+
+    def validate_user(self, user):
+        model = self.context.get("model")
+        if model is not None:
+            try:
+                assignment.check_assignable(user, model, field="user")
+            except ValidationFailed as exc:
+                raise serializers.ValidationError(exc.details["user"]) from None
+        return user
 
 
 class ReasonRequestSerializer(serializers.Serializer):
@@ -274,6 +285,9 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self.get_serializer(obj).data, status=code)
 
     def create(self, request):
+        model = self.get_queryset().model
+        if not permissions.may_create(request.user, model):
+            raise PermissionDenied(f"You may not create {model._meta.verbose_name_plural}.")
         data = self.input_serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
         return self._respond(

@@ -8,7 +8,12 @@ Rules:
   ``change_all_`` / ``delete_all_`` may change / delete every row;
 - everyone else sees, changes and deletes exactly the rows on which they (or one of their
   groups) hold the object permission ``view_<model>`` / ``change_<model>`` / ``delete_<model>``.
-  Owners get all three when a record is created; assignees get view and change.
+  Owners get all three when a record is created; assignees get view and change;
+- what a user may *do* is the intersection of the role's capability and that access: changing
+  or deleting a record also needs a role that works on its model (``works_on``), so holding an
+  object permission (being owner or assignee, however it came about) never grants a
+  capability the role lacks. Records are only given (as owner or assignee) to users who
+  ``may_own`` them, and the pickers list exactly those users (``owner_filter``).
 
 Model-level ``view_<model>`` is deliberately ignored (``accept_global_perms=False``): guardian
 would otherwise treat it as access to every row.
@@ -18,11 +23,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from django.contrib.auth.models import Permission
-from django.db.models import Model, QuerySet, Subquery
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Model, Q, QuerySet, Subquery
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 from guardian.utils import get_user_obj_perms_model
+
+from crm.roles import SETTING_GRANTS
 
 Action = Literal["view", "change", "delete"]
 
@@ -53,6 +62,8 @@ def visible(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
     """The rows of ``queryset`` that ``user`` may ``action``."""
     model = queryset.model
     if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if not role_allows(user, model, action):
         return queryset.none()
     if has_all_access(user, model, action):
         return queryset
@@ -93,6 +104,8 @@ def can(user, obj: Model, action: Action = "view") -> bool:
     model = type(obj)
     if not user.is_authenticated or not user.is_active:
         return False
+    if not role_allows(user, model, action):
+        return False
     if has_all_access(user, model, action):
         return True
     codename = _object_perm(model, action).split(".", 1)[1]
@@ -129,13 +142,75 @@ def can_delete(user, obj: Model) -> bool:
 def works_on(user, model: type[Model]) -> bool:
     """Whether the user's role changes records of ``model`` at all: it may create them (and
     so own some) or change every one. Analysts and Viewers do neither, so the screens offer
-    them no write actions (bulk bar, move, assign) instead of offering and refusing."""
+    them no write actions (bulk bar, move, assign) instead of offering and refusing, and
+    ``can`` refuses them every change and delete whatever object permissions they hold."""
     if not user.is_authenticated or not user.is_active:
         return False
+    return any(has_capability(user, perm) for perm in _work_perms(model))
+
+
+def _work_perms(model: type[Model]) -> tuple[str, str]:
     opts = model._meta
-    return has_all_access(user, model, "change") or user.has_perm(
-        f"{opts.app_label}.add_{opts.model_name}"
+    return (_all_perm(model, "change"), f"{opts.app_label}.add_{opts.model_name}")
+
+
+def may_create(user, model: type[Model]) -> bool:
+    """May the user's role create records of ``model`` (``<app>.add_<model>``)? Asked before
+    anything else by every create surface, so a role that may not is refused (403) rather
+    than shown a form or told its input is invalid."""
+    opts = model._meta
+    return has_capability(user, f"{opts.app_label}.add_{opts.model_name}")
+
+
+def role_allows(user, model: type[Model], action: Action) -> bool:
+    """The role half of every decision: viewing needs no role capability (the object access
+    decides), changing and deleting need a role that works on ``model``."""
+    return action == "view" or works_on(user, model)
+
+
+def may_own(user, model: type[Model]) -> bool:
+    """May records of ``model`` be given to ``user``, as owner or assignee? Only to an active
+    user whose role works on them: an owner or assignee who could not act on the record
+    would hold object permissions the role does not grant."""
+    return user is not None and works_on(user, model)
+
+
+def owner_filter(model: type[Model]) -> Q:
+    """``may_own`` as a filter on users (for pickers and assignment rules): active, and a
+    superuser or holding one of the model's work permissions through a group or directly."""
+    keys = [perm.split(".", 1) for perm in _work_perms(model)]
+    perms = Permission.objects.filter(
+        Q(content_type__app_label=keys[0][0], codename=keys[0][1])
+        | Q(content_type__app_label=keys[1][0], codename=keys[1][1])
+    ).values("pk")
+    user_model = get_user_model()
+    memberships = user_model.groups.through.objects
+    groups = Group.permissions.through.objects.filter(permission_id__in=perms).values("group_id")
+    direct = user_model.user_permissions.through.objects.filter(permission_id__in=perms)
+    granted = (
+        Q(is_superuser=True)
+        | Q(pk__in=memberships.filter(group_id__in=groups).values("user_id"))
+        | Q(pk__in=direct.values("user_id"))
     )
+    for setting, (role, role_perms) in SETTING_GRANTS.items():
+        if getattr(settings, setting, False) and set(role_perms) & set(_work_perms(model)):
+            members = memberships.filter(group__name=role.value).values("user_id")
+            granted |= Q(pk__in=members)
+    return Q(is_active=True) & granted
+
+
+def has_capability(user, perm: str) -> bool:
+    """Does the user's role grant ``perm`` (``"app_label.codename"``)? Superusers hold every
+    one; the grants a setting switches on for a role (``crm.roles.SETTING_GRANTS``) count as
+    the role's own."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser or user.has_perm(perm):
+        return True
+    for setting, (role, perms) in SETTING_GRANTS.items():
+        if perm in perms and getattr(settings, setting, False):
+            return user.groups.filter(name=role.value).exists()
+    return False
 
 
 def _checker(user) -> ObjectPermissionChecker:

@@ -75,6 +75,20 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
 }
 
 
+# Permissions a setting adds to a role (setting name: role, permissions). They are not stored
+# on the group: ``crm.permissions.has_capability`` reads them, so flipping the setting needs no
+# migration.
+SETTING_GRANTS: dict[str, tuple[Role, tuple[str, ...]]] = {
+    "CUSTOM_FIELDS_EDITABLE_BY_REPS": (
+        Role.SALES_REP,
+        (
+            "customfields.add_customfielddefinition",
+            "customfields.change_customfielddefinition",
+        ),
+    ),
+}
+
+
 def sync_roles(apps, schema_editor) -> None:
     """Data-migration step: create the role groups and (re)assign their permissions."""
     from django.contrib.auth.management import create_permissions

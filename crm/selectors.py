@@ -66,15 +66,19 @@ def organization_people(*, user: User, organization: Organization) -> QuerySet[P
     return person_list(user=user).filter(organization=organization)
 
 
-def assignable_users(*, with_roles: bool = True) -> QuerySet[User]:
-    """Active users that records can be assigned to, for pickers (``with_roles`` prefetches
-    the groups that ``User.role`` reads)."""
-    qs = (
-        User.objects.filter(is_active=True)
-        .filter(Q(is_superuser=True) | Q(groups__name__in=[r.value for r in Role]))
-        .distinct()
-        .order_by("first_name", "last_name", "username")
+def assignable_users(
+    *, model: type[Model] | None = None, with_roles: bool = True
+) -> QuerySet[User]:
+    """Active users with a role, for pickers (``with_roles`` prefetches the groups that
+    ``User.role`` reads). With ``model``: only those records of it may be given to, as owner
+    or assignee (``crm.permissions.may_own``); without: everyone, for filters."""
+    members = User.groups.through.objects.filter(group__name__in=[r.value for r in Role])
+    qs = User.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(pk__in=members.values("user_id"))
     )
+    if model is not None:
+        qs = qs.filter(permissions.owner_filter(model))
+    qs = qs.order_by("first_name", "last_name", "username")
     return qs.prefetch_related("groups") if with_roles else qs
 
 

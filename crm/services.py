@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from crm import permissions
+from crm import assignment, permissions
 from crm.errors import PermissionDenied, ValidationFailed
 from crm.events import emit
 from crm.models import (
@@ -113,10 +113,7 @@ def check_owner_choice(*, by: User, owner: User | None, model: type[Model]) -> U
         raise PermissionDenied(
             f"Only managers can give a {model._meta.verbose_name} to someone else."
         )
-    if not owner.is_active:
-        raise ValidationFailed(
-            "The owner must be an active user.", details={"owner": ["Inactive user."]}
-        )
+    assignment.check_assignable(owner, model, field="owner")
     return owner
 
 

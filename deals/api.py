@@ -14,7 +14,12 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from crm.api import RecordInputSerializer, RecordSerializer, RecordViewSet
+from crm.api import (
+    AssignRequestSerializer,
+    RecordInputSerializer,
+    RecordSerializer,
+    RecordViewSet,
+)
 from crm.models import User
 from customfields.api import custom_field_schema
 from deals import selectors, services
@@ -114,7 +119,7 @@ class LostSerializer(serializers.Serializer):
     )
 
 
-class AssignSerializer(serializers.Serializer):
+class AssignSerializer(AssignRequestSerializer):
     user = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), allow_null=True, help_text="The new assignee; null: nobody."
     )
@@ -196,7 +201,7 @@ class DealViewSet(RecordViewSet):
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         deal = self.get_selector(request.user, pk, "change")
-        data = AssignSerializer(data=request.data)
+        data = AssignSerializer(data=request.data, context={"model": Deal})
         data.is_valid(raise_exception=True)
         services.deal_assign(by=request.user, deal=deal, assignee=data.validated_data["user"])
         return self._respond(deal)

@@ -217,7 +217,7 @@ class LeadViewSet(RecordViewSet):
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         lead = self._changeable(pk)
-        data = AssignRequestSerializer(data=request.data)
+        data = AssignRequestSerializer(data=request.data, context={"model": Lead})
         data.is_valid(raise_exception=True)
         services.lead_assign(by=request.user, lead=lead, assignee=data.validated_data["user"])
         return self._refreshed(lead)

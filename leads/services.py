@@ -450,7 +450,7 @@ def _conversion_deal(by, lead: Lead, choice, person_obj, org_obj, created: dict,
             person=person_obj,
             organization=org_obj,
             owner=_conversion_owner(by, lead, Deal),
-            assigned_to=lead.assigned_to,
+            assigned_to=assignment.eligible(lead.assigned_to, Deal),
             custom_field_values=_carried(lead, "deal", definitions),
         )
 
@@ -477,8 +477,7 @@ def _conversion_organization(
             name=lead.company_name,
             domain=selectors.email_domain(lead.contact_email),
             owner=lead.owner
-            if lead.owner
-            and lead.owner.is_active
+            if assignment.eligible(lead.owner, Organization)
             and lead.owner != by
             and permissions.has_all_access(by, Organization, "change")
             else None,
@@ -519,13 +518,8 @@ def _conversion_person(
 def _conversion_owner(by: User, lead: Lead, model) -> User:
     """New records belong to the lead's owner when the converter may give records to others
     (a manager converting a rep's lead), otherwise to the converter."""
-    owner = lead.owner
-    if (
-        owner
-        and owner != by
-        and owner.is_active
-        and permissions.has_all_access(by, model, "change")
-    ):
+    owner = assignment.eligible(lead.owner, model)
+    if owner and owner != by and permissions.has_all_access(by, model, "change"):
         return owner
     return by
 

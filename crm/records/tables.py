@@ -359,6 +359,8 @@ def record_bulk(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     rt = record_type
     user = request.user
     actions = {a.key: a for a in rt.bulk_actions_for(user)}
+    if not actions:  # refused before the input is read: the role has no bulk actions at all
+        raise PermissionDenied(f"You may not change {rt.noun_plural} in bulk.")
     form = BulkForm(
         request.POST,
         assignees=crm_selectors.assignable_users(model=rt.model, with_roles=False),
