@@ -136,7 +136,7 @@ def test_read_only_roles_cannot_post_a_bulk_action(web, analyst, manager):
         "/leads/bulk/", {"ids": [lead.pk], "action": "delete"}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 403
-    assert response.json()["error"]["message"] == "You may not delete leads."
+    assert response.json()["error"]["message"] == "You may not change leads in bulk."
 
 
 def test_viewer_empty_state_names_only_what_exists(web, viewer):
