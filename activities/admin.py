@@ -64,9 +64,7 @@ class AssignmentRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["sources"].choices = Lead.Source.choices
         # Only users who may own leads rotate (the rotation skips anyone else too).
-        self.fields["users"].queryset = crm_selectors.assignable_users(
-            model=Lead, with_roles=False
-        )
+        self.fields["users"].queryset = crm_selectors.assignable_users(model=Lead, with_roles=False)
 
 
 @admin.register(AssignmentRule)

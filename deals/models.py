@@ -9,7 +9,6 @@ from simple_history.models import HistoricalRecords
 
 from crm.models import Organization, Person, SoftDeleteModel, TimestampedModel
 
-
 # Fields ``deal_update`` changes directly. ``owner`` and ``assigned_to`` move permissions and
 # ``custom_field_values`` is validated, so they are handled apart; the step moves only through
 # ``deal_transition``.

@@ -37,6 +37,7 @@ from wfm.models import ProjectType, WorkflowStep
 
 ENTITY_TYPE = "deal"
 
+
 # --- checks -----------------------------------------------------------------------------------
 def _check_links(by: User, *, person: Person | None, organization: Organization | None) -> None:
     """A linked person or organization the user may not see is reported as unknown."""

@@ -11,7 +11,6 @@ from simple_history.models import HistoricalRecords
 from crm.models import Organization, Person, SoftDeleteModel, TimestampedModel
 from leads.scoring import defaults as scoring_defaults
 
-
 # The lead's fields as services, the API, the AI tools, automation, import and export know
 # them: the one list (issue 13). Attribution is the first touch (SPEC §5, seed 000 §7.3).
 ATTRIBUTION_FIELDS = (
