@@ -1,6 +1,10 @@
 """Shared fixtures: one user per role (SPEC §9) plus an outsider, and API clients."""
 
+import os
+import uuid
+
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from crm.roles import Role
@@ -41,15 +45,35 @@ def _reference_data(request):
         install_reference_data()
 
 
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    # With REDIS_URL set (CI) the cache outlives a test: throttle and login-failure counters
-    # must not leak from one test into the next.
+# With REDIS_URL set (CI) the cache and the channel layer live in a Redis server that other
+# processes on the machine may share (another test run, a dev server): this run keeps its keys
+# and groups under a prefix of its own, so their throttle counters and group messages never
+# meet ours, and clearing the cache between tests deletes only our keys (never FLUSHDB).
+# Settings are loaded but no cache or layer is open yet when this module is imported.
+RUN_PREFIX = f"pipecrm-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+settings.CACHES["default"]["KEY_PREFIX"] = RUN_PREFIX
+if "prefix" in settings.CHANNEL_LAYERS["default"].get("CONFIG", {}):
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = RUN_PREFIX
+
+
+def clear_cache() -> None:
     from django.core.cache import cache
 
-    cache.clear()
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{RUN_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle and login-failure counters must not leak from one test into the next.
+    clear_cache()
     yield
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture(autouse=True)
