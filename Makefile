@@ -14,11 +14,12 @@ STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help run test install install-dev lint format clean
+.PHONY: help run test schemathesis install install-dev lint format clean
 
 help:
 	@echo "make run          set up, migrate, seed demo data and serve on http://127.0.0.1:$(PORT)/"
 	@echo "make test         set up with the dev extra and run the whole test suite"
+	@echo "make schemathesis check the running API against its OpenAPI schema (all checks)"
 	@echo "make lint         ruff check + ruff format --check"
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make install      install the project into $(VENV) (make install-dev: with dev extra)"
@@ -60,6 +61,12 @@ test: $(STAMP_DEV)
 	@status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; failing." >&2; exit 1; fi; \
 	exit $$status
+
+# The API against its own OpenAPI schema: a server with the demo data on a fresh SQLite file,
+# `schemathesis run /api/schema/ --checks all` as the demo manager (.ci/schemathesis.sh; knobs
+# SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_TIME_LIMIT, SCHEMATHESIS_SEED, SCHEMATHESIS_PORT).
+schemathesis: $(STAMP_DEV)
+	.ci/schemathesis.sh
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .

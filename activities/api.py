@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from rest_framework.response import Response
 from activities import selectors, services, webhooks
 from activities.filters import ActivityFilter
 from activities.models import (
+    MAX_DURATION_MINUTES,
     Activity,
     Sequence,
     SequenceEnrollment,
@@ -34,6 +36,8 @@ from crm.api import RecordViewSet
 from crm.errors import NotFound
 from crm.events import EVENT_NAMES
 from crm.models import Organization, Person, User
+from crm.openapi import InputSerializer, ModelInputSerializer
+from crm.rest import TEXT_MAX_LENGTH, int_pk
 
 
 @extend_schema_field(
@@ -102,12 +106,14 @@ def _deal_queryset():
     return Deal.objects.all()
 
 
-class ActivityInputSerializer(serializers.Serializer):
+class ActivityInputSerializer(InputSerializer):
     type = ActivityTypeField()
     subject = serializers.CharField(max_length=255)
-    notes = serializers.CharField(required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=TEXT_MAX_LENGTH)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
-    duration_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    duration_minutes = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MINUTES
+    )
     is_done = serializers.BooleanField(
         required=False,
         allow_null=True,
@@ -139,7 +145,33 @@ class ActivityInputSerializer(serializers.Serializer):
     )
 
 
-class CompleteRequestSerializer(serializers.Serializer):
+class ActivityInputSchema(OpenApiSerializerExtension):
+    """Only calls and emails have a direction: the request schema says so by type (a PATCH
+    without ``type`` may give one; 409 when the stored type has none)."""
+
+    target_class = ActivityInputSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        # Patterns, not enums: drf-spectacular would turn enums into (colliding) components.
+        directed = "|".join(sorted(Activity.DIRECTED_TYPES))
+        undirected = "|".join(sorted(set(Activity.Type.values) - Activity.DIRECTED_TYPES))
+        cases = [
+            {"required": ["type"], "properties": {"type": {"pattern": f"^({directed})$"}}},
+            {
+                "required": ["type"],
+                "properties": {
+                    "type": {"pattern": f"^({undirected})$"},
+                    "direction": {"maxLength": 0},
+                },
+            },
+        ]
+        if self.target.partial:
+            cases.append({"not": {"required": ["type"]}})
+        return {**schema, "anyOf": cases}
+
+
+class CompleteRequestSerializer(InputSerializer):
     outcome = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
@@ -222,7 +254,7 @@ class EnrollmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EnrollRequestSerializer(serializers.Serializer):
+class EnrollRequestSerializer(InputSerializer):
     lead = serializers.UUIDField(help_text="The lead to enrol (you must be able to change it).")
 
 
@@ -236,7 +268,8 @@ class SequenceViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.active_sequences().prefetch_related("steps")
 
     def get_object(self):
-        sequence = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        pk = int_pk(self.kwargs["pk"], "Sequence not found.")
+        sequence = self.get_queryset().filter(pk=pk).first()
         if sequence is None:
             raise NotFound("Sequence not found.")
         return sequence
@@ -287,10 +320,11 @@ class ManagesAutomation(BasePermission):
         return selectors.can_manage_automation(request.user)
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(ModelInputSerializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(EVENT_NAMES)),
         allow_empty=False,
+        max_length=len(EVENT_NAMES),
         help_text="Event names to send.",
     )
     secret = serializers.CharField(
@@ -354,7 +388,8 @@ class WebhookViewSet(
         return selectors.webhook_list(user=self.request.user)
 
     def get_object(self):
-        subscription = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        pk = int_pk(self.kwargs["pk"], "Webhook not found.")
+        subscription = self.get_queryset().filter(pk=pk).first()
         if subscription is None:
             raise NotFound("Webhook not found.")
         return subscription

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from activities.models import Activity
+from crm.filters import BigIntFilter, StrictBooleanFilter
 
 
 class DateOrDateTimeField(forms.Field):
@@ -37,10 +38,10 @@ class ActivityFilter(django_filters.FilterSet):
     deal = django_filters.UUIDFilter(field_name="deal_id")
     person = django_filters.UUIDFilter(field_name="person_id")
     organization = django_filters.UUIDFilter(field_name="organization_id")
-    assigned_to = django_filters.NumberFilter(field_name="assigned_to_id")
+    assigned_to = BigIntFilter(field_name="assigned_to_id")
     type = django_filters.MultipleChoiceFilter(choices=Activity.Type.choices)
-    is_done = django_filters.BooleanFilter()
-    is_system_activity = django_filters.BooleanFilter()
+    is_done = StrictBooleanFilter()
+    is_system_activity = StrictBooleanFilter()
     due_after = DateOrDateTimeFilter(
         field_name="due_at", lookup_expr="gte", label="Due at or after (date or date-time)"
     )

@@ -233,6 +233,7 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
         assignment.check_assignable(data["assigned_to"], Activity)
     if "subject" in data:
         data["subject"] = (data["subject"] or "").strip()
+    _check_direction(activity, data)
     changed = crm_services.apply_changes(activity, data, EDITABLE_FIELDS)
     if "due_at" in changed and OVERDUE_FLAG in activity.metadata:
         activity.metadata = {k: v for k, v in activity.metadata.items() if k != OVERDUE_FLAG}
@@ -245,6 +246,23 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
     elif done is False and activity.is_done:
         activity = activity_reopen(by=by, activity=activity)
     return activity
+
+
+def _check_direction(activity: Activity, data: dict[str, Any]) -> None:
+    """Only calls and emails have a direction. A new type without one drops the stored
+    direction (unless ``data`` gives one: then the model refuses the pair, 400); a direction
+    for an activity whose stored type has none is a 409."""
+    directed = Activity.DIRECTED_TYPES
+    if "type" in data:
+        if data["type"] not in directed and "direction" not in data:
+            data["direction"] = ""
+    elif data.get("direction") and activity.type not in directed:
+        raise Conflict(
+            f"A {activity.get_type_display().lower()} has no direction: only calls and emails "
+            "have one.",
+            code="no_direction",
+            details={"direction": ["Only calls and emails have a direction."]},
+        )
 
 
 def _locked(activity: Activity) -> Activity:

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from aiagent import selectors, services
 from aiagent.models import Conversation, Message, Proposal, ToolCall
 from crm.errors import Conflict, NotFound
+from crm.openapi import InputSerializer
 
 
 # --- serializers --------------------------------------------------------------------------------
@@ -107,10 +108,13 @@ class ConversationSerializer(serializers.ModelSerializer):
         return conversation.running_since is not None
 
 
-class ConversationCreateSerializer(serializers.Serializer):
+class ConversationCreateSerializer(InputSerializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    context_type = serializers.CharField(
-        max_length=10, required=False, allow_blank=True, help_text="lead, deal or empty."
+    context_type = serializers.ChoiceField(
+        choices=Conversation.ContextType.choices,
+        required=False,
+        allow_blank=True,
+        help_text="lead, deal or empty.",
     )
     context_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
     content = serializers.CharField(
@@ -121,14 +125,14 @@ class ConversationCreateSerializer(serializers.Serializer):
     )
 
 
-class MessageCreateSerializer(serializers.Serializer):
+class MessageCreateSerializer(InputSerializer):
     content = serializers.CharField(max_length=services.MAX_MESSAGE_CHARS)
     background = serializers.BooleanField(
         default=False, help_text="Answer in the background: 202, then poll the messages."
     )
 
 
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(InputSerializer):
     token = serializers.CharField(max_length=64)
 
 
@@ -285,7 +289,7 @@ class ConversationViewSet(
 
 
 # --- lead analysis ------------------------------------------------------------------------------
-class AnalyzeRequestSerializer(serializers.Serializer):
+class AnalyzeRequestSerializer(InputSerializer):
     text = serializers.CharField(
         max_length=20000,
         required=False,

@@ -340,9 +340,10 @@ def lead_analyze(*, by: User, lead, text: str = "") -> AnalyzeOutcome:
     if not permissions.can_view(by, lead):
         raise NotFound("Lead not found.")
     text = (text or "").replace("\x00", "").strip() or lead_text(lead)
-    if not text:
-        raise ValidationFailed(
+    if not text:  # no text given and none on the lead yet: the lead's state, 409
+        raise Conflict(
             "There is nothing to analyse yet: paste call notes or an email thread.",
+            code="nothing_to_analyse",
             details={"text": ["Give the text to analyse."]},
         )
     result = analysis.analyze(text=text, lead=lead)

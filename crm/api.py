@@ -6,17 +6,19 @@ Thin: serializers describe input and output; writes call crm.services, reads crm
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from django.db import models
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm import assignment, permissions, selectors, services, tokens
-from crm.errors import PermissionDenied, ValidationFailed
+from crm.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, ApiToken, Organization, Person, User
+from crm.openapi import InputSerializer, ModelInputSerializer
+from crm.rest import TEXT_MAX_LENGTH, FilterBackend
 from customfields.api import CustomFieldValuesField, custom_field_schema
 
 
@@ -35,9 +37,13 @@ class MeSerializer(UserSerializer):
         fields = [*UserSerializer.Meta.fields, "email", "is_superuser"]
 
 
-class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+class TokenRequestSerializer(InputSerializer):
+    # As long as a username can be (Django's 150), and a password far longer than any real
+    # one: no one makes the server hash a megabyte (Django's hashers take any length).
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(
+        style={"input_type": "password"}, trim_whitespace=False, max_length=4096
+    )
     name = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -76,7 +82,13 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
     throttle_scope = "login"
 
-    @extend_schema(request=TokenRequestSerializer, responses=TokenResponseSerializer)
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenResponseSerializer,
+            401: OpenApiResponse(description="Unable to log in with these credentials."),
+        },
+    )
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -88,7 +100,7 @@ class ObtainTokenView(APIView):
             password=data.validated_data["password"],
         )
         if user is None or not user.is_active:
-            raise ValidationFailed(
+            raise NotAuthenticated(
                 "Unable to log in with these credentials.",
                 code="invalid_credentials",
                 details={"non_field_errors": ["Unable to log in with these credentials."]},
@@ -126,15 +138,43 @@ class MeView(APIView):
         return Response(MeSerializer(request.user).data)
 
 
-class UserViewSet(viewsets.ReadOnlyModelViewSet):
-    """Active users, for assignment pickers."""
+class DirectoryUserSerializer(UserSerializer):
+    role = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The user's role; null unless it is you or you are a manager or admin.",
+    )
 
-    serializer_class = UserSerializer
-    filter_backends = [DjangoFilterBackend]
-    pagination_class = None
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not self.context.get("show_roles") and (request is None or request.user != instance):
+            data["role"] = None
+        return data
+
+
+class UserViewSet(viewsets.ReadOnlyModelViewSet):
+    """The users you may see, paginated (SPEC §7), for filters and assignment pickers.
+
+    Managers and administrators see every active user with their role. Sales reps and
+    analysts see the users the filters and pickers offer, by name (role null but their own).
+    Viewers and users without a role see only themselves: they filter and assign nothing.
+    (``crm.selectors.user_directory`` decides.)
+    """
+
+    serializer_class = DirectoryUserSerializer
+    filter_backends: list = []
 
     def get_queryset(self):
-        return selectors.assignable_users()
+        if getattr(self, "swagger_fake_view", False):  # the schema's introspection
+            return User.objects.none()
+        return selectors.user_directory(user=self.request.user)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if getattr(self, "request", None) is not None and self.request.user.is_authenticated:
+            context["show_roles"] = selectors.sees_user_roles(self.request.user)
+        return context
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -157,7 +197,7 @@ class RecordSerializer(serializers.ModelSerializer):
 # (each field typed from its model field) and what its services take besides: the owner, custom
 # field values (and per type, e.g. the assignee). No model validator runs here: the services
 # validate and decide.
-class RecordInputSerializer(serializers.ModelSerializer):
+class RecordInputSerializer(ModelInputSerializer):
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), required=False
     )
@@ -169,6 +209,12 @@ class RecordInputSerializer(serializers.ModelSerializer):
         fields = super().get_fields()
         fields["custom_field_values"] = _custom_field_values(self, required=False)
         return fields
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, models.TextField) and kwargs.get("max_length") is None:
+            kwargs["max_length"] = TEXT_MAX_LENGTH  # a text column has no length of its own
+        return field_class, kwargs
 
 
 # --- people and organizations ------------------------------------------------------------------
@@ -224,7 +270,7 @@ class PersonInputSerializer(RecordInputSerializer):
         fields = [*PERSON_FIELDS, "owner", "custom_field_values"]
 
 
-class AssignRequestSerializer(serializers.Serializer):
+class AssignRequestSerializer(InputSerializer):
     """Body of every ``/assign/`` action: the new assignee (null: nobody). With the record's
     model in the context (``"model"``), a user who may not own such records is refused here,
     under this body's field name (the service refuses them too)."""
@@ -245,10 +291,10 @@ class AssignRequestSerializer(serializers.Serializer):
         return user
 
 
-class ReasonRequestSerializer(serializers.Serializer):
+class ReasonRequestSerializer(InputSerializer):
     """Body of actions that need a reason (disqualify, lost)."""
 
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=TEXT_MAX_LENGTH)
 
 
 class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -258,7 +304,7 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """
 
     input_serializer_class: type[serializers.Serializer]
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
 
     def list_selector(self, user):  # pragma: no cover - abstract
         raise NotImplementedError

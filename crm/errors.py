@@ -23,6 +23,13 @@ class ValidationFailed(DomainError):
     status = 400
 
 
+class NotAuthenticated(DomainError):
+    """Sign in first."""
+
+    code = "not_authenticated"
+    status = 401
+
+
 class NotFound(DomainError):
     """Not found."""
 

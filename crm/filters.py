@@ -1,13 +1,132 @@
-"""FilterSets of people and organizations, shared by the HTML tables and the API.
+"""FilterSets of people and organizations, shared by the HTML tables and the API, and the
+filter classes every record FilterSet uses.
 
 Both take the ``cf_<name>`` custom field filters and ``ordering=cf_<name>``
-(``customfields.filters``)."""
+(``customfields.filters``).
+
+A filter value that cannot be applied is a form error (the API answers 400 naming the
+parameter, a table shows the message), never a database error: integers are bounded to what
+a 64-bit column holds (``BigIntFilter``), booleans are ``true`` / ``false`` (``1`` / ``0``)
+and nothing else (``StrictBooleanFilter``), search text has a length cap (``SearchTextFilter``).
+"""
+
+from __future__ import annotations
 
 import django_filters
+from django import forms
+from django.db import models
 from django.db.models import F, Q
+from django_filters.rest_framework import FilterSet as RestFilterSet
+from drf_spectacular.utils import extend_schema_field
 
 from crm.models import Organization, Person
 from customfields.filters import CustomFieldFilterSetMixin
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+SEARCH_MAX_LENGTH = 200  # the tables' search input has the same maxlength
+
+
+class BigIntField(forms.IntegerField):
+    """A whole number that a 64-bit integer column can hold."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", INT64_MIN)
+        kwargs.setdefault("max_value", INT64_MAX)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(
+    {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX}
+)
+class BigIntFilter(django_filters.NumberFilter):
+    """An integer filter (ids, scores) bounded to 64 bits: a larger value is a form error,
+    not an overflow in the database driver."""
+
+    field_class = BigIntField
+
+
+class StrictNullBooleanField(forms.NullBooleanField):
+    """``true`` / ``false`` (any case) or ``1`` / ``0``; empty is no filter; anything else is
+    an error (Django's own field reads an unknown word as "no filter")."""
+
+    widget = forms.TextInput
+    TRUE = frozenset({"true", "1"})
+    FALSE = frozenset({"false", "0"})
+    default_error_messages = {"invalid": "Select a valid choice: true or false."}
+
+    def to_python(self, value):
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text == "":
+            return None
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictNullBooleanField
+
+
+@extend_schema_field({"type": "string", "maxLength": SEARCH_MAX_LENGTH})
+class SearchTextFilter(django_filters.CharFilter):
+    """Free-text search, at most ``SEARCH_MAX_LENGTH`` characters."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", SEARCH_MAX_LENGTH)
+        kwargs.setdefault("label", "Search")
+        super().__init__(*args, **kwargs)
+
+
+class StrictFilterSet(RestFilterSet):
+    """The base of the FilterSets the API generates from a view's ``filterset_fields``
+    (``crm.rest.FilterBackend``): booleans are strict there too."""
+
+    FILTER_DEFAULTS = {
+        **RestFilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+    }
+
+
+class IdOrNoneField(forms.Field):
+    """A 64-bit id, or ``none``: returns the id (an ``int``) or the string ``"none"``."""
+
+    default_error_messages = {"invalid": "Give a user id, or “none”."}
+
+    def to_python(self, value):
+        text = "" if value in self.empty_values else str(value).strip()
+        if not text:
+            return None
+        if text.lower() == "none":
+            return "none"
+        if not text.isdigit():
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        number = int(text)
+        if number > INT64_MAX:
+            raise forms.ValidationError(
+                "Ensure this value is less than or equal to %(limit_value)s.",
+                code="max_value",
+                params={"limit_value": INT64_MAX},
+            )
+        return number
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX},
+            {"type": "string", "enum": ["none"]},
+        ]
+    }
+)
+class IdOrNoneFilter(django_filters.Filter):
+    """A user id, or ``none`` (the filter's method decides what ``none`` means)."""
+
+    field_class = IdOrNoneField
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
@@ -30,9 +149,9 @@ class StableOrderingFilter(django_filters.OrderingFilter):
 class PersonFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     cf_entity_type = "person"
 
-    search = django_filters.CharFilter(method="filter_search", label="Search")
+    search = SearchTextFilter(method="filter_search")
     organization = django_filters.UUIDFilter(field_name="organization_id")
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = BigIntFilter(field_name="owner_id")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     ordering = StableOrderingFilter(
@@ -66,9 +185,9 @@ class PersonFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
 class OrganizationFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     cf_entity_type = "organization"
 
-    search = django_filters.CharFilter(method="filter_search", label="Search")
+    search = SearchTextFilter(method="filter_search")
     industry = django_filters.CharFilter(field_name="industry", lookup_expr="iexact")
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = BigIntFilter(field_name="owner_id")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     ordering = StableOrderingFilter(

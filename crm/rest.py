@@ -9,10 +9,14 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, filters, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,11 +25,78 @@ from crm.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
+# The longest free text (notes, descriptions, reasons) the API takes, as long as a custom
+# long-text field's value; shorter columns keep their own ``max_length``.
+TEXT_MAX_LENGTH = 20_000
+
 
 class Pagination(PageNumberPagination):
+    """SPEC §7 pages: ``page`` (from 1) and ``page_size`` (a whole number from 1; more than
+    200 gives 200). A ``page_size`` that is not such a number is a 400 naming it; a page
+    beyond the last is a 404."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None or raw == "":
+            return self.page_size
+        field = serializers.IntegerField(min_value=1)
+        try:
+            size = field.run_validation(raw)
+        except exceptions.ValidationError as exc:
+            raise exceptions.ValidationError({self.page_size_query_param: exc.detail}) from None
+        return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = (
+                    f"Number of results to return per page (default {self.page_size}; "
+                    f"at most {self.max_page_size}: a larger number gives {self.max_page_size})."
+                )
+        return parameters
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter for the API: an invalid filter value is a 400 naming the parameter
+    (``raise_exception``). FilterSets built from a view's ``filterset_fields`` take strict
+    booleans too (``crm.filters.StrictFilterSet``; declared FilterSets use its filters)."""
+
+    raise_exception = True
+
+    @property
+    def filterset_base(self):
+        from crm.filters import StrictFilterSet  # models: not while DRF itself loads
+
+        return StrictFilterSet
+
+
+class SearchFilter(filters.SearchFilter):
+    """DRF's ``search`` with the length cap of the tables' search box."""
+
+    max_length = 200
+
+    def get_search_terms(self, request):
+        value = request.query_params.get(self.search_param, "")
+        field = serializers.CharField(
+            trim_whitespace=False, allow_blank=True, max_length=self.max_length
+        )
+        try:
+            cleaned = field.run_validation(value)
+        except exceptions.ValidationError as exc:
+            raise exceptions.ValidationError({self.search_param: exc.detail}) from None
+        return filters.search_smart_split(cleaned)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["maxLength"] = self.max_length
+        return parameters
 
 
 _DRF_CODES = {
@@ -91,7 +162,9 @@ def exception_handler(exc, context):
     request = context.get("request")
     if isinstance(exc, DomainError):
         body = error_body(request, code=exc.code, message=exc.message, details=exc.details)
-        return Response(body, status=exc.status)
+        # A 401 names the scheme to authenticate with (RFC 9110), as DRF's own 401s do.
+        headers = {"WWW-Authenticate": "Token"} if exc.status == 401 else None
+        return Response(body, status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         details = validation_details(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -113,6 +186,11 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         details = validation_details(exc.detail)
         message = _first_message(details, "Invalid input.")
+        if _only_missing_records(exc.get_codes()):
+            # Every error is a record the body names that does not exist (or that the user
+            # may not see): a 404 naming the field, as a record in the path would be.
+            response.status_code = status.HTTP_404_NOT_FOUND
+            code = "not_found"
     else:
         details = {}
         message = str(getattr(exc, "detail", "")) or "Error."
@@ -122,12 +200,52 @@ def exception_handler(exc, context):
     return response
 
 
+def _only_missing_records(codes) -> bool:
+    """Whether the error codes of a ``ValidationError`` are all ``does_not_exist`` (what
+    DRF's related fields give for an id that names no record)."""
+    if isinstance(codes, dict):
+        return bool(codes) and all(_only_missing_records(c) for c in codes.values())
+    if isinstance(codes, list | tuple):
+        return bool(codes) and all(_only_missing_records(c) for c in codes)
+    return codes == "does_not_exist"
+
+
+def int_pk(value, message: str = "Not found.") -> int:
+    """An integer primary key from the URL, or ``NotFound``: a key that is not digits or
+    that no 64-bit column holds names nothing (rather than failing in the database)."""
+    text = str(value)
+    if not text.isdigit() or int(text) > 2**63 - 1:
+        raise exceptions.NotFound(message)
+    return int(text)
+
+
 def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
 def json_error(request, status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(request, code=code, message=message), status=status_code)
+
+
+@csrf_exempt  # nothing to protect, and token clients send no CSRF token
+def api_not_found(request):
+    """Any path under ``/api/`` that no route answers: the JSON 404, whatever ``DEBUG`` is
+    (Django's debug 404 page would be HTML). Like ``APPEND_SLASH``, a GET of a known route
+    without its trailing slash is redirected to it."""
+    if (
+        settings.APPEND_SLASH
+        and request.method in ("GET", "HEAD")
+        and not request.path_info.endswith("/")
+    ):
+        try:
+            match = resolve(f"{request.path_info}/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            query = request.META.get("QUERY_STRING", "")
+            target = f"{request.path}/" + (f"?{query}" if query else "")
+            return HttpResponsePermanentRedirect(target)
+    return json_error(request, status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
 
 
 def page_not_found(request, exception=None):

@@ -82,6 +82,36 @@ def assignable_users(
     return qs.prefetch_related("groups") if with_roles else qs
 
 
+def sees_user_roles(user: User) -> bool:
+    """Managers and administrators see every user and each one's role (they reassign records
+    and manage the team); everyone else sees other users' names only."""
+    return user.is_superuser or user.role in (Role.ADMIN, Role.MANAGER)
+
+
+def user_directory(*, user: User, with_roles: bool = True) -> QuerySet[User]:
+    """The users ``user`` may list (``/api/v1/users/``, the tables' user filters, the AI
+    agent's ``list_users``), with the groups their role reads unless ``with_roles`` is false.
+
+    - managers and administrators (``sees_user_roles``): every active user;
+    - users whose role works on or reads records of some type (sales reps, analysts): the
+      users the filters and assignment pickers offer (``assignable_users``), among whom they
+      filter and pick;
+    - anyone else (viewers, users without a role): themselves only.
+    """
+    if sees_user_roles(user):
+        qs = User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+        return qs.prefetch_related("groups") if with_roles else qs
+    from crm.records import registry
+
+    models = {rt.model for rt in registry.all_types()}
+    if any(
+        permissions.works_on(user, m) or permissions.has_all_access(user, m, "view") for m in models
+    ):
+        return assignable_users(with_roles=with_roles)
+    qs = User.objects.filter(pk=user.pk, is_active=True)
+    return qs.prefetch_related("groups") if with_roles else qs
+
+
 def saved_views(*, user: User, screen: str) -> QuerySet[SavedView]:
     return SavedView.objects.filter(user=user, screen=screen)
 

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from crm.errors import DomainError, ValidationFailed
+from crm.errors import DomainError
 from customfields import services
 from customfields.forms import OptionsField
 from customfields.models import CustomFieldDefinition
@@ -42,7 +42,7 @@ class CustomFieldDefinitionForm(forms.ModelForm):
         if self.instance.pk and "options" in self.changed_data and "options" in cleaned:
             try:
                 services.check_options_change(field=self.instance, options=cleaned["options"])
-            except ValidationFailed as exc:
+            except DomainError as exc:
                 for message in exc.details.get("options", [exc.message]):
                     self.add_error("options", message)
         return cleaned

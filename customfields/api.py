@@ -22,17 +22,23 @@ import contextlib
 
 import django_filters
 from django.db import DatabaseError
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.schemas.inspectors import ViewInspector
+from rest_framework.settings import api_settings
 
-from customfields import selectors, services
+from crm.filters import StrictBooleanFilter
+from crm.openapi import InputSerializer
+from customfields import selectors, services, values
 from customfields.filters import OPENAPI_DESCRIPTION, openapi_parameters
 from customfields.models import (
+    CHOICE_TYPES,
     NAME_MAX_LENGTH,
     OPTION_MAX_LENGTH,
+    RESERVED_NAMES,
     CustomFieldDefinition,
     EntityType,
     FieldType,
@@ -66,7 +72,7 @@ class CustomFieldSerializer(serializers.ModelSerializer):
 
 
 class _OptionsField(serializers.ListField):
-    child = serializers.CharField(allow_blank=True, max_length=OPTION_MAX_LENGTH)
+    child = serializers.CharField(max_length=OPTION_MAX_LENGTH)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("allow_empty", True)
@@ -75,11 +81,27 @@ class _OptionsField(serializers.ListField):
         super().__init__(**kwargs)
 
 
-class CustomFieldCreateSerializer(serializers.Serializer):
-    """Input of ``POST``: the shape only; the service checks names, options and uniqueness."""
+# The rules of ``models.validate_field_name`` as one pattern, for the schema and the input:
+# lowercase letters, digits and single underscores from a letter on, no range-filter suffix,
+# no reserved name.
+_RESERVED = "|".join(sorted(RESERVED_NAMES))
+NAME_REGEX = rf"^(?!(?:{_RESERVED})$)(?!.*_(?:min|max)$)[a-z](?:[a-z0-9]|_(?!_))*$"
+NAME_MESSAGE = (
+    "Use lowercase letters, digits and single underscores, starting with a letter (for example "
+    "budget_range), not ending in _min or _max, and not a reserved name."
+)
+
+
+class CustomFieldCreateSerializer(InputSerializer):
+    """Input of ``POST``: the shape only; the service checks options and uniqueness."""
 
     entity_type = serializers.ChoiceField(choices=EntityType.choices)
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    name = serializers.RegexField(
+        NAME_REGEX,
+        max_length=NAME_MAX_LENGTH,
+        trim_whitespace=False,
+        error_messages={"invalid": NAME_MESSAGE},
+    )
     label = serializers.CharField(max_length=100)
     type = serializers.ChoiceField(choices=FieldType.choices)
     options = _OptionsField()
@@ -89,7 +111,7 @@ class CustomFieldCreateSerializer(serializers.Serializer):
     display_order = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 
 
-class CustomFieldUpdateSerializer(serializers.Serializer):
+class CustomFieldUpdateSerializer(InputSerializer):
     """Input of ``PUT``/``PATCH``. ``name``, ``entity_type`` and ``type`` may be sent (a PUT
     round-trip) but not changed; ``is_active`` toggles like activate/deactivate."""
 
@@ -105,16 +127,67 @@ class CustomFieldUpdateSerializer(serializers.Serializer):
     display_order = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 
 
-class CustomFieldReorderSerializer(serializers.Serializer):
+# More names than any type can have fields (each type has a few dozen at most); a longer list
+# is refused before any name is looked up.
+NAMES_MAX = 500
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH},
+        "uniqueItems": True,
+        "maxItems": NAMES_MAX,
+    }
+)
+class _NamesField(serializers.ListField):
+    child = serializers.CharField(max_length=NAME_MAX_LENGTH, trim_whitespace=False)
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=NAMES_MAX, **kwargs)
+
+
+class CustomFieldReorderSerializer(InputSerializer):
     entity_type = serializers.ChoiceField(choices=EntityType.choices)
-    names = serializers.ListField(child=serializers.CharField(max_length=NAME_MAX_LENGTH))
+    names = _NamesField(
+        help_text="Field names, each once; a name that is not a field of the type is a 404."
+    )
+
+
+class CustomFieldRequestSchema(OpenApiSerializerExtension):
+    """Options in the request schema: each once; on create, at least one for a dropdown or a
+    multi-select and none for the other types (on update the stored type decides: 409)."""
+
+    target_class = "customfields.api.CustomFieldCreateSerializer"
+    match_subclasses = False
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["properties"]["options"]["uniqueItems"] = True
+        if not isinstance(self.target, CustomFieldCreateSerializer):
+            return schema
+        # Patterns, not enums: drf-spectacular would turn enums into (colliding) components.
+        choice = "|".join(sorted(CHOICE_TYPES))
+        other = "|".join(sorted(set(FieldType.values) - CHOICE_TYPES))
+        cases = [
+            {
+                "required": ["options"],
+                "properties": {"type": {"pattern": f"^({choice})$"}, "options": {"minItems": 1}},
+            },
+            {"properties": {"type": {"pattern": f"^({other})$"}, "options": {"maxItems": 0}}},
+        ]
+        return {**schema, "anyOf": cases}
+
+
+class CustomFieldUpdateRequestSchema(CustomFieldRequestSchema):
+    target_class = "customfields.api.CustomFieldUpdateSerializer"
 
 
 class CustomFieldFilter(django_filters.FilterSet):
     entity_type = django_filters.ChoiceFilter(choices=EntityType.choices)
     type = django_filters.ChoiceFilter(choices=FieldType.choices)
-    is_active = django_filters.BooleanFilter()
-    show_in_table = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
+    show_in_table = StrictBooleanFilter()
 
     class Meta:
         model = CustomFieldDefinition
@@ -153,7 +226,7 @@ class CanManageCustomFieldsOrReadOnly(permissions.BasePermission):
     destroy=extend_schema(
         summary="Deactivate a custom field (never a hard delete; stored values are kept)",
         request=None,
-        responses=CustomFieldSerializer,
+        responses={200: CustomFieldSerializer},
     ),
 )
 class CustomFieldViewSet(viewsets.GenericViewSet):
@@ -226,7 +299,7 @@ class CustomFieldViewSet(viewsets.GenericViewSet):
         request=CustomFieldReorderSerializer,
         responses=CustomFieldSerializer(many=True),
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def reorder(self, request):
         serializer = CustomFieldReorderSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -277,15 +350,68 @@ class CustomFieldValuesField(serializers.JSONField):
         return super().to_internal_value(data)
 
 
-def custom_field_schema(entity_type: str) -> AutoSchema:
-    """A drf-spectacular schema that documents the ``cf_`` filters of the active fields on the
-    list action, read when the schema is generated::
+def _value_schema(definition: CustomFieldDefinition) -> dict:
+    """The JSON schema of one custom field's value in a request (``customfields.values``);
+    null (or a blank text, an empty list) clears it."""
+    kinds = {
+        FieldType.TEXT: {"type": "string", "maxLength": values.TEXT_MAX_LENGTH},
+        FieldType.LONG_TEXT: {"type": "string", "maxLength": values.LONG_TEXT_MAX_LENGTH},
+        FieldType.NUMBER: {
+            "type": "integer",
+            "minimum": -values.NUMBER_LIMIT,
+            "maximum": values.NUMBER_LIMIT,
+        },
+        FieldType.DECIMAL: {"type": "string", "format": "decimal"},
+        FieldType.DATE: {"type": "string", "format": "date"},
+        FieldType.BOOLEAN: {"type": "boolean"},
+        FieldType.DROPDOWN: {"type": "string", "enum": list(definition.options)},
+        FieldType.MULTI_SELECT: {
+            "type": "array",
+            "items": {"type": "string", "enum": list(definition.options)},
+        },
+        FieldType.URL: {"type": "string", "format": "uri", "maxLength": values.URL_MAX_LENGTH},
+        FieldType.EMAIL: {
+            "type": "string",
+            "format": "email",
+            "maxLength": values.EMAIL_MAX_LENGTH,
+        },
+    }
+    schema = {**kinds.get(definition.type, {}), "nullable": True}
+    label = f"{definition.label} ({definition.get_type_display().lower()})"
+    schema["description"] = f"{label}; required." if definition.is_required else label
+    return schema
+
+
+class CustomFieldValuesFieldExtension(OpenApiSerializerFieldExtension):
+    """``custom_field_values`` in the schema: in a request, an object of the entity type's
+    active fields (read when the schema is generated), each typed; any other key is refused."""
+
+    target_class = "customfields.api.CustomFieldValuesField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = {"type": "object", "description": self.target.help_text}
+        if direction == "response":
+            return {**schema, "additionalProperties": True}
+        properties = {}
+        # A schema generated without a migrated database just lacks the fields.
+        with contextlib.suppress(DatabaseError):
+            properties = {
+                definition.name: _value_schema(definition)
+                for definition in selectors.active_fields(self.target.entity_type)
+            }
+        return {**schema, "properties": properties, "additionalProperties": False}
+
+
+def custom_field_schema(entity_type: str) -> ViewInspector:
+    """The API's schema class (``DEFAULT_SCHEMA_CLASS``, drf-spectacular) extended to document
+    the ``cf_`` filters of the active fields on the list action, read when the schema is
+    generated::
 
         class LeadViewSet(viewsets.ModelViewSet):
             schema = custom_field_schema("lead")
     """
 
-    class CustomFieldFilterSchema(AutoSchema):
+    class CustomFieldFilterSchema(api_settings.DEFAULT_SCHEMA_CLASS):
         def get_override_parameters(self):
             parameters = list(super().get_override_parameters())
             if self._is_list_view():

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from crm.errors import PermissionDenied, ValidationFailed
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from customfields import selectors
 from customfields.filters import has_value_q, option_used_q
 from customfields.models import (
@@ -218,10 +218,21 @@ def usage_count(*, field: CustomFieldDefinition, option: str | None = None) -> i
     return entity.queryset().filter(condition).count()
 
 
+def _check_options_fit(field: CustomFieldDefinition, options) -> None:
+    """Options for a field whose (unchangeable) type takes none, or none for one that needs
+    them: the request conflicts with what the field is (409)."""
+    if not isinstance(options, list) or (field.type in CHOICE_TYPES) == bool(options):
+        return
+    probe = CustomFieldDefinition(type=field.type, options=options)
+    messages = probe.options_errors()
+    raise Conflict(messages[0], code="options_do_not_fit", details={"options": messages})
+
+
 def check_options_change(*, field: CustomFieldDefinition, options: list) -> None:
     """Refuse removing (or respelling) an option that stored values still use.
 
-    Raises ``ValidationFailed`` on ``options`` naming the option and how many records use it.
+    Raises ``Conflict`` (the records' state, 409) on ``options`` naming the option and how
+    many records use it.
     """
     if field.type not in CHOICE_TYPES or not isinstance(options, list):
         return
@@ -239,7 +250,7 @@ def check_options_change(*, field: CustomFieldDefinition, options: list) -> None
                 "removing it."
             )
     if messages:
-        raise ValidationFailed(messages[0], details={"options": messages})
+        raise Conflict(messages[0], code="option_in_use", details={"options": messages})
 
 
 def _next_display_order(entity_type: str) -> int:
@@ -285,13 +296,13 @@ def custom_field_create(
             f"A {field.get_entity_type_display().lower()} custom field named "
             f"'{field.name}' already exists."
         )
-        raise ValidationFailed(message, details={"name": [message]})
+        raise Conflict(message, code="already_exists", details={"name": [message]})
     try:
         with transaction.atomic():
             field.save(force_insert=True)
     except IntegrityError:  # a concurrent create with the same name won
         message = f"A custom field named '{field.name}' already exists."
-        raise ValidationFailed(message, details={"name": [message]}) from None
+        raise Conflict(message, code="already_exists", details={"name": [message]}) from None
     return field
 
 
@@ -305,6 +316,8 @@ def custom_field_update(*, by, field: CustomFieldDefinition, **changes) -> Custo
     for attr, message in IMMUTABLE.items():
         if attr in changes and changes.pop(attr) != getattr(field, attr):
             errors[attr] = [message]
+    if errors:  # what the field is cannot change: the request conflicts with it (409)
+        raise Conflict(next(iter(errors.values()))[0], code="immutable", details=errors)
     for attr in set(changes) - UPDATABLE:
         errors[attr] = [f"'{attr}' is not a custom field attribute that can be changed."]
         changes.pop(attr)
@@ -316,6 +329,7 @@ def custom_field_update(*, by, field: CustomFieldDefinition, **changes) -> Custo
         changes["options"] = normalize_options(
             changes["options"] if changes["options"] is not None else []
         )
+        _check_options_fit(field, changes["options"])
     for attr in ("label", "help_text"):
         if isinstance(changes.get(attr), str):
             changes[attr] = changes[attr].strip()
@@ -363,10 +377,12 @@ def custom_field_reorder(*, by, entity_type: str, names: list[str]) -> list[Cust
     by_name = {f.name: f for f in fields}
     duplicates = sorted({n for n in names if names.count(n) > 1})
     unknown = [n for n in names if n not in by_name]
-    if duplicates or unknown:
+    if duplicates:
         messages = [f"'{n}' is listed more than once." for n in duplicates]
-        messages += [f"Unknown custom field '{n}'." for n in unknown]
         raise ValidationFailed(messages[0], details={"names": messages})
+    if unknown:  # names no field of this type: like any missing record, not found
+        messages = [f"Unknown custom field '{n}'." for n in unknown]
+        raise NotFound(messages[0], details={"names": messages})
     ordered = [by_name[n] for n in names] + [f for f in fields if f.name not in set(names)]
     changed = []
     now = timezone.now()

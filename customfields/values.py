@@ -77,6 +77,8 @@ def _clean_text(definition: CustomFieldDefinition, raw, limit: int) -> str:
     value = raw.strip()
     if len(value) > limit:
         raise InvalidValue(f"must be at most {limit:,} characters (it has {len(value):,}).")
+    if "\x00" in value:  # PostgreSQL stores no NUL character in text or JSON
+        raise InvalidValue("must not contain null characters.")
     return value
 
 

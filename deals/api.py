@@ -21,12 +21,14 @@ from crm.api import (
     RecordViewSet,
 )
 from crm.models import User
+from crm.openapi import InputSerializer
+from crm.rest import TEXT_MAX_LENGTH
 from customfields.api import custom_field_schema
 from deals import selectors, services
 from deals.filters import DealFilter
 from deals.models import EDITABLE_FIELDS, Deal
 from wfm import selectors as wfm_selectors
-from wfm.models import ProjectType
+from wfm.models import ProjectType, WorkflowStep
 
 
 class DealSerializer(RecordSerializer):
@@ -108,14 +110,20 @@ class DealInputSerializer(RecordInputSerializer):
         fields = [*EDITABLE_FIELDS, "owner", "assigned_to", "custom_field_values", "project_type"]
 
 
-class TransitionSerializer(serializers.Serializer):
-    to_step = serializers.IntegerField(help_text="Id of a step of the deal's workflow.")
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class LostSerializer(serializers.Serializer):
+class TransitionSerializer(InputSerializer):
+    to_step = serializers.PrimaryKeyRelatedField(
+        queryset=WorkflowStep.objects.select_related("status"),
+        help_text="Id of a step of the deal's workflow.",
+    )
     reason = serializers.CharField(
-        allow_blank=True, help_text="Why the deal was lost (a listed reason or free text)."
+        required=False, allow_blank=True, default="", max_length=TEXT_MAX_LENGTH
+    )
+
+
+class LostSerializer(InputSerializer):
+    reason = serializers.CharField(
+        max_length=Deal._meta.get_field("lost_reason").max_length,
+        help_text="Why the deal was lost (a listed reason or free text).",
     )
 
 
@@ -127,7 +135,7 @@ class AssignSerializer(AssignRequestSerializer):
 
 class StepMoveSerializer(serializers.Serializer):
     from_step = serializers.IntegerField(source="from_step_id", allow_null=True)
-    from_step_name = serializers.CharField(source="from_step.name", default=None)
+    from_step_name = serializers.CharField(source="from_step.name", default=None, allow_null=True)
     to_step = serializers.IntegerField(source="to_step_id")
     to_step_name = serializers.CharField(source="to_step.name")
     changed_by = serializers.IntegerField(source="changed_by_id", allow_null=True)
@@ -209,7 +217,7 @@ class DealViewSet(RecordViewSet):
     @extend_schema(
         summary="The deal's step moves, oldest first", responses=StepMoveSerializer(many=True)
     )
-    @action(detail=True, methods=["get"], pagination_class=None)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def history(self, request, pk=None):
         deal = self.get_selector(request.user, pk, "view")
         moves = wfm_selectors.project_history(project=deal.wfm_project)

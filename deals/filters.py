@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 
-from crm.errors import ValidationFailed
-from crm.filters import StableOrderingFilter
+from crm.filters import BigIntFilter, IdOrNoneFilter, SearchTextFilter, StableOrderingFilter
 from customfields.filters import CustomFieldFilterSetMixin
 from deals.models import Deal
 
@@ -35,23 +35,28 @@ ORDERING_FIELDS = (
 OUTCOME_CHOICES = (("open", "Open"), ("won", "Won"), ("lost", "Lost"))
 
 
-class StepFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+@extend_schema_field({"type": "number", "maximum": 1e50})
+class AmountFilter(django_filters.NumberFilter):
+    """An amount bound, at most 1e50 (as django-filter's number filters take)."""
+
+
+class StepFilter(django_filters.BaseInFilter, BigIntFilter):
     """``step=3`` or ``step=3,4`` (any of these steps)."""
 
 
 class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     cf_entity_type = "deal"
 
-    search = django_filters.CharFilter(method="filter_search", label="Search")
+    search = SearchTextFilter(method="filter_search")
     step = StepFilter(field_name="wfm_project__current_step_id", label="Step")
-    workflow = django_filters.NumberFilter(field_name="wfm_project__workflow_id")
+    workflow = BigIntFilter(field_name="wfm_project__workflow_id")
     outcome = django_filters.ChoiceFilter(
         choices=OUTCOME_CHOICES, method="filter_outcome", label="Status"
     )
-    owner = django_filters.NumberFilter(field_name="owner_id")
-    assigned_to = django_filters.CharFilter(method="filter_assigned_to", label="Assignee")
-    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    owner = BigIntFilter(field_name="owner_id")
+    assigned_to = IdOrNoneFilter(method="filter_assigned_to", label="Assignee")
+    amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
+    amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     expected_close_after = django_filters.DateFilter(
         field_name="expected_close_date", lookup_expr="gte"
     )
@@ -96,10 +101,7 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
         return queryset.filter(wfm_project__current_step__outcome=outcome)
 
     def filter_assigned_to(self, queryset, name, value):
-        value = value.strip()
-        if value.lower() == "none":
+        # ``value``: a user id, or "none" for unassigned deals (``IdOrNoneField``).
+        if value == "none":
             return queryset.filter(assigned_to__isnull=True)
-        if not value.isdigit():
-            message = "Give a user id, or “none” for unassigned deals."
-            raise ValidationFailed(message, details={"assigned_to": [message]})
-        return queryset.filter(assigned_to_id=int(value))
+        return queryset.filter(assigned_to_id=value)

@@ -244,12 +244,18 @@ def deal_transition(*, by: User, deal: Deal, to_step: WorkflowStep | int, reason
     """Move a deal to ``to_step`` along its workflow's transitions (board, detail page, API).
 
     Refused moves raise the WFM errors (``TransitionNotAllowed``, ``GuardFailed`` … → 409;
-    a step of another workflow → 400). A lost step needs ``reason`` (400 ``reason_required``).
+    a step of another workflow too). A lost step needs ``reason`` (409 ``reason_required``).
     Emits ``deal.won`` / ``deal.lost`` on those outcomes, ``deal.updated`` otherwise.
     """
     crm_services.require_change(by, deal)
     step = _resolve_step(deal, to_step)
     if step.outcome == WorkflowStep.Outcome.LOST:
+        if not (reason or "").strip():  # the move's condition, like a step's guard: 409
+            raise Conflict(
+                f"Moving the deal to “{step.name}” needs a reason.",
+                code="reason_required",
+                details={"reason": ["A reason is required."]},
+            )
         reason = _require_reason(reason)
     wfm_services.project_transition(
         by=by,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -15,6 +16,8 @@ from crm.api import (
     RecordViewSet,
 )
 from crm.models import Organization, Person, User
+from crm.openapi import NOT_BLANK, InputSerializer, json_type_errors
+from crm.rest import TEXT_MAX_LENGTH
 from customfields.api import custom_field_schema
 from leads import selectors, services
 from leads.filters import LeadFilter
@@ -72,8 +75,10 @@ class LeadInputSerializer(RecordInputSerializer):
         fields = [*EDITABLE_FIELDS, "owner", "assigned_to", "custom_field_values"]
 
 
-class NotesRequestSerializer(serializers.Serializer):
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+class NotesRequestSerializer(InputSerializer):
+    notes = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=TEXT_MAX_LENGTH
+    )
 
 
 @extend_schema_field(
@@ -83,9 +88,13 @@ class NotesRequestSerializer(serializers.Serializer):
             {
                 "type": "object",
                 "properties": {
-                    "name": {"type": "string"},
-                    "amount": {"type": "string", "format": "decimal"},
-                    "currency": {"type": "string"},
+                    "name": {"type": "string", "maxLength": 200, "pattern": NOT_BLANK},
+                    "amount": {
+                        "type": "string",
+                        "format": "decimal",
+                        "pattern": r"^(?:0*\d{1,12}(?:\.\d{0,2})?|\.\d{1,2})$",
+                    },
+                    "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
                     "expected_close_date": {"type": "string", "format": "date", "nullable": True},
                 },
                 "additionalProperties": False,
@@ -106,7 +115,7 @@ class DealChoiceField(serializers.Field):
                 "amount": serializers.DecimalField(
                     max_digits=14, decimal_places=2, min_value=0, required=False
                 ),
-                "currency": serializers.CharField(max_length=3, required=False),
+                "currency": serializers.RegexField(r"^[A-Za-z]{3}$", required=False),
                 "expected_close_date": serializers.DateField(required=False, allow_null=True),
             }
             unknown = set(data) - set(fields)
@@ -120,6 +129,8 @@ class DealChoiceField(serializers.Field):
                 if key in data:
                     field.bind(key, inner)
                     try:
+                        if wrong_type := json_type_errors(field, data[key]):
+                            raise serializers.ValidationError(wrong_type)
                         out[key] = field.run_validation(data[key])
                     except serializers.ValidationError as exc:
                         errors[key] = exc.detail
@@ -132,7 +143,7 @@ class DealChoiceField(serializers.Field):
         return value
 
 
-class ConvertRequestSerializer(serializers.Serializer):
+class ConvertRequestSerializer(InputSerializer):
     person = serializers.BooleanField(required=False, default=True)
     person_id = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False)
     organization = serializers.BooleanField(required=False, default=True)
@@ -140,6 +151,27 @@ class ConvertRequestSerializer(serializers.Serializer):
         queryset=Organization.objects.all(), required=False
     )
     deal = DealChoiceField(required=False, default=True)
+
+
+class ConvertRequestSchema(OpenApiSerializerExtension):
+    """A conversion creates or links at least one record: a body that turns all three off (and
+    links no person or organization) is refused (400). Enums inside ``not`` stay inline."""
+
+    target_class = ConvertRequestSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        off = {"enum": [False]}
+        nothing = {
+            "required": ["person", "organization", "deal"],
+            "properties": {
+                "person": off,
+                "organization": off,
+                "deal": {"anyOf": [off, {"type": "object", "maxProperties": 0}]},
+            },
+            "not": {"anyOf": [{"required": ["person_id"]}, {"required": ["organization_id"]}]},
+        }
+        return {**schema, "not": nothing}
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -262,7 +294,7 @@ class LeadViewSet(RecordViewSet):
         )
 
     @extend_schema(responses=HistoryEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def history(self, request, pk=None):
         lead = self.get_selector(request.user, pk, "view")
         return Response(

@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Q
 
-from crm.filters import StableOrderingFilter
+from crm.filters import BigIntFilter, SearchTextFilter, StableOrderingFilter, StrictBooleanFilter
 from customfields.filters import CustomFieldFilterSetMixin
 from leads.models import Lead
 
@@ -11,18 +11,18 @@ from leads.models import Lead
 class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     cf_entity_type = "lead"
 
-    search = django_filters.CharFilter(method="filter_search", label="Search")
-    step = django_filters.NumberFilter(field_name="wfm_project__current_step_id", label="Step")
+    search = SearchTextFilter(method="filter_search")
+    step = BigIntFilter(field_name="wfm_project__current_step_id", label="Step")
     source = django_filters.MultipleChoiceFilter(choices=Lead.Source.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Lead.Priority.choices)
-    owner = django_filters.NumberFilter(field_name="owner_id")
-    assigned_to = django_filters.NumberFilter(method="filter_assigned_to", label="Assignee")
-    is_qualified = django_filters.BooleanFilter()
-    is_converted = django_filters.BooleanFilter(
+    owner = BigIntFilter(field_name="owner_id")
+    assigned_to = BigIntFilter(method="filter_assigned_to", label="Assignee")
+    is_qualified = StrictBooleanFilter()
+    is_converted = StrictBooleanFilter(
         field_name="converted_at", lookup_expr="isnull", exclude=True
     )
-    score_min = django_filters.NumberFilter(field_name="lead_score", lookup_expr="gte")
-    score_max = django_filters.NumberFilter(field_name="lead_score", lookup_expr="lte")
+    score_min = BigIntFilter(field_name="lead_score", lookup_expr="gte")
+    score_max = BigIntFilter(field_name="lead_score", lookup_expr="lte")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")

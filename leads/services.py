@@ -91,7 +91,8 @@ def lead_create(
 
 @transaction.atomic
 def lead_update(*, by: User, lead: Lead, data: Mapping[str, Any]) -> Lead:
-    """Change a lead's fields (and custom field values, validated as a partial update).
+    """Change a lead's fields, its owner (as ``crm.services.change_owner`` allows) and custom
+    field values (validated as a partial update).
 
     Attribution is first-touch: an attribution field that already has a value keeps it; the
     later value is reported as a touch in the ``lead.updated`` event instead.
@@ -99,6 +100,7 @@ def lead_update(*, by: User, lead: Lead, data: Mapping[str, Any]) -> Lead:
     crm_services.require_change(by, lead)
     _refuse_if_converted(lead, "edited")
     data = dict(data)
+    owner = data.pop("owner", lead.owner)
     cf_values = data.pop("custom_field_values", None)
     if "contact_email" in data:
         data["contact_email"] = (data["contact_email"] or "").strip().lower()
@@ -125,6 +127,9 @@ def lead_update(*, by: User, lead: Lead, data: Mapping[str, Any]) -> Lead:
         if values != lead.custom_field_values:
             lead.custom_field_values = values
             changed.append("custom_field_values")
+    if owner != lead.owner:
+        crm_services.change_owner(by=by, obj=lead, owner=owner)
+        changed.append("owner")
     if not changed and not touch:
         return lead
     if changed:
@@ -184,6 +189,12 @@ def lead_transition(*, by: User, lead: Lead, to_step: WorkflowStep | int, reason
             details={"to_step": ["Use Convert."]},
         )
     if step.outcome == WorkflowStep.Outcome.LOST:
+        if not (reason or "").strip():  # the move's condition, like a step's guard: 409
+            raise Conflict(
+                f"Moving the lead to “{step.name}” needs a reason.",
+                code="reason_required",
+                details={"reason": ["A reason is required."]},
+            )
         return lead_disqualify(by=by, lead=lead, reason=reason, _step=step)
     wfm_services.project_transition(
         by=by, project=lead.wfm_project, to_step=step, reason=reason, adapter=adapter_for(lead)
@@ -465,9 +476,10 @@ def _conversion_organization(
         return choice
     if lead.organization_id:
         return lead.organization
-    if not lead.company_name:
-        raise ValidationFailed(
+    if not lead.company_name:  # the lead's data, not the request: 409
+        raise Conflict(
             "The lead has no company name to create an organization from.",
+            code="no_company_name",
             details={"organization": ["No company name on the lead; link an existing one."]},
         )
     created["organization"] = True

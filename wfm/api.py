@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers, viewsets
 
+from crm.openapi import InputSerializer
+from crm.rest import TEXT_MAX_LENGTH
 from wfm import selectors
 from wfm.models import Workflow, WorkflowStep, WorkflowTransition
 
@@ -63,11 +65,13 @@ class WorkflowViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.workflow_list(user=self.request.user)
 
 
-class TransitionRequestSerializer(serializers.Serializer):
+class TransitionRequestSerializer(InputSerializer):
     """Body of every ``/transition/`` action (leads, deals): the step to move to and why."""
 
     to_step = serializers.PrimaryKeyRelatedField(
         queryset=WorkflowStep.objects.select_related("status"),
         help_text="Id of the step to move to (see /api/v1/workflows/).",
     )
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=TEXT_MAX_LENGTH
+    )

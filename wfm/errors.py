@@ -3,7 +3,7 @@ SPEC §7 error shape and status, HTMX views show their ``message``."""
 
 from __future__ import annotations
 
-from crm.errors import Conflict, ValidationFailed
+from crm.errors import Conflict
 
 
 class TransitionNotAllowed(Conflict):
@@ -30,7 +30,7 @@ class RecordDeleted(Conflict):
     code = "record_deleted"
 
 
-class StepNotInWorkflow(ValidationFailed):
-    """The step is not part of the record's workflow."""
+class StepNotInWorkflow(Conflict):
+    """The step is not part of the record's workflow: no move of the record can reach it."""
 
     code = "step_not_in_workflow"

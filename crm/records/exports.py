@@ -4,7 +4,8 @@ Columns come from the record description: model fields named once there, read he
 (foreign keys as the related record's name, choices by value, dates in ISO), plus one column
 per active custom field. Cells that a spreadsheet would run as a formula are neutralised
 (OWASP "CSV injection": a leading ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a
-``'`` in front).
+``'`` in front). This is the project's one CSV writer: every export goes through ``rows`` and
+``cell`` (a test fails if another module writes CSV).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def rows(
 ) -> Iterator[str]:
     """The CSV lines: a header, then one line per record."""
     writer = csv.writer(_Echo())
-    yield writer.writerow([c.header for c in columns] + [f"cf_{n}" for n in cf_names])
+    yield writer.writerow([cell(c.header) for c in columns] + [cell(f"cf_{n}") for n in cf_names])
     for obj in records:
         values = getattr(obj, "custom_field_values", None) or {}
         yield writer.writerow(

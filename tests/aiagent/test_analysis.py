@@ -178,11 +178,12 @@ def test_analysing_without_text_uses_the_leads_own_texts(rep1):
 
 
 def test_nothing_to_analyse_is_a_clear_error(rep1):
-    from crm.errors import ValidationFailed
+    from crm.errors import Conflict
 
     lead = make_lead(rep1, "Empty")
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Conflict) as exc:  # the lead has no text yet: its state, 409
         services.lead_analyze(by=rep1, lead=lead)
+    assert exc.value.code == "nothing_to_analyse" and "text" in exc.value.details
 
 
 def test_claude_analysis_is_normalised(rep1, claude):
@@ -255,7 +256,7 @@ def test_analyze_api(rep1, rep2, api_as):
     empty = api_as(rep1).post(
         f"/api/v1/leads/{make_lead(rep1, 'E').pk}/analyze/", {}, format="json"
     )
-    assert empty.status_code == 400 and "text" in empty.json()["error"]["details"]
+    assert empty.status_code == 409 and "text" in empty.json()["error"]["details"]
 
 
 def test_panel_analyse_and_apply_a_suggested_field(rep1, manager, client):

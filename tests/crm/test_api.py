@@ -27,9 +27,10 @@ def test_token_login_and_me(api, rep1):
     assert me["username"] == "rep1" and me["role"] == "Sales Rep"
 
 
-def test_bad_credentials_are_400_with_error_shape(api, rep1):
+def test_bad_credentials_are_401_with_error_shape(api, rep1):
     response = api.post("/api/v1/auth/token/", {"username": "rep1", "password": "nope"})
-    assert_error_shape(response, 400, "invalid_credentials")
+    assert_error_shape(response, 401, "invalid_credentials")
+    assert response["WWW-Authenticate"] == "Token"
 
 
 def test_anonymous_is_401_with_error_shape(api):
@@ -41,7 +42,7 @@ def test_unknown_api_path_is_404_with_error_shape(api_as, rep1):
 
 
 def test_users_list_for_pickers(api_as, rep1, rep2, manager):
-    data = api_as(rep1).get("/api/v1/users/").json()
+    data = api_as(rep1).get("/api/v1/users/").json()["results"]  # paginated (SPEC §7)
     assert {u["username"] for u in data} >= {"rep1", "rep2", "manager"}
     assert set(data[0]) == {"id", "username", "name", "role"}
 
@@ -115,24 +116,17 @@ def test_page_size_is_capped_at_200(api_as, manager):
     assert response.status_code == 200
 
 
-def test_throttled_responses_use_error_shape(api, rep1, settings):
-    from django.core.cache import cache
-
-    cache.clear()
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "2/minute"}
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    from rest_framework.settings import api_settings
+def test_throttled_responses_use_error_shape(api, rep1, monkeypatch):
     from rest_framework.throttling import SimpleRateThrottle
 
-    api_settings.reload()
-    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        for _ in range(2):
-            api.post("/api/v1/auth/token/", {"username": "rep1", "password": "x"})
-        response = api.post("/api/v1/auth/token/", {"username": "rep1", "password": "x"})
-        assert_error_shape(response, 429, "throttled")
-    finally:
-        cache.clear()
+    # The throttle classes read their rates from a class attribute bound when DRF was imported;
+    # monkeypatch puts the real rates back, so no later test meets a 2/minute login throttle.
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "login": "2/minute"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    for _ in range(2):
+        api.post("/api/v1/auth/token/", {"username": "rep1", "password": "x"})
+    response = api.post("/api/v1/auth/token/", {"username": "rep1", "password": "x"})
+    assert_error_shape(response, 429, "throttled")
 
 
 @pytest.mark.parametrize("rows", [3, 30])

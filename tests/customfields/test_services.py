@@ -3,7 +3,7 @@ and who may call them."""
 
 import pytest
 
-from crm.errors import PermissionDenied, ValidationFailed
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from customfields import services
 from customfields.models import CustomFieldDefinition
 from customfields.permissions import can_manage_custom_fields
@@ -91,7 +91,7 @@ def test_fifty_character_name_is_fine(manager):
 
 def test_duplicate_name_on_the_same_entity_type_is_refused(manager):
     create(manager)
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as info:
         create(manager, type="text")
     assert info.value.details == {
         "name": ["A person custom field named 'budget_range' already exists."]
@@ -134,7 +134,7 @@ def test_unknown_type_and_entity_type_are_refused(manager):
 )
 def test_name_type_and_entity_type_are_immutable(manager, attr, value):
     field = create(manager)
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as info:
         services.custom_field_update(by=manager, field=field, **{attr: value})
     assert "cannot be changed" in info.value.details[attr][0]
     field.refresh_from_db()
@@ -191,7 +191,8 @@ def test_rep_may_not_update(manager, rep1):
 
 def test_update_validates_like_create(manager):
     field = create(manager)
-    with pytest.raises(ValidationFailed) as info:
+    # No options for a dropdown: the stored (unchangeable) type needs them, 409.
+    with pytest.raises(Conflict) as info:
         services.custom_field_update(by=manager, field=field, options=[])
     assert "options" in info.value.details
     with pytest.raises(ValidationFailed) as info:
@@ -204,7 +205,7 @@ def test_removing_an_option_in_use_is_refused_with_the_count(manager, make_perso
     make_person({"budget_range": "large"})
     make_person({"budget_range": "large"})
     make_person({"budget_range": "small"})
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as info:
         services.custom_field_update(by=manager, field=field, options=["small", "medium"])
     assert info.value.details == {
         "options": [
@@ -227,7 +228,7 @@ def test_removing_a_multi_select_option_in_use_is_refused(manager, make_person):
     field = create(manager, name="interests", type="multi_select", options=["crm", "erp"])
     make_person({"interests": ["crm", "erp"]})
     make_person({"interests": ["crm"]})
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as info:
         services.custom_field_update(by=manager, field=field, options=["erp"])
     assert "used by 2 people" in info.value.details["options"][0]
 
@@ -237,7 +238,7 @@ def test_option_in_use_on_an_organization_counts_organizations(manager):
 
     field = create(manager, entity_type="organization", name="tier", options=["gold", "silver"])
     Organization.objects.create(name="Acme", custom_field_values={"tier": "gold"})
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as info:
         services.custom_field_update(by=manager, field=field, options=["silver"])
     assert "used by 1 organization;" in info.value.details["options"][0]
 
@@ -303,15 +304,20 @@ def test_reorder_puts_named_fields_first(manager):
     assert [f.display_order for f in stored] == [10, 20, 30, 40]
 
 
-def test_reorder_refuses_unknown_and_repeated_names(manager):
+def test_reorder_refuses_repeated_names(manager):
     create(manager, name="a_field", type="text")
     with pytest.raises(ValidationFailed) as info:
         services.custom_field_reorder(
             by=manager, entity_type="person", names=["a_field", "a_field", "zzz"]
         )
-    assert info.value.details == {
-        "names": ["'a_field' is listed more than once.", "Unknown custom field 'zzz'."]
-    }
+    assert info.value.details == {"names": ["'a_field' is listed more than once."]}
+
+
+def test_reorder_of_an_unknown_name_is_not_found(manager):
+    create(manager, name="a_field", type="text")
+    with pytest.raises(NotFound) as info:
+        services.custom_field_reorder(by=manager, entity_type="person", names=["a_field", "zzz"])
+    assert info.value.details == {"names": ["Unknown custom field 'zzz'."]}
 
 
 def test_reorder_needs_permission(manager, rep1):

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from crm import permissions
-from crm.errors import Conflict, PermissionDenied, ValidationFailed
+from crm.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from crm.models import Event
 from deals import selectors, services
 from deals.models import Deal
@@ -268,13 +268,13 @@ def test_a_move_without_a_transition_is_refused(rep1, steps):
     assert deal.wfm_project.current_step.name == DealStep.DISCOVERY
 
 
-def test_a_step_of_another_workflow_is_400(rep1):
+def test_a_step_of_another_workflow_is_409(rep1):
     from wfm.models import WorkflowStep
 
     lead_step = WorkflowStep.objects.filter(workflow__name="Lead Qualification").first()
     with pytest.raises(StepNotInWorkflow) as exc:
         services.deal_transition(by=rep1, deal=make_deal(rep1), to_step=lead_step)
-    assert exc.value.status == 400
+    assert exc.value.status == 409
 
 
 def test_an_unknown_step_is_400(rep1):
@@ -320,13 +320,20 @@ def test_dragging_to_the_won_step_is_the_same_as_marking_won(rep1, steps):
 
 def test_lost_needs_a_reason(rep1, steps):
     deal = make_deal(rep1)
-    for call in (
-        lambda: services.deal_mark_lost(by=rep1, deal=deal, reason="  "),
-        lambda: services.deal_transition(by=rep1, deal=deal, to_step=steps[DealStep.CLOSED_LOST]),
+    # Marking lost without one is bad input (400); a move to the lost step without one does
+    # not meet the move's condition (409, like a step's guard).
+    for call, status in (
+        (lambda: services.deal_mark_lost(by=rep1, deal=deal, reason="  "), 400),
+        (
+            lambda: services.deal_transition(
+                by=rep1, deal=deal, to_step=steps[DealStep.CLOSED_LOST]
+            ),
+            409,
+        ),
     ):
-        with pytest.raises(ValidationFailed) as exc:
+        with pytest.raises(DomainError) as exc:
             call()
-        assert exc.value.code == "reason_required" and exc.value.status == 400
+        assert exc.value.code == "reason_required" and exc.value.status == status
     deal.refresh_from_db()
     assert deal.lost_at is None and deal.wfm_project.current_step.name == DealStep.QUALIFICATION
 

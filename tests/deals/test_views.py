@@ -342,7 +342,7 @@ def test_move_to_lost_without_reason_asks_for_it(web, rep1, steps):
     response = web(rep1).post(
         f"/deals/{deal.pk}/move/", {"to_step": steps[DealStep.CLOSED_LOST].pk}
     )
-    assert response.status_code == 400 and response.json()["error"]["code"] == "reason_required"
+    assert response.status_code == 409 and response.json()["error"]["code"] == "reason_required"
 
 
 def test_move_of_another_reps_deal_is_404(web, rep1, rep2, steps):

@@ -159,9 +159,9 @@ def test_dragging_to_converted_says_use_convert(rep1, steps):
 
 def test_moving_to_disqualified_needs_a_reason(rep1, steps):
     lead = LeadFactory(owner=rep1)
-    with pytest.raises(ValidationFailed) as exc:
+    with pytest.raises(Conflict) as exc:
         services.lead_transition(by=rep1, lead=lead, to_step=steps[LeadStep.DISQUALIFIED])
-    assert exc.value.code == "reason_required"
+    assert (exc.value.code, exc.value.status) == ("reason_required", 409)
     services.lead_transition(
         by=rep1, lead=lead, to_step=steps[LeadStep.DISQUALIFIED], reason="No budget"
     )

@@ -315,8 +315,8 @@ def test_move_to_a_step_of_another_workflow_is_refused(project, rep1):
         move(project, elsewhere, rep1, adapter=FakeEntity())
 
     error = exc.value
-    assert isinstance(error, ValidationFailed)
-    assert (error.status, error.code) == (400, "step_not_in_workflow")
+    assert isinstance(error, Conflict)
+    assert (error.status, error.code) == (409, "step_not_in_workflow")
     assert f"Step “{elsewhere.name}” is not part of workflow" in error.message
     assert "to_step" in error.details
     assert snapshot(project) == before
