@@ -101,18 +101,22 @@ def create_organization(ctx: ToolContext, args: dict) -> dict:
 
 @tool(
     "list_users",
-    "The active users records can be assigned to (id, username, name, role).",
+    "The active users you may see, for filters and assignment (id, username, name; the role "
+    "only for managers and administrators, and your own).",
     {"query": {"type": "string", "maxLength": 100}},
 )
 def list_users(ctx: ToolContext, args: dict) -> dict:
-    users = selectors.assignable_users()
+    # The same directory as /api/v1/users/: a viewer lists nobody but itself, and only
+    # managers and administrators see others' roles.
+    users = selectors.user_directory(user=ctx.user)
+    show_roles = selectors.sees_user_roles(ctx.user)
     query = str(args.get("query") or "").strip().lower()
     rows = [
         {
             "id": u.pk,
             "username": u.username,
             "name": u.display_name,
-            "role": u.role,
+            "role": u.role if show_roles or u.pk == ctx.user.pk else None,
             "is_me": u.pk == ctx.user.pk,
         }
         for u in users

@@ -160,11 +160,11 @@ def socket_url(workflow: Workflow | None, query: str) -> str | None:
     return _with_query(f"/ws/boards/{workflow.pk}/", query)
 
 
-def _filter_bar(rt: RecordType, state: TableState, definitions) -> dict:
+def _filter_bar(rt: RecordType, state: TableState, user, definitions) -> dict:
     """The context of ``records/_filters.html`` (the table's filter bar) on a board, whose
     columns stand for the step filter."""
     rt = replace(rt, filters=tuple(f for f in rt.filters if f.param != COLUMN_FILTER))
-    return tables.filter_bar(rt, state, definitions)
+    return tables.filter_bar(rt, state, user, definitions)
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def record_board(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         "state": state,
         "filter": filterset,
         "filter_error": error,
-        **_filter_bar(rt, state, definitions),
+        **_filter_bar(rt, state, user, definitions),
         "board_url": board_url,
         "board_link": state.url(board_url, **dict.fromkeys((*VIEW_PARAMS, *PAGE_PARAMS))),
         "filter_url": board_url,

@@ -193,7 +193,7 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     columns, available = table_columns(rt, state.params, definitions)
     page = paginate(state, rows)
     bulk_actions = rt.bulk_actions_for(user)
-    bar = filter_bar(rt, state, definitions)
+    bar = filter_bar(rt, state, user, definitions)
     filters = bar["filters"]
     bulk_keys = {a.key for a in bulk_actions}
     context = {
@@ -241,11 +241,11 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     return render_page(request, "records/list.html", context, partial="rows")
 
 
-def filter_bar(rt: RecordType, state: TableState, definitions=None) -> dict:
+def filter_bar(rt: RecordType, state: TableState, user, definitions=None) -> dict:
     """The context of ``records/_filters.html``, for tables and boards alike, plus
     ``assignable``: the users records of the type may be given to (the bulk bar's choices)."""
     cf_filters = filter_inputs(rt.key, state.params, definitions=definitions)
-    users = _users(rt) if any(f.kind == "user" for f in rt.filters) else []
+    users = _users(rt, user) if any(f.kind == "user" for f in rt.filters) else []
     return {
         "filters": _filter_inputs(rt, state, users),
         "assignable": [(str(u.pk), u.display_name) for u in users if u.may_own],
@@ -258,8 +258,9 @@ def filter_bar(rt: RecordType, state: TableState, definitions=None) -> dict:
     }
 
 
-def _users(rt: RecordType) -> list:
-    """Everyone a user filter offers (filters find what anyone holds), each marked whether
+def _users(rt: RecordType, user) -> list:
+    """The users a user filter offers to ``user`` (``crm.selectors.user_directory``: filters
+    find what anyone holds, but a viewer lists nobody but themselves), each marked whether
     records of ``rt`` may be given to them (``crm.permissions.owner_filter``): one query for
     the owner and assignee filters and the bulk bar's "assign to"."""
     may_own = Case(
@@ -267,7 +268,8 @@ def _users(rt: RecordType) -> list:
         default=Value(False),
         output_field=BooleanField(),
     )
-    return list(crm_selectors.assignable_users(with_roles=False).annotate(may_own=may_own))
+    directory = crm_selectors.user_directory(user=user, with_roles=False)
+    return list(directory.annotate(may_own=may_own))
 
 
 def _filter_inputs(rt: RecordType, state: TableState, users: list) -> list[dict]:

@@ -233,6 +233,10 @@ def test_reads_give_compact_records_with_links(world):
     assert "Proposal" in [s["name"] for s in workflows[0]["steps"]]
     users = run(world.rep1, "list_users").result["results"]
     assert {"rep1", "rep2"} <= {u["username"] for u in users}
+    assert {u["username"]: u["role"] for u in users if u["username"] in ("rep1", "rep2")} == {
+        "rep1": "Sales Rep",
+        "rep2": None,  # a sales rep sees others' names, not their roles
+    }
     steps = run(world.rep1, "search_leads", {"step": "Nowhere"}).result["error"]
     assert "New Lead" in steps["message"]
 
@@ -243,3 +247,11 @@ def test_nul_characters_are_dropped_before_anything_is_stored(world):
     conv = services.conversation_create(by=world.rep1)
     message = services.user_message_add(by=world.rep1, conversation=conv, content="hi\x00!")
     assert message.content == "hi!"
+
+
+def test_list_users_shows_a_viewer_only_itself(world, viewer, manager):
+    # The same directory as /api/v1/users/ (crm.selectors.user_directory).
+    users = run(viewer, "list_users").result["results"]
+    assert [u["username"] for u in users] == ["viewer"]
+    seen = {u["username"]: u["role"] for u in run(manager, "list_users").result["results"]}
+    assert seen["rep2"] == "Sales Rep" and seen["viewer"] == "Viewer"

@@ -233,3 +233,16 @@ def test_export_with_a_bad_filter_is_a_400_before_streaming(web, manager):
     response = web(manager).get("/deals/export.csv?amount_min=lots")
     assert response.status_code == 400 and not response.streaming
     assert "Amount from: Enter a number." in html(response)
+
+
+@pytest.mark.parametrize("kind", sorted(LIST_URLS))
+def test_the_user_filters_offer_only_the_users_one_may_list(kind, web, viewer, rep1, rep2):
+    # crm.selectors.user_directory: a sales rep picks among everyone who holds records; a
+    # viewer, who lists no other user anywhere (API, AI agent), is not shown them here either.
+    def owner_options(user) -> set[str]:
+        page = html(web(user).get(LIST_URLS[kind]))
+        select = page.split('name="owner">', 1)[1].split("</select>", 1)[0]
+        return {o.split('"', 1)[0] for o in select.split('<option value="')[1:]} - {""}
+
+    assert {str(rep1.pk), str(rep2.pk)} <= owner_options(rep1)
+    assert owner_options(viewer) <= {str(viewer.pk)}
