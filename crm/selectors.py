@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Model, Q, QuerySet
 
 from crm import permissions
 from crm.errors import NotFound, PermissionDenied
-from crm.models import Organization, Person, SavedView, User
+from crm.models import ImportJob, Organization, Person, SavedView, User
 from crm.roles import Role
 
 M = TypeVar("M", bound=Model)
@@ -85,7 +85,9 @@ def assignable_users(
 def sees_user_roles(user: User) -> bool:
     """Managers and administrators see every user and each one's role (they reassign records
     and manage the team); everyone else sees other users' names only."""
-    return user.is_superuser or user.role in (Role.ADMIN, Role.MANAGER)
+    # Read off the permissions every request loads anyway (managers and administrators are
+    # the roles that change every record), not off ``user.role``, a query of its own.
+    return user.is_superuser or permissions.has_all_access(user, Person, "change")
 
 
 def user_directory(*, user: User, with_roles: bool = True) -> QuerySet[User]:
@@ -129,3 +131,21 @@ def saved_view_get(*, user: User, view_id) -> SavedView:
     if view is None:
         raise NotFound("Saved view not found.")
     return view
+
+
+def import_list(*, user: User) -> QuerySet:
+    """The imports ``user`` may see: their own; managers and administrators see everyone's."""
+    qs = ImportJob.objects.defer("content").select_related("created_by")
+    return qs if sees_user_roles(user) else qs.filter(created_by=user)
+
+
+def import_get(*, user: User, job_id) -> Any:
+    """One import ``user`` may see (``NotFound`` otherwise, whether or not it exists)."""
+    try:
+        pk = int(job_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such import.") from None
+    job = import_list(user=user).filter(pk=pk).first() if 0 < pk < 2**63 else None
+    if job is None:
+        raise NotFound("No such import.")
+    return job
