@@ -25,6 +25,7 @@ router.register("workflows", wfm_api.WorkflowViewSet, basename="workflow")
 router.register("leads", leads_api.LeadViewSet, basename="lead")
 activities_api.register(router)
 router.register("deals", deals_api.DealViewSet, basename="deal")
+router.register("imports", crm_api.ImportViewSet, basename="import")
 router.register("ai/conversations", aiagent_api.ConversationViewSet, basename="ai-conversation")
 
 urlpatterns = [
@@ -34,5 +35,6 @@ urlpatterns = [
     path("auth/tokens/<int:pk>/", crm_api.TokenRevokeView.as_view(), name="api-token-revoke"),
     path("leads/<uuid:pk>/rescore/", LeadRescoreView.as_view(), name="lead-rescore"),
     path("leads/<uuid:pk>/analyze/", aiagent_api.LeadAnalyzeView.as_view(), name="lead-analyze"),
+    path("imports/<int:pk>/errors/", crm_api.ImportErrorsView.as_view(), name="api-import-errors"),
     *router.urls,
 ]

@@ -147,10 +147,19 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Spreadsheet imports (crm.records.imports) -----------------------------------------------
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)  # the file, kept in the DB
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
+IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=500)  # rows per transaction
+# Uploads larger than this go to a temporary file instead of memory while the request reads them.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# Imports (crm.records.imports) in a thread of the web process where no worker runs them.
+IMPORT_IN_THREAD = env.bool("IMPORT_IN_THREAD", default=CELERY_TASK_ALWAYS_EAGER)
 # Eager mode runs tasks inside the request; a failing task must not break the request that
 # merely scheduled it (its error is recorded by the task itself).
 CELERY_TASK_EAGER_PROPAGATES = False

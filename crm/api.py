@@ -5,10 +5,17 @@ Thin: serializers describe input and output; writes call crm.services, reads crm
 
 from __future__ import annotations
 
+import csv
+import io
+
 from django.contrib.auth import authenticate
 from django.db import models
+from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,8 +23,19 @@ from rest_framework.views import APIView
 from crm import assignment, permissions, selectors, services, tokens
 from crm.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
-from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, ApiToken, Organization, Person, User
+from crm.models import (
+    ORGANIZATION_FIELDS,
+    PERSON_FIELDS,
+    ApiToken,
+    ImportJob,
+    Organization,
+    Person,
+    User,
+)
 from crm.openapi import InputSerializer, ModelInputSerializer
+from crm.records import imports as import_engine
+from crm.records import registry
+from crm.records.exports import cell as export_cell
 from crm.rest import TEXT_MAX_LENGTH, FilterBackend
 from customfields.api import CustomFieldValuesField, custom_field_schema
 
@@ -399,3 +417,163 @@ class OrganizationViewSet(RecordViewSet):
 
     def delete_service(self, user, obj):
         services.organization_delete(by=user, organization=obj)
+
+
+# --- spreadsheet imports ----------------------------------------------------------------------
+class ImportSerializer(serializers.ModelSerializer):
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True)
+    url = serializers.SerializerMethodField(help_text="The import's page in the app.")
+    errors_url = serializers.SerializerMethodField(help_text="The error report (CSV).")
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "record_type",
+            "file_name",
+            "status",
+            "mode",
+            "mapping",
+            "defaults",
+            "total_rows",
+            "processed",
+            "created",
+            "updated",
+            "skipped",
+            "failed",
+            "error",
+            "cancel_requested",
+            "undo_summary",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "url",
+            "errors_url",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, job) -> str:
+        return reverse("crm:import_detail", args=[job.pk])
+
+    def get_errors_url(self, job) -> str:
+        return reverse("api-import-errors", args=[job.pk])
+
+
+class ImportRequestSerializer(InputSerializer):
+    file = serializers.FileField(help_text="A CSV (any common encoding and delimiter) or XLSX.")
+    record_type = serializers.ChoiceField(choices=["lead", "person", "organization", "deal"])
+    mapping = serializers.JSONField(
+        required=False,
+        help_text="Column header → field name (custom fields: cf_<name>; an empty name skips "
+        "the column). Columns left out are guessed from their headers.",
+    )
+    mode = serializers.ChoiceField(
+        choices=ImportJob.Mode.choices,
+        required=False,
+        help_text="A row matching an existing record (by e-mail; organizations by domain).",
+    )
+    defaults = serializers.JSONField(
+        required=False, help_text="For new records: owner (user id), source, step (id)."
+    )
+
+
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Spreadsheet imports (SPEC §6): ``POST`` a file to start one (202: it runs in the
+    background), follow its ``status`` and counts, download the failed rows, cancel or undo.
+    You see your own imports; managers and administrators see everyone's."""
+
+    serializer_class = ImportSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ImportJob.objects.none()
+        return selectors.import_list(user=self.request.user)
+
+    def get_object(self):
+        return selectors.import_get(user=self.request.user, job_id=self.kwargs["pk"])
+
+    # A file comes as multipart (the only non-JSON body of the API); the actions take none.
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportRequestSerializer},
+        responses={202: ImportSerializer},
+    )
+    def create(self, request):
+        if not any(rt.can_import(request.user) for rt in registry.all_types()):
+            raise PermissionDenied("You may not import records.")  # before reading any input
+        data = ImportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > import_engine.max_bytes():
+            raise ValidationFailed(
+                "The file is too large.",
+                details={"file": [f"At most {import_engine.max_bytes() // (1024 * 1024)} MB."]},
+            )
+        job = services.import_create(
+            by=request.user,
+            record_type=data.validated_data["record_type"],
+            file_name=upload.name or "import.csv",
+            content=upload.read(),
+        )
+        mapping = dict(job.mapping)
+        given = data.validated_data.get("mapping")
+        if given is not None:
+            if not isinstance(given, dict):
+                raise ValidationFailed(
+                    "The mapping must be an object.",
+                    details={"mapping": ["Must be an object from column header to field name."]},
+                )
+            mapping.update(given)
+        services.import_configure(
+            by=request.user,
+            job=job,
+            mapping=mapping,
+            mode=data.validated_data.get("mode", ImportJob.Mode.SKIP),
+            defaults=_object_or_400(data.validated_data.get("defaults"), "defaults"),
+        )
+        services.import_start(by=request.user, job=job)
+        job.refresh_from_db()
+        return Response(ImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: ImportSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = services.import_cancel(by=request.user, job=self.get_object())
+        return Response(ImportSerializer(job).data)
+
+    @extend_schema(request=None, responses={202: ImportSerializer})
+    @action(detail=True, methods=["post"])
+    def undo(self, request, pk=None):
+        job = services.import_undo(by=request.user, job=self.get_object())
+        job.refresh_from_db()
+        return Response(ImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _object_or_400(value, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            f"{field} must be an object.", details={field: ["Must be an object."]}
+        )
+    return value
+
+
+class ImportErrorsView(APIView):
+    """The failed rows of an import as CSV: line, reason, then the row's own columns."""
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiResponse(description="The failed rows (CSV).")}
+    )
+    def get(self, request, pk):
+        job = selectors.import_get(user=request.user, job_id=pk)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in import_engine.error_report(job):
+            writer.writerow([export_cell(v) for v in row])
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+        return response

@@ -338,3 +338,121 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ImportJob(models.Model):
+    """One spreadsheet import into a record type (``crm.records.imports``): the file, how
+    its columns map to fields, what happens to rows that match existing records, the counts
+    and where it stands. Its rows (``ImportRow``) say what became of each line."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"  # uploaded in the wizard, mapping not confirmed yet
+        PENDING = "pending", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        UNDONE = "undone", "Undone"
+
+    class Mode(models.TextChoices):
+        SKIP = "skip", "Skip the row"
+        UPDATE_EMPTY = "update_empty", "Fill the record's empty fields only"
+        OVERWRITE = "overwrite", "Overwrite the record's fields"
+        CREATE = "create", "Create a new record anyway"
+
+    record_type = models.CharField(max_length=20, help_text="lead, person, organization or deal.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="imports"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=255)
+    # The file itself, in the database: a Celery worker on another host reads it without a
+    # shared file system. Capped by IMPORT_MAX_BYTES.
+    content = models.BinaryField(editable=False)
+    file_format = models.CharField(max_length=8, default="csv")  # csv | xlsx
+    encoding = models.CharField(max_length=40, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    headers = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(
+        default=dict, blank=True, help_text="Column header → field name (custom fields: cf_<name>)."
+    )
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.SKIP)
+    defaults = models.JSONField(
+        default=dict, blank=True, help_text="Values for new records: owner, source, step."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    cancel_requested = models.BooleanField(default=False)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the import as a whole failed.")
+    undo_summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["created_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, round(100 * self.processed / self.total_rows))
+
+
+class ImportRow(models.Model):
+    """What became of one line of an import: the record it created or changed (with the
+    values it replaced, for undo), or why it was skipped or failed."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    line = models.PositiveIntegerField(help_text="The line in the file (the header is line 1).")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    object_id = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    values = models.JSONField(default=dict, blank=True, help_text="The row as read (failed rows).")
+    before = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["job", "line"]
+        indexes = [models.Index(fields=["job", "outcome", "line"])]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.outcome}"
+
+
+class ImportMapping(models.Model):
+    """A user's mapping template for one record type: the field each column header was last
+    mapped to, guessed again for the next file with that header."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_mappings"
+    )
+    record_type = models.CharField(max_length=20)
+    mapping = models.JSONField(default=dict, help_text="Normalized header → field name.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "record_type"], name="one_mapping_per_type")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.record_type}"

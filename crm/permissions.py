@@ -236,6 +236,16 @@ def grant(user, obj: Model, actions: tuple[Action, ...]) -> None:
     _forget(user)
 
 
+def grant_many(user, objs: list[Model], actions: tuple[Action, ...]) -> None:
+    """Give ``user`` object permissions on every one of ``objs`` (one model), a few queries
+    per action whatever their number (guardian's bulk assignment)."""
+    if user is None or not objs:
+        return
+    for action in actions:
+        assign_perm(_object_perm(type(objs[0]), action), user, list(objs))
+    _forget(user)
+
+
 def revoke(user, obj: Model, actions: tuple[Action, ...]) -> None:
     if user is None:
         return

@@ -11,7 +11,14 @@ from crm.filters import OrganizationFilter, PersonFilter
 from crm.forms import OrganizationForm, PersonForm
 from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person
 from crm.records.exports import field_columns
-from crm.records.types import Column, Editing, Filter, RecordType, standard_bulk_actions
+from crm.records.types import (
+    Column,
+    Editing,
+    Filter,
+    Importing,
+    RecordType,
+    standard_bulk_actions,
+)
 
 
 def _link(url_name: str, obj, text):
@@ -53,6 +60,61 @@ def _delete_allowed(model):
 
 def _delete_person(by, person):
     return services.person_delete(by=by, person=person)
+
+
+def domain_key(value: str) -> str:
+    """ "https://www.Acme.com/about" → "acme.com": how an organization's domain is matched."""
+    text = value.strip().casefold()
+    text = text.split("://", 1)[-1].split("/", 1)[0].split("@")[-1]
+    return text.removeprefix("www.")
+
+
+PERSON_IMPORT = Importing(
+    fields=(*PERSON_FIELDS, "owner"),
+    create=lambda by, data: services.person_create(by=by, **data),
+    update=lambda by, person, data: services.person_update(by=by, person=person, data=data),
+    match_field="email",
+    synonyms={
+        "first": "first_name",
+        "given name": "first_name",
+        "vorname": "first_name",
+        "last": "last_name",
+        "surname": "last_name",
+        "family name": "last_name",
+        "nachname": "last_name",
+        "e-mail": "email",
+        "email address": "email",
+        "mail": "email",
+        "telephone": "phone",
+        "mobile": "phone",
+        "title": "job_title",
+        "position": "job_title",
+        "company": "organization",
+        "organisation": "organization",
+    },
+    required=("first_name",),
+)
+
+ORGANIZATION_IMPORT = Importing(
+    fields=(*ORGANIZATION_FIELDS, "owner"),
+    create=lambda by, data: services.organization_create(by=by, **data),
+    update=lambda by, org, data: services.organization_update(by=by, organization=org, data=data),
+    match_field="domain",
+    match_key=domain_key,
+    synonyms={
+        "company": "name",
+        "organisation": "name",
+        "organization name": "name",
+        "company name": "name",
+        "website": "domain",
+        "web": "domain",
+        "url": "domain",
+        "sector": "industry",
+        "employees": "size",
+        "headcount": "size",
+    },
+    required=("name",),
+)
 
 
 PEOPLE = RecordType(
@@ -103,6 +165,7 @@ PEOPLE = RecordType(
             "organizations": selectors.organization_list(user=user).order_by("name"),
         },
     ),
+    importing=PERSON_IMPORT,
     delete=_delete_person,
     add_permission="crm.add_person",
     empty_hint="People are added when leads convert, or add one by hand.",
@@ -156,6 +219,7 @@ ORGANIZATIONS = RecordType(
         ),
         form_kwargs=lambda user: _owner_choices(Organization, user),
     ),
+    importing=ORGANIZATION_IMPORT,
     delete=_delete_org,
     add_permission="crm.add_organization",
     empty_hint="Organizations are added when leads convert, or add one by hand.",

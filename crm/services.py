@@ -3,34 +3,42 @@ deals reuse (field updates, soft delete, ownership). Every function takes the ac
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
 from crm import assignment, permissions
-from crm.errors import PermissionDenied, ValidationFailed
+from crm.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from crm.events import emit
 from crm.models import (
     ORGANIZATION_FIELDS,
     PERSON_FIELDS,
     AuditLog,
+    ImportJob,
+    ImportMapping,
     Organization,
     Person,
     SavedView,
     User,
 )
+from crm.records import imports
 from customfields.services import validate_values
 
 
 # --- shared record helpers -------------------------------------------------------------------
-def full_clean_or_raise(obj: Model, *, exclude: Iterable[str] | None = None) -> None:
-    """``full_clean`` that raises our ValidationFailed with per-field details."""
+def full_clean_or_raise(
+    obj: Model, *, exclude: Iterable[str] | None = None, validate_unique: bool = True
+) -> None:
+    """``full_clean`` that raises our ValidationFailed with per-field details
+    (``validate_unique=False``: the caller knows the row is new, e.g. a fresh UUID key)."""
     try:
-        obj.full_clean(exclude=list(exclude or []), validate_unique=True)
+        obj.full_clean(exclude=list(exclude or []), validate_unique=validate_unique)
     except ValidationError as exc:
         details = {
             ("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()
@@ -425,3 +433,213 @@ def saved_view_set_default(*, by: User, view: SavedView, is_default: bool) -> Sa
     by.preferences = {**by.preferences, "default_views": defaults}
     by.save(update_fields=["preferences"])
     return view
+
+
+# --- spreadsheet imports (crm.records.imports) -----------------------------------------------
+def _import_type(by: User, record_type: str):
+    from crm.records import registry
+
+    try:
+        rt = registry.get(record_type)
+    except KeyError:
+        raise ValidationFailed(
+            f"“{record_type}” is not a record type that can be imported.",
+            details={"record_type": ["Choose lead, person, organization or deal."]},
+        ) from None
+    if rt.importing is None:
+        raise ValidationFailed(
+            f"{rt.plural} cannot be imported.", details={"record_type": ["Cannot be imported."]}
+        )
+    if not rt.can_import(by):
+        raise PermissionDenied(f"You may not import {rt.noun_plural}.")
+    return rt
+
+
+def _require_import_access(by: User, job: ImportJob) -> None:
+    from crm.selectors import sees_user_roles
+
+    if job.created_by_id != by.pk and not sees_user_roles(by):
+        raise PermissionDenied("Only who started an import, a manager or an admin may do this.")
+
+
+@transaction.atomic
+def import_create(*, by: User, record_type: str, file_name: str, content: bytes) -> ImportJob:
+    """Read an uploaded file and keep it as a draft import, its columns mapped to the fields
+    they most likely are (the user's earlier choices for the same headers first)."""
+    rt = _import_type(by, record_type)
+    sheet = imports.read_sheet(content, file_name)
+    remembered = (
+        ImportMapping.objects.filter(user=by, record_type=rt.key)
+        .values_list("mapping", flat=True)
+        .first()
+    )
+    return ImportJob.objects.create(
+        record_type=rt.key,
+        created_by=by,
+        file_name=(file_name or "import.csv")[:255],
+        content=content,
+        file_format=sheet.file_format,
+        encoding=sheet.encoding,
+        delimiter=sheet.delimiter,
+        headers=sheet.headers,
+        mapping=imports.guess_mapping(rt, sheet.headers, remembered),
+        total_rows=len(sheet.rows),
+    )
+
+
+def _import_defaults(by: User, rt, defaults: Mapping[str, Any]) -> dict:
+    clean, errors = {}, {}
+    allowed = rt.importing.defaults
+    for key, value in (defaults or {}).items():
+        if value in (None, ""):
+            continue
+        if key not in allowed:
+            errors[key] = [f"{rt.plural} take no default {key}."]
+        elif key == "owner":
+            owner = User.objects.filter(pk=_int_or_none(value), is_active=True).first()
+            if owner is None:
+                errors[key] = ["Unknown user."]
+                continue
+            try:
+                check_owner_choice(by=by, owner=owner, model=rt.model)
+            except DomainError as exc:
+                errors[key] = [exc.message]
+                continue
+            clean[key] = owner.pk
+        elif key == "source":
+            choices = dict(rt.importing.source_choices())
+            if value not in choices:
+                errors[key] = [f"Choose one of: {', '.join(map(str, choices.values()))}."]
+            else:
+                clean[key] = value
+        elif key == "step":
+            steps = dict(rt.importing.step_choices())
+            step = _int_or_none(value)
+            if step not in steps:
+                errors[key] = ["Unknown step."]
+            else:
+                clean[key] = step
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ValidationFailed(first, details={f"defaults.{k}": v for k, v in errors.items()})
+    return clean
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+@transaction.atomic
+def import_configure(
+    *,
+    by: User,
+    job: ImportJob,
+    mapping: Mapping[str, str] | None = None,
+    mode: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> ImportJob:
+    """Set a draft import's mapping (column → field, ``cf_<name>`` for custom fields;
+    columns left out map to nothing), its mode for rows matching an existing record and the
+    defaults of new rows."""
+    _require_import_access(by, job)
+    if job.status != ImportJob.Status.DRAFT:
+        raise Conflict("This import has started; its settings no longer change.", code="started")
+    rt = _import_type(by, job.record_type)
+    if mapping is not None:
+        job.mapping = imports.check_mapping(rt, job.headers, mapping)
+    if mode is not None:
+        if mode not in ImportJob.Mode.values:
+            raise ValidationFailed(
+                f"“{mode}” is not a mode.",
+                details={"mode": [f"Choose one of: {', '.join(ImportJob.Mode.values)}."]},
+            )
+        job.mode = mode
+    if defaults is not None:
+        job.defaults = _import_defaults(by, rt, defaults)
+    job.save(update_fields=["mapping", "mode", "defaults"])
+    return job
+
+
+@transaction.atomic
+def import_start(*, by: User, job: ImportJob) -> ImportJob:
+    """Queue a draft import; remembers its mapping as the user's template for the type."""
+    _require_import_access(by, job)
+    if job.status != ImportJob.Status.DRAFT:
+        raise Conflict("This import has already started.", code="started")
+    rt = _import_type(by, job.record_type)
+    imports.check_mapping(rt, job.headers, job.mapping)
+    template, _ = ImportMapping.objects.get_or_create(user=by, record_type=rt.key)
+    learned = dict(template.mapping)
+    for header, key in job.mapping.items():
+        learned[imports.normalize_header(header)] = key
+    template.mapping = learned
+    template.save(update_fields=["mapping", "updated_at"])
+    job.status = ImportJob.Status.PENDING
+    job.save(update_fields=["status"])
+    transaction.on_commit(lambda: _schedule("import_run", job.pk))
+    return job
+
+
+def _schedule(task_name: str, job_id: int) -> None:
+    """Run an import task: on a Celery worker, or, in the embedded default (eager Celery),
+    in a thread of this process so that the page that started it shows it progress."""
+    from crm import tasks  # tasks call these services: imported when a task is sent
+
+    task = getattr(tasks, task_name)
+    if settings.IMPORT_IN_THREAD:
+        threading.Thread(target=tasks.run_in_thread, args=(task, job_id), daemon=True).start()
+    else:
+        task.delay(job_id)
+
+
+@transaction.atomic
+def import_cancel(*, by: User, job: ImportJob) -> ImportJob:
+    """Stop an import after the batch it is in (the rows done so far stay: undo removes
+    them). A draft is cancelled at once."""
+    _require_import_access(by, job)
+    if job.status == ImportJob.Status.DRAFT:
+        job.status = ImportJob.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        return job
+    if not job.is_active:
+        raise Conflict(f"This import is {job.get_status_display().lower()}.", code="not_running")
+    job.cancel_requested = True
+    job.save(update_fields=["cancel_requested"])
+    return job
+
+
+@transaction.atomic
+def import_undo(*, by: User, job: ImportJob) -> ImportJob:
+    """Queue the undo of a finished (or cancelled) import: the records it created are
+    removed and the fields it overwrote restored, each only if unchanged since."""
+    _require_import_access(by, job)
+    if job.status not in (ImportJob.Status.DONE, ImportJob.Status.CANCELLED):
+        raise Conflict(
+            f"Only a finished import can be undone; this one is "
+            f"{job.get_status_display().lower()}.",
+            code="not_finished",
+        )
+    if job.undo_summary.get("state") in ("queued", "running"):
+        raise Conflict("This import is being undone.", code="undoing")
+    job.undo_summary = {"state": "queued"}
+    job.save(update_fields=["undo_summary"])
+    transaction.on_commit(lambda: _schedule("import_undo", job.pk))
+    return job
+
+
+def import_run(*, job_id: int) -> ImportJob | None:
+    """Write an import's rows in batches, each batch (records and its ``ImportRow`` lines)
+    in one transaction, so that a worker that dies mid-import resumes after the last batch
+    it committed. Publishes the progress to the importer's socket after every batch."""
+    return imports.run(job_id)
+
+
+def import_undo_run(*, job_id: int) -> ImportJob | None:
+    """Undo an import (``import_undo`` queued it), reporting what was removed, restored and
+    kept because it changed since."""
+    return imports.undo(job_id)

@@ -1,10 +1,13 @@
+import logging
+
 from celery import shared_task
 from celery.signals import worker_ready
 from django.core.cache import cache
 from django.utils import timezone
 
-from crm import events
+from crm import events, services
 
+logger = logging.getLogger(__name__)
 HEARTBEAT_KEY = "pipecrm:worker-heartbeat"
 
 
@@ -40,3 +43,30 @@ def worker_heartbeat() -> str:
 def _heartbeat_on_worker_ready(**kwargs) -> None:
     # A fresh worker reports at once instead of waiting for beat's first tick.
     worker_heartbeat()
+
+
+@shared_task(acks_late=True)
+def import_run(job_id: int) -> str:
+    """Write a queued spreadsheet import (``crm.services.import_run``); a redelivered task
+    resumes after the last batch committed."""
+    job = services.import_run(job_id=job_id)
+    return job.status if job is not None else "missing"
+
+
+@shared_task(acks_late=True)
+def import_undo(job_id: int) -> str:
+    job = services.import_undo_run(job_id=job_id)
+    return job.status if job is not None else "missing"
+
+
+def run_in_thread(task, job_id: int) -> None:
+    """The embedded default's stand-in for a worker (``crm.services._schedule``): the task's
+    body in a thread, closing the thread's database connection after."""
+    from django.db import connection
+
+    try:
+        task.run(job_id)
+    except Exception:
+        logger.exception("Import task %s failed for job %s", task.name, job_id)
+    finally:
+        connection.close()

@@ -2,6 +2,7 @@ from django.urls import path
 
 from crm import views
 from crm.record_types import ORGANIZATIONS, PEOPLE
+from crm.records import import_views
 from crm.records.tables import table_urls
 
 app_name = "crm"
@@ -24,6 +25,12 @@ urlpatterns = [
     path("", views.home, name="home"),
     *record_urls("people", PEOPLE),
     *record_urls("organizations", ORGANIZATIONS),
+    # Spreadsheet imports (issue 15): the upload is each type's <type>/import/.
+    path("imports/", import_views.import_list, name="imports"),
+    path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/cancel/", import_views.import_cancel, name="import_cancel"),
+    path("imports/<int:pk>/undo/", import_views.import_undo, name="import_undo"),
+    path("imports/<int:pk>/errors.csv", import_views.import_errors, name="import_errors"),
     # Notifications (issue 9).
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/menu/", views.notification_menu, name="notification_menu"),

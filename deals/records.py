@@ -14,6 +14,7 @@ from crm.records.types import (
     Column,
     ExportColumn,
     Filter,
+    Importing,
     RecordType,
     standard_bulk_actions,
 )
@@ -103,6 +104,28 @@ EXPORT_COLUMNS = (
     ),
 )
 
+DEAL_IMPORT = Importing(
+    fields=(*EDITABLE_FIELDS, "owner", "assigned_to"),
+    create=lambda by, data: services.deal_create(by=by, **data),
+    update=lambda by, deal, data: services.deal_update(by=by, deal=deal, data=data),
+    synonyms={
+        "deal": "name",
+        "deal name": "name",
+        "title": "name",
+        "value": "amount",
+        "deal value": "amount",
+        "close date": "expected_close_date",
+        "expected close": "expected_close_date",
+        "company": "organization",
+        "contact": "person",
+        "contact email": "person",
+    },
+    required=("name",),
+    defaults=("owner", "step"),
+    step_choices=lambda: [(s.pk, s.name) for s in selectors.deal_steps()],
+    move=lambda by, deal, step: services.deal_transition(by=by, deal=deal, to_step=step),
+)
+
 DEALS = RecordType(
     key="deal",
     model=Deal,
@@ -137,6 +160,7 @@ DEALS = RecordType(
         weighted=True,
         reason_outcomes=("lost",),
     ),
+    importing=DEAL_IMPORT,
     delete=_delete_deal,
     add_permission="deals.add_deal",
     empty_hint="Deals come from converted leads, or add one by hand.",

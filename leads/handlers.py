@@ -32,6 +32,8 @@ def lead_id_of(event: Event):
 
 @handles(*sorted(RESCORING_EVENTS))
 def rescore_on_input_change(event: Event) -> None:
+    if (event.payload or {}).get("scored"):
+        return  # scored by the service that created it (leads.services.lead_create_many)
     lead_id = lead_id_of(event)
     if lead_id is None:
         return

@@ -14,6 +14,7 @@ from crm.records.types import (
     Column,
     ExportColumn,
     Filter,
+    Importing,
     RecordType,
     standard_bulk_actions,
 )
@@ -113,6 +114,43 @@ EXPORT_COLUMNS = (
     *field_columns(Lead, ("lead_score", "is_qualified", "owner", "assigned_to", "created_at")),
 )
 
+LEAD_IMPORT = Importing(
+    fields=tuple(
+        f for f in (*EDITABLE_FIELDS, "owner", "assigned_to") if f not in ("person", "organization")
+    ),
+    create=lambda by, data: services.lead_create(by=by, **data),
+    create_many=lambda by, rows: services.lead_create_many(by=by, rows=rows),
+    update=lambda by, lead, data: services.lead_update(by=by, lead=lead, data=data),
+    match_field="contact_email",
+    synonyms={
+        "lead": "name",
+        "lead name": "name",
+        "title": "name",
+        "email": "contact_email",
+        "e-mail": "contact_email",
+        "email address": "contact_email",
+        "mail": "contact_email",
+        "contact": "contact_name",
+        "full name": "contact_name",
+        "phone": "contact_phone",
+        "telephone": "contact_phone",
+        "mobile": "contact_phone",
+        "company": "company_name",
+        "organisation": "company_name",
+        "organization": "company_name",
+        "value": "estimated_value",
+        "amount": "estimated_value",
+        "close date": "estimated_close_date",
+        "referrer": "referrer_url",
+        "landing page url": "landing_page",
+    },
+    required=("name",),
+    defaults=("owner", "source", "step"),
+    source_choices=lambda: Lead.Source.choices,
+    step_choices=_steps,
+    move=lambda by, lead, step: services.lead_transition(by=by, lead=lead, to_step=step),
+)
+
 LEADS = RecordType(
     key="lead",
     model=Lead,
@@ -148,6 +186,7 @@ LEADS = RecordType(
         groupings=lead_boards.GROUPINGS,
         group_board=lead_boards.group_board,
     ),
+    importing=LEAD_IMPORT,
     delete=_delete_lead,
     add_permission="leads.add_lead",
     empty_hint="Leads arrive through the API and the assistant, or add one by hand.",

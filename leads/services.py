@@ -6,7 +6,7 @@ runs in one transaction and emits its events through the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,16 +15,17 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from crm import assignment, permissions
+from crm import assignment, db, permissions
 from crm import services as crm_services
-from crm.errors import Conflict, ValidationFailed
-from crm.events import emit
+from crm.errors import Conflict, DomainError, ValidationFailed
+from crm.events import emit, emit_many
 from crm.models import Organization, Person, User
 from customfields import selectors as cf_selectors
 from customfields.services import carried_values, validate_values
 from leads import selectors
 from leads.errors import AlreadyConverted
 from leads.models import ATTRIBUTION_FIELDS, EDITABLE_FIELDS, Lead
+from leads.scoring import services as scoring_services
 from wfm import services as wfm_services
 from wfm.models import WorkflowStep
 
@@ -87,6 +88,136 @@ def lead_create(
             "lead.assigned", actor=by, lead_id=lead.pk, assignee_id=assigned_to.pk, previous_id=None
         )
     return lead
+
+
+def lead_create_many(*, by: User, rows: Sequence[Mapping[str, Any]]) -> list[Lead | DomainError]:
+    """Create many leads by the rules of ``lead_create`` (a spreadsheet import's batch).
+
+    Each row holds ``lead_create``'s arguments (``name``, ``source``, ``owner``,
+    ``assigned_to``, ``custom_field_values`` and ``EDITABLE_FIELDS``) and is checked as it
+    checks one; a refused row comes back as its error, in its place, and the others are
+    created. The writes are a few INSERTs for the whole batch: workflow projects and their
+    first history rows, the leads and their history rows, object permissions, the
+    ``lead.created`` / ``lead.assigned`` events. The leads are scored here, in bulk, and their
+    events say so (``scored``): the rescoring handler leaves them alone.
+    """
+    crm_services.require_perm(by, "leads.add_lead", "You may not create leads.")
+    definitions = cf_selectors.definitions_for("lead")
+    owners: dict[Any, User | DomainError] = {}
+    assignees: dict[tuple, DomainError | None] = {}
+    results: list[Lead | DomainError] = []
+    leads: list[Lead] = []
+    now = timezone.now()
+    for row in rows:
+        data = dict(row)
+        try:
+            name = data.pop("name", "")
+            source = data.pop("source", Lead.Source.OTHER)
+            owner = data.pop("owner", None)
+            assigned_to = data.pop("assigned_to", None)
+            cf_values = data.pop("custom_field_values", None)
+            crm_services.require_known_fields(data, EDITABLE_FIELDS, "lead")
+            key = getattr(owner, "pk", None)
+            if key not in owners:
+                try:
+                    owners[key] = crm_services.check_owner_choice(by=by, owner=owner, model=Lead)
+                except DomainError as exc:
+                    owners[key] = exc
+            if isinstance(owners[key], DomainError):
+                raise owners[key]
+            owner = owners[key]
+            _check_links(by, person=data.get("person"), organization=data.get("organization"))
+            pair = (owner.pk, getattr(assigned_to, "pk", None))
+            if pair not in assignees:
+                try:
+                    assignment.check_assignee(by, Lead, owner, assigned_to)
+                    assignees[pair] = None
+                except DomainError as exc:
+                    assignees[pair] = exc
+            if assignees[pair] is not None:
+                raise assignees[pair]
+            values = validate_values(
+                entity_type="lead", values=dict(cf_values or {}), definitions=definitions
+            )
+            lead = Lead(
+                name=(name or "").strip(),
+                source=source,
+                owner=owner,
+                created_by=by,
+                custom_field_values=values,
+                **data,
+            )
+            if lead.contact_email:
+                lead.contact_email = lead.contact_email.strip().lower()
+            if assigned_to is not None:
+                lead.assigned_to = assigned_to
+                lead.assigned_at = now
+            crm_services.full_clean_or_raise(
+                lead,
+                exclude=[
+                    "wfm_project",
+                    "owner",
+                    "created_by",
+                    "assigned_to",
+                    "person",
+                    "organization",
+                ],
+                validate_unique=False,  # a new UUID key
+            )
+        except DomainError as exc:
+            results.append(exc)
+            continue
+        results.append(lead)
+        leads.append(lead)
+    if not leads:
+        return results
+    projects = wfm_services.project_start_many(
+        by=by, project_type=selectors.lead_project_type(), count=len(leads), reason="Lead created"
+    )
+    for lead, project in zip(leads, projects, strict=True):
+        lead.wfm_project = project
+    db.insert(Lead, leads)
+    history = Lead.history.model
+    db.insert(
+        history,
+        [
+            history(
+                history_date=now,
+                history_user=by,
+                history_change_reason="",
+                history_type="+",
+                **{f.attname: getattr(lead, f.attname) for f in history.tracked_fields},
+            )
+            for lead in leads
+        ],
+    )
+    by_owner: dict[int, list[Lead]] = {}
+    by_assignee: dict[int, list[Lead]] = {}
+    for lead in leads:
+        by_owner.setdefault(lead.owner_id, []).append(lead)
+        if lead.assigned_to_id:
+            by_assignee.setdefault(lead.assigned_to_id, []).append(lead)
+    for batch in by_owner.values():
+        permissions.grant_many(batch[0].owner, batch, permissions.OWNER_ACTIONS)
+    for batch in by_assignee.values():
+        permissions.grant_many(batch[0].assigned_to, batch, permissions.ASSIGNEE_ACTIONS)
+    scoring_services.rescore_leads(
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]), by=by, pipeline=False
+    )
+    emit_many(
+        "lead.created", [{"lead_id": str(lead.pk), "scored": True} for lead in leads], actor=by
+    )
+    assigned = [lead for lead in leads if lead.assigned_to_id]
+    if assigned:
+        emit_many(
+            "lead.assigned",
+            [
+                {"lead_id": str(x.pk), "assignee_id": x.assigned_to_id, "previous_id": None}
+                for x in assigned
+            ],
+            actor=by,
+        )
+    return results
 
 
 @transaction.atomic

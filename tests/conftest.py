@@ -77,6 +77,13 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _imports_inline(settings):
+    # Imports run as Celery tasks (eager in tests), not in the embedded default's thread; the
+    # browser test of the progress bar turns the thread back on.
+    settings.IMPORT_IN_THREAD = False
+
+
+@pytest.fixture(autouse=True)
 def _local_webhooks(settings):
     # Webhook tests call receivers on 127.0.0.1; the address checks have their own tests.
     settings.WEBHOOK_ALLOW_PRIVATE = True

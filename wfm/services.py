@@ -32,6 +32,38 @@ from wfm.models import (
 
 
 @transaction.atomic
+def project_start_many(
+    *, by: User | None, project_type: ProjectType, count: int, reason: str = ""
+) -> list[Project]:
+    """``count`` projects at the initial step of the project type's workflow, as
+    ``project_start`` starts one, in two INSERTs (an import's thousands of leads)."""
+    if count <= 0:
+        return []
+    first = project_start(by=by, project_type=project_type, reason=reason)
+    if count == 1:
+        return [first]
+    rest = Project.objects.bulk_create(
+        Project(
+            project_type=project_type,
+            workflow_id=first.workflow_id,
+            current_step_id=first.current_step_id,
+            created_by=by,
+        )
+        for _ in range(count - 1)
+    )
+    StatusHistory.objects.bulk_create(
+        StatusHistory(
+            project=project,
+            from_step=None,
+            to_step_id=first.current_step_id,
+            changed_by=by,
+            reason=reason.strip(),
+        )
+        for project in rest
+    )
+    return [first, *rest]
+
+
 def project_start(
     *,
     by: User | None,

@@ -32,6 +32,7 @@ from crm.errors import DomainError, PermissionDenied, ValidationFailed
 from crm.formatting import DASH, TEMPERATURES
 from crm.htmx import render_page, trigger
 from crm.records import exports
+from crm.records.import_views import record_import
 from crm.records.realtime import socket_moved
 from crm.records.types import Column, RecordType
 from customfields.filters import filter_inputs
@@ -219,6 +220,7 @@ def record_list(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         if rt.board
         else None,
         "can_add": rt.can_add(user),
+        "import_url": rt.url("import") if rt.can_import(user) else "",
         "bulk_actions": bulk_actions,
         "bulk": bool(bulk_actions),
         # The bulk bar offers only the users these records may be given to (the assignee
@@ -512,7 +514,9 @@ def table_urls(record_type: RecordType, prefix: str = "") -> list:
     kw = {"record_type": record_type}
     local = record_type.url_names.split(":", 1)[-1]  # the pattern names inside the namespace
     name = local.format
+    imports = [path(f"{prefix}import/", record_import, kw, name=name("import"))]
     return [
+        *(imports if record_type.importing is not None else []),
         path(f"{prefix}", record_list, kw, name=name("list")),
         path(f"{prefix}export.csv", record_export, kw, name=name("export")),
         path(f"{prefix}bulk/", record_bulk, kw, name=name("bulk")),

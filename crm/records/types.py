@@ -116,6 +116,29 @@ class Board:
 
 
 @dataclass(frozen=True)
+class Importing:
+    """How the spreadsheet importer (``crm.records.imports``) writes records of a type: the
+    fields a column may fill, the field that finds an existing record (``match_field``, an
+    e-mail or a domain, normalized by ``match_key``), and the type's services."""
+
+    fields: tuple[str, ...]  # model fields a column may map to (custom fields come on top)
+    create: Callable[..., Any]  # (by, data) → the record; data: fields, owner, custom values
+    update: Callable[..., Any]  # (by, obj, data) → the record
+    match_field: str | None = None
+    match_key: Callable[[str], str] = lambda value: value.strip().casefold()
+    # (by, [data, …]) → [record or DomainError, …]: many rows in one go, the same rules as
+    # ``create`` (leads: thousands of rows a second); None: ``create`` row by row.
+    create_many: Callable[..., list] | None = None
+    synonyms: dict[str, str] = field(default_factory=dict)  # header → field
+    required: tuple[str, ...] = ()
+    # Defaults the wizard offers for new rows: "owner", "source", "step".
+    defaults: tuple[str, ...] = ("owner",)
+    source_choices: Callable[[], Sequence[tuple[str, str]]] | None = None
+    step_choices: Callable[[], Sequence[tuple[int, str]]] | None = None
+    move: Callable[..., Any] | None = None  # (by, obj, step) → the record at ``step``
+
+
+@dataclass(frozen=True)
 class Editing:
     """How the shared create / edit / delete views edit a record type (people and
     organizations; leads and deals keep views of their own for qualification, conversion
@@ -149,6 +172,7 @@ class RecordType:
     bulk_steps: Callable[[], list] | None = None  # choices of the "move" bulk action
     board: Board | None = None
     editing: Editing | None = None
+    importing: Importing | None = None
     delete: Callable[[Any, Any], Any] | None = None  # (by, obj): the shared delete view
     add_permission: str = ""  # "leads.add_lead"
     empty_hint: str = ""  # the empty table's sentence, naming only what exists
@@ -169,6 +193,10 @@ class RecordType:
 
     def can_add(self, user) -> bool:
         return bool(self.add_permission) and user.has_perm(self.add_permission)
+
+    def can_import(self, user) -> bool:
+        """Importing creates records: the type's add permission (not analysts or viewers)."""
+        return self.importing is not None and self.can_add(user)
 
     def bulk_actions_for(self, user) -> list[BulkAction]:
         return [a for a in self.bulk_actions if a.allowed(user)]
