@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -22,9 +23,12 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import User
+from config.celery import app as celery_app
+from crm import services as crm_services
+from crm.models import Event, ImportJob, ImportRow, User
 from crm.roles import Role
 from customfields.models import CustomFieldDefinition
 from leads.models import Lead, LeadUserObjectPermission
@@ -434,3 +438,87 @@ def measure_rescore(*, batch_size: int | None = None) -> RescoreFigure:
         auto_qualified=len(result.auto_qualified),
         activities=activities,
     )
+
+
+@dataclass
+class ImportFigure:
+    rows: int
+    seconds: float
+    created: int
+    failed: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else float("nan")
+
+    def as_json(self) -> dict:
+        return {
+            "name": f"import of {self.rows} lead rows",
+            "seconds": self.seconds,
+            "created": self.created,
+            "failed": self.failed,
+            "rows_per_second": round(self.rows_per_second),
+        }
+
+
+def import_file(rows: int, seed: int = 7) -> bytes:
+    """A trade-show export: name, e-mail, company, phone, source, value, a custom field."""
+    import csv
+    import io
+
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:8]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["Lead name", "Email", "Company", "Phone", "Source", "Value", "Industry"])
+    for i in range(rows):
+        writer.writerow(
+            [
+                f"Imported lead {i}",
+                f"buyer{i}-{run}@company{i % 5000}.example",
+                f"Company {i % 5000}",
+                f"+1 555 {rng.randint(1000, 9999)}",
+                rng.choice(["Website", "Event", "Referral", "Cold call"]),
+                f"{rng.randint(1, 500) * 100}",
+                rng.choice(CUSTOM_FIELDS[0][3]),
+            ]
+        )
+    return buffer.getvalue().encode()
+
+
+def measure_import(user: User, rows: int) -> ImportFigure:
+    """Time ``rows`` new leads through the import (``crm.services.import_run``: the services'
+    checks, history, permissions, events, scoring), as a worker runs it. The events it writes
+    are not dispatched (workers would handle them after); the leads, their history and events
+    are removed afterwards, so that the benchmark database does not grow run by run."""
+    ensure_custom_fields()
+    reverse("crm:imports")  # load the URL conf (the progress panel's links) before the clock
+    content = import_file(rows)
+    job = crm_services.import_create(
+        by=user, record_type="lead", file_name="benchmark.csv", content=content
+    )
+    job = crm_services.import_configure(
+        by=user, job=job, mapping={**job.mapping, "Industry": "cf_bench_industry"}, mode="skip"
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.PENDING)
+    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    first_event = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    try:
+        started = time.perf_counter()
+        job = crm_services.import_run(job_id=job.pk)
+        seconds = time.perf_counter() - started
+    finally:
+        celery_app.conf.task_always_eager = eager
+    figure = ImportFigure(
+        rows=rows, seconds=round(seconds, 1), created=job.created, failed=job.failed
+    )
+    ids = list(
+        ImportRow.objects.filter(job=job, outcome="created").values_list("object_id", flat=True)
+    )
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        Lead.history.filter(id__in=chunk).delete()
+        Lead.all_objects.filter(pk__in=chunk).delete()
+    Event.objects.filter(pk__gt=first_event).delete()
+    job.delete()
+    return figure

@@ -52,14 +52,17 @@ def project_start_many(
         for _ in range(count - 1)
     )
     StatusHistory.objects.bulk_create(
-        StatusHistory(
-            project=project,
-            from_step=None,
-            to_step_id=first.current_step_id,
-            changed_by=by,
-            reason=reason.strip(),
-        )
-        for project in rest
+        [
+            StatusHistory(
+                project=project,
+                from_step=None,
+                to_step_id=first.current_step_id,
+                changed_by=by,
+                reason=reason.strip(),
+            )
+            for project in rest
+        ],
+        batch_size=1000,
     )
     return [first, *rest]
 

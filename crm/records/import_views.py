@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from crm import selectors as crm_selectors
 from crm import services
@@ -191,7 +192,7 @@ def import_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.info(request, "The import stops after the batch it is writing.")
-    return redirect("crm:import_detail", job.pk)
+    return _back_to(request, job)
 
 
 @login_required
@@ -204,7 +205,16 @@ def import_undo(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.info(request, "Undoing the import…")
-    return redirect("crm:import_detail", job.pk)
+    return _back_to(request, job)
+
+
+def _back_to(request: HttpRequest, job: ImportJob) -> HttpResponse:
+    """Back to the import's page: a redirect, or for htmx a client redirect (the buttons of a
+    progress panel pushed over the socket post through htmx)."""
+    url = reverse("crm:import_detail", args=[job.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @login_required

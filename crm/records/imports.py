@@ -32,7 +32,7 @@ from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from crm import permissions, realtime
+from crm import db, permissions, realtime
 from crm import selectors as crm_selectors
 from crm.errors import DomainError, ValidationFailed
 from crm.models import ImportJob, ImportRow, Organization, Person
@@ -829,7 +829,7 @@ def write_batch(job, rt: RecordType, by, sheet: Sheet, mapping, start: int, stop
             record(row, ImportRow.Outcome.FAILED, reason=error_message(result))
         else:
             record(row, ImportRow.Outcome.CREATED, obj=result, after=created_after(row.data))
-    ImportRow.objects.bulk_create(outcomes, batch_size=1000)
+    db.insert(ImportRow, outcomes)
     counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
     for outcome in outcomes:
         counts[outcome.outcome] += 1
