@@ -5,12 +5,8 @@ Thin: serializers describe input and output; writes call crm.services, reads crm
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.contrib.auth import authenticate
 from django.db import models
-from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, serializers, status, viewsets
@@ -33,9 +29,9 @@ from crm.models import (
     User,
 )
 from crm.openapi import InputSerializer, ModelInputSerializer
+from crm.records import exports as export_csv
 from crm.records import imports as import_engine
 from crm.records import registry
-from crm.records.exports import cell as export_cell
 from crm.rest import TEXT_MAX_LENGTH, FilterBackend
 from customfields.api import CustomFieldValuesField, custom_field_schema
 
@@ -566,14 +562,16 @@ class ImportErrorsView(APIView):
     """The failed rows of an import as CSV: line, reason, then the row's own columns."""
 
     @extend_schema(
-        responses={(200, "text/csv"): OpenApiResponse(description="The failed rows (CSV).")}
+        responses={
+            (200, export_csv.CSV_CONTENT_TYPE.split(";")[0]): OpenApiResponse(
+                description="The failed rows (CSV)."
+            )
+        }
     )
     def get(self, request, pk):
         job = selectors.import_get(user=request.user, job_id=pk)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in import_engine.error_report(job):
-            writer.writerow([export_cell(v) for v in row])
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
-        return response
+        return export_csv.csv_response(
+            request,
+            export_csv.lines(import_engine.error_report(job)),
+            f"import-{job.pk}-errors.csv",
+        )

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import models
+from django.http import StreamingHttpResponse
 
 from crm.records.types import ExportColumn
 
@@ -83,6 +84,23 @@ def streamed(request, lines: Iterator[str]):
 class _Echo:
     def write(self, value):
         return value
+
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+
+
+def lines(table: Iterable[list]) -> Iterator[str]:
+    """CSV lines of plain rows (the first one the header), every cell through ``cell``."""
+    writer = csv.writer(_Echo())
+    for row in table:
+        yield writer.writerow([cell(v) for v in row])
+
+
+def csv_response(request, csv_lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    """A CSV download of ``csv_lines``, streamed as the server wants it."""
+    response = StreamingHttpResponse(streamed(request, csv_lines), content_type=CSV_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def rows(

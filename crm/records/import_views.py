@@ -5,12 +5,10 @@ the error report, cancel or undo. Thin: the writes are ``crm.services.import_*``
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,14 +19,8 @@ from crm import services
 from crm.errors import DomainError, PermissionDenied
 from crm.htmx import render_page
 from crm.models import ImportJob, ImportRow
-from crm.records import imports, registry
-from crm.records.exports import cell, streamed
+from crm.records import exports, imports, registry
 from crm.records.types import RecordType
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def _user_choices(rt: RecordType, user) -> list:
@@ -222,14 +214,10 @@ def _back_to(request: HttpRequest, job: ImportJob) -> HttpResponse:
 def import_errors(request: HttpRequest, pk: int) -> HttpResponse:
     """The failed rows as CSV: line, reason and the row as it was (formula cells quoted)."""
     job = crm_selectors.import_get(user=request.user, job_id=pk)
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow([cell(v) for v in row]) for row in imports.error_report(job))
-    response = StreamingHttpResponse(
-        streamed(request, lines), content_type="text/csv; charset=utf-8"
-    )
     stem = job.file_name.rsplit(".", 1)[0][:80] or "import"
-    response["Content-Disposition"] = f'attachment; filename="{stem}-errors.csv"'
-    return response
+    return exports.csv_response(
+        request, exports.lines(imports.error_report(job)), f"{stem}-errors.csv"
+    )
 
 
 @login_required

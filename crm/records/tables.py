@@ -345,15 +345,12 @@ def record_export(request: HttpRequest, record_type: RecordType) -> StreamingHtt
     crm_services.audit(
         by=request.user, action=f"{rt.saved_view_screen}.export", query=state.query()
     )
-    response = StreamingHttpResponse(
-        exports.streamed(
-            request, exports.rows(rows.iterator(chunk_size=2000), rt.export_columns, cf_names)
-        ),
-        content_type="text/csv; charset=utf-8",
-    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="{rt.saved_view_screen}-{stamp}.csv"'
-    return response
+    return exports.csv_response(
+        request,
+        exports.rows(rows.iterator(chunk_size=2000), rt.export_columns, cf_names),
+        f"{rt.saved_view_screen}-{stamp}.csv",
+    )
 
 
 @login_required

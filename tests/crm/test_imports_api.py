@@ -45,7 +45,7 @@ def test_post_a_file_runs_the_import_and_reports_it(
     assert (job["status"], job["created"], job["failed"]) == ("done", 1, 1)
     report = client.get(job["errors_url"])
     assert report["Content-Type"].startswith("text/csv")
-    assert report.content.decode().splitlines() == [
+    assert b"".join(report.streaming_content).decode().splitlines() == [
         "line,reason,Lead,Mail,Value",
         "3,Mail: Enter a valid email address.,B,bad,20",
     ]
