@@ -5,6 +5,8 @@ Thin: serializers describe input and output; writes call crm.services, reads crm
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth import authenticate
 from django.db import models
 from django.urls import reverse
@@ -457,21 +459,38 @@ class ImportSerializer(serializers.ModelSerializer):
 
 
 class ImportRequestSerializer(InputSerializer):
-    file = serializers.FileField(help_text="A CSV (any common encoding and delimiter) or XLSX.")
+    # Any file is taken (an empty one too): reading it is the import's work, and what it cannot
+    # read fails the import with the reason (``error``).
+    file = serializers.FileField(
+        allow_empty_file=True, help_text="A CSV (any common encoding and delimiter) or XLSX."
+    )
     record_type = serializers.ChoiceField(choices=["lead", "person", "organization", "deal"])
-    mapping = serializers.JSONField(
+    mapping = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=100),
         required=False,
         help_text="Column header → field name (custom fields: cf_<name>; an empty name skips "
-        "the column). Columns left out are guessed from their headers.",
+        "the column). Columns left out are guessed from their headers. A JSON object (in a "
+        "multipart body: its JSON text).",
     )
     mode = serializers.ChoiceField(
         choices=ImportJob.Mode.choices,
         required=False,
         help_text="A row matching an existing record (by e-mail; organizations by domain).",
     )
-    defaults = serializers.JSONField(
-        required=False, help_text="For new records: owner (user id), source, step (id)."
-    )
+
+    def to_internal_value(self, data):
+        # Multipart bodies carry the objects as JSON text.
+        data = {key: data.get(key) for key in data}  # one value each (a QueryDict has lists)
+        for name in ("mapping",):
+            value = data.get(name)
+            if isinstance(value, str):
+                try:
+                    data[name] = json.loads(value) if value.strip() else None
+                except ValueError:
+                    raise serializers.ValidationError({name: ["Not valid JSON."]}) from None
+            if data.get(name) is None and name in data:
+                data.pop(name)
+        return super().to_internal_value(data)
 
 
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -508,29 +527,17 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 "The file is too large.",
                 details={"file": [f"At most {import_engine.max_bytes() // (1024 * 1024)} MB."]},
             )
-        job = services.import_create(
+        # Queued as sent: the job reads the file, guesses the columns left out of the mapping
+        # and checks it all, as a worker does; what it refuses ends the import as failed,
+        # with the reason in ``error`` (the request itself was well formed: 202).
+        job = services.import_queue(
             by=request.user,
             record_type=data.validated_data["record_type"],
             file_name=upload.name or "import.csv",
             content=upload.read(),
-        )
-        mapping = dict(job.mapping)
-        given = data.validated_data.get("mapping")
-        if given is not None:
-            if not isinstance(given, dict):
-                raise ValidationFailed(
-                    "The mapping must be an object.",
-                    details={"mapping": ["Must be an object from column header to field name."]},
-                )
-            mapping.update(given)
-        services.import_configure(
-            by=request.user,
-            job=job,
-            mapping=mapping,
+            mapping=data.validated_data.get("mapping"),
             mode=data.validated_data.get("mode", ImportJob.Mode.SKIP),
-            defaults=_object_or_400(data.validated_data.get("defaults"), "defaults"),
         )
-        services.import_start(by=request.user, job=job)
         job.refresh_from_db()
         return Response(ImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

@@ -584,6 +584,78 @@ def import_start(*, by: User, job: ImportJob) -> ImportJob:
     return job
 
 
+@transaction.atomic
+def import_queue(
+    *,
+    by: User,
+    record_type: str,
+    file_name: str,
+    content: bytes,
+    mapping: Mapping[str, str] | None = None,
+    mode: str = ImportJob.Mode.SKIP,
+    defaults: Mapping[str, Any] | None = None,
+) -> ImportJob:
+    """Queue a file to import as it is (the API): the task reads it, completes ``mapping``
+    with guesses for the columns it leaves out and checks everything as the wizard does;
+    what it refuses fails the import with the reason in ``error``."""
+    rt = _import_type(by, record_type)
+    if mode not in ImportJob.Mode.values:
+        raise ValidationFailed(f"“{mode}” is not a mode.", details={"mode": ["Unknown mode."]})
+    job = ImportJob.objects.create(
+        record_type=rt.key,
+        created_by=by,
+        file_name=(file_name or "import.csv")[:255],
+        content=content,
+        mapping=dict(mapping or {}),
+        mode=mode,
+        defaults=dict(defaults or {}),
+        status=ImportJob.Status.PENDING,
+    )
+    transaction.on_commit(lambda: _schedule("import_run", job.pk))
+    return job
+
+
+def _prepare_queued(job: ImportJob) -> None:
+    """Read a queued file (``import_queue``): headers, the mapping completed with guesses,
+    checked with the defaults as ``import_configure`` checks them. Raises ``DomainError``."""
+    rt = _import_type(job.created_by, job.record_type)
+    sheet = imports.read_sheet(bytes(job.content), job.file_name)
+    remembered = (
+        ImportMapping.objects.filter(user=job.created_by, record_type=rt.key)
+        .values_list("mapping", flat=True)
+        .first()
+    )
+    guessed = imports.guess_mapping(rt, sheet.headers, remembered)
+    given = {h: k for h, k in job.mapping.items() if h in sheet.headers}
+    unknown = [h for h in job.mapping if h not in sheet.headers]
+    if unknown:
+        raise ValidationFailed(
+            f"The mapping names “{unknown[0]}”, which is not a column of the file."
+        )
+    chosen = set(given.values())
+    mapping = {h: given.get(h, "" if guessed[h] in chosen else guessed[h]) for h in sheet.headers}
+    job.headers = sheet.headers
+    job.file_format, job.encoding, job.delimiter = (
+        sheet.file_format,
+        sheet.encoding,
+        sheet.delimiter,
+    )
+    job.mapping = imports.check_mapping(rt, sheet.headers, mapping)
+    job.defaults = _import_defaults(job.created_by, rt, job.defaults)
+    job.total_rows = len(sheet.rows)
+    job.save(
+        update_fields=[
+            "headers",
+            "file_format",
+            "encoding",
+            "delimiter",
+            "mapping",
+            "defaults",
+            "total_rows",
+        ]
+    )
+
+
 def _schedule(task_name: str, job_id: int) -> None:
     """Run an import task: on a Celery worker, or, in the embedded default (eager Celery),
     in a thread of this process so that the page that started it shows it progress."""
@@ -636,6 +708,15 @@ def import_run(*, job_id: int) -> ImportJob | None:
     """Write an import's rows in batches, each batch (records and its ``ImportRow`` lines)
     in one transaction, so that a worker that dies mid-import resumes after the last batch
     it committed. Publishes the progress to the importer's socket after every batch."""
+    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is not None and job.status == ImportJob.Status.PENDING and not job.headers:
+        try:
+            _prepare_queued(job)
+        except DomainError as exc:
+            job.status, job.error, job.finished_at = "failed", exc.message, timezone.now()
+            job.save(update_fields=["status", "error", "finished_at"])
+            imports.publish_progress(job)
+            return job
     return imports.run(job_id)
 
 

@@ -40,8 +40,8 @@ def test_post_a_file_runs_the_import_and_reports_it(
         )
     assert response.status_code == 202, response.content
     body = response.json()
-    assert body["mapping"] == {"Lead": "name", "Mail": "contact_email", "Value": "estimated_value"}
     job = client.get(f"{URL}{body['id']}/").json()
+    assert job["mapping"] == {"Lead": "name", "Mail": "contact_email", "Value": "estimated_value"}
     assert (job["status"], job["created"], job["failed"]) == ("done", 1, 1)
     report = client.get(job["errors_url"])
     assert report["Content-Type"].startswith("text/csv")
@@ -63,21 +63,41 @@ def test_post_a_file_runs_the_import_and_reports_it(
         ({"record_type": "lead"}, "file"),
         ({"record_type": "planet", "file": "FILE"}, "record_type"),
         ({"record_type": "lead", "file": "FILE", "mode": "merge"}, "mode"),
-        ({"record_type": "lead", "file": "FILE", "mapping": '{"Lead": "salary"}'}, "mapping"),
         ({"record_type": "lead", "file": "FILE", "mapping": "[1, 2]"}, "mapping"),
-        ({"record_type": "lead", "file": "EMPTY"}, "file"),
+        ({"record_type": "lead", "file": "FILE", "mapping": "{not json"}, "mapping"),
     ],
 )
 def test_bad_requests_are_400_naming_the_field(api_as, rep1, data, field):
     data = dict(data)
     if data.get("file") == "FILE":
         data["file"] = upload()
-    elif data.get("file") == "EMPTY":
-        data["file"] = SimpleUploadedFile("e.csv", b"", content_type="text/csv")
     response = api_as(rep1).post(URL, data, format="multipart")
     error = assert_error_shape(response, 400)
     assert field in error["details"], error
     assert not ImportJob.objects.exclude(status="draft").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"file": b""}, "The file is empty."),
+        ({"file": b"\x89PNG\r\n\x1a\n\x00\x00"}, "The file is not text that can be read"),
+        ({"mapping": '{"Lead": "salary"}'}, "“salary” is not a lead field."),
+        ({"mapping": '{"Nope": "name"}'}, "“Nope”, which is not a column of the file"),
+    ],
+)
+def test_what_the_file_or_mapping_refuses_fails_the_import_with_the_reason(
+    api_as, rep1, django_capture_on_commit_callbacks, data, error
+):
+    body = {"record_type": "lead", "file": upload(), **data}
+    if isinstance(body["file"], bytes):
+        body["file"] = SimpleUploadedFile("f.csv", body["file"], content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(rep1).post(URL, body, format="multipart")
+    assert response.status_code == 202, response.content
+    job = api_as(rep1).get(f"{URL}{response.json()['id']}/").json()
+    assert job["status"] == "failed" and error in job["error"], job["error"]
+    assert not Lead.objects.exists()
 
 
 @pytest.mark.parametrize("who", ["analyst", "viewer"])
