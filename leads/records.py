@@ -44,6 +44,14 @@ def _contact(lead: Lead):
     )
 
 
+def _touch(source: str, campaign: str):
+    if not source and not campaign:
+        return fmt.DASH
+    return format_html(
+        '<span class="cell-stack">{}<small>{}</small></span>', source or "(direct)", campaign
+    )
+
+
 def _steps():
     return [(s.pk, s.name) for s in selectors.lead_steps()]
 
@@ -83,6 +91,20 @@ COLUMNS = (
         default=False,
     ),
     Column(
+        "first_touch",
+        "First touch",
+        lambda lead: _touch(lead.utm_source, lead.utm_campaign),
+        "utm_source",
+        default=False,
+    ),
+    Column(
+        "last_touch",
+        "Last touch",
+        lambda lead: _touch(lead.last_touch_source, lead.last_touch_campaign),
+        "last_touch_source",
+        default=False,
+    ),
+    Column(
         "last_activity",
         "Last activity",
         lambda lead: fmt.ago(lead.last_activity_at),
@@ -105,6 +127,10 @@ FILTERS = (
     Filter("created_before", "Created to", "date", more=True),
     Filter("close_after", "Close from", "date", more=True),
     Filter("close_before", "Close to", "date", more=True),
+    Filter("first_touch_source", "First-touch source", "text", more=True),
+    Filter("first_touch_campaign", "First-touch campaign", "text", more=True),
+    Filter("last_touch_source", "Last-touch source", "text", more=True),
+    Filter("last_touch_campaign", "Last-touch campaign", "text", more=True),
 )
 
 EXPORT_COLUMNS = (
