@@ -272,7 +272,10 @@ class CaptureFormAdminForm(forms.ModelForm):
         from leads.capture.services import clean_origins
 
         try:
-            return clean_origins(self.cleaned_data.get("allowed_origins") or [])
+            origins = self.cleaned_data.get("allowed_origins") or []
+            if isinstance(origins, list):
+                origins = [o.strip().rstrip("/") if isinstance(o, str) else o for o in origins]
+            return clean_origins(origins)
         except ValidationFailed as exc:
             raise forms.ValidationError(exc.details.get("allowed_origins") or exc.message) from exc
 

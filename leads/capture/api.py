@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from crm.auth import client_ip
 from crm.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.models import User
-from crm.openapi import InputSerializer, ModelInputSerializer, json_type_errors
+from crm.openapi import InputSerializer, ModelInputSerializer
 from crm.parsers import JSONParser
 from crm.rest import validation_details
 from customfields import selectors as cf_selectors
@@ -293,15 +293,19 @@ class LeadCaptureView(APIView):
             raise PermissionDenied(FORBIDDEN)
         data = request.data
         html = _wants_html(request)
-        if not isinstance(data, QueryDict):  # JSON: each text a string, as the schema says
-            self._check_json_types(data)
-        if abuse.is_bot_trap_filled(data):
+        # The body as the schema states it, every property checked whichever fields the form
+        # shows (types, lengths, the email and URLs); then the form's own requirements.
+        checked = LeadCaptureRequestSerializer(data=data)
+        checked.is_valid()
+        if abuse.is_bot_trap_filled(data) and not checked.errors:
             return self._accepted(request, form, html)
         definitions = cf_selectors.definitions_for("lead")
         inputs = selectors.capture_fields(form, definitions=definitions)
         submission = CaptureSubmissionForm(data, inputs=inputs, definitions=definitions)
-        attribution = self._attribution(data)
-        if submission.is_valid():
+        attribution = {
+            k: v for k, v in (checked.validated_data or {}).items() if k in ATTRIBUTION_KEYS and v
+        }
+        if submission.is_valid() and not checked.errors:
             try:
                 services.lead_capture(
                     form=form,
@@ -317,32 +321,16 @@ class LeadCaptureView(APIView):
                 submission.add_domain_errors(exc)
             else:
                 return self._accepted(request, form, html)
+        details = {**_errors(submission), **validation_details(checked.errors)}
         if html:
+            for field, messages in validation_details(checked.errors).items():
+                for message in messages:
+                    if field not in (submission.errors or {}):
+                        submission.add_error(field if field in submission.fields else None, message)
             context = {"submission": submission, "attribution": attribution}
             response = views.hosted_page_again(http, form, context)
             return abuse.add_cors_headers(response, http, form)
-        details = _errors(submission)
         raise ValidationFailed(_first(details), details=details)
-
-    def _check_json_types(self, data: dict) -> None:
-        serializer = LeadCaptureRequestSerializer()
-        errors = {}
-        for name, field in serializer.fields.items():
-            if name in data:
-                error = json_type_errors(field, data[name])
-                if error:
-                    errors[name] = [str(e) for e in error]
-        if errors:
-            raise ValidationFailed(_first(errors), details=errors)
-
-    def _attribution(self, data) -> dict[str, str]:
-        """The attribution values, checked as the schema states them (400 naming the field)."""
-        given = {k: data.get(k) for k in ATTRIBUTION_KEYS if k in data}
-        serializer = LeadCaptureRequestSerializer(data=given, partial=True)
-        if not serializer.is_valid():
-            details = validation_details(serializer.errors)
-            raise ValidationFailed(_first(details), details=details)
-        return {k: v for k, v in serializer.validated_data.items() if k in ATTRIBUTION_KEYS}
 
     def _accepted(self, request: Request, form: CaptureForm, html: bool):
         http = request._request

@@ -110,7 +110,7 @@ class OriginsField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value) or ""
-        return [line.strip() for line in text.splitlines() if line.strip()]
+        return [line.strip().rstrip("/") for line in text.splitlines() if line.strip()]
 
     def prepare_value(self, value):
         if isinstance(value, list | tuple):
@@ -187,15 +187,20 @@ class CaptureFormSettingsForm(forms.Form):
         self.fields["workflow"].queryset = workflows
         self.field_rows = []
         for name, label, definition in selectors.field_choices(definitions):
+            # In a table row, labelled by their aria-label (the row says which field).
             show = forms.BooleanField(
                 required=False,
                 label=f"Show {label}",
-                widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+                widget=forms.CheckboxInput(
+                    attrs={"class": "form-check-input", "aria-label": f"Show {label}"}
+                ),
             )
             required = forms.BooleanField(
                 required=False,
                 label=f"{label} is required",
-                widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+                widget=forms.CheckboxInput(
+                    attrs={"class": "form-check-input", "aria-label": f"{label} is required"}
+                ),
             )
             locked = bool(definition and definition.is_required)
             if locked:  # a required lead custom field: always shown, always required

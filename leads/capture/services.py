@@ -46,7 +46,7 @@ SETTINGS_FIELDS = (
     "is_active",
 )
 # An origin as browsers send it: scheme, host and an optional port; nothing after.
-ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(?::[0-9]{1,5})?$")
+ORIGIN_RE = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?")  # fullmatch
 ORIGINS_MAX = 20
 
 
@@ -82,14 +82,14 @@ def clean_fields(value: Any, *, definitions=None) -> list[dict]:
 
 
 def clean_origins(value: Any) -> list[str]:
-    """Allowed origins, lower-cased, without a trailing slash, each once."""
+    """Allowed origins (scheme, host and optional port, nothing else), lower-cased, each once."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         message = 'Give a list of origins, e.g. ["https://www.example.com"].'
         raise ValidationFailed(message, details={"allowed_origins": [message]})
     out = []
     for raw in value:
-        origin = raw.strip().lower().rstrip("/")
-        if not ORIGIN_RE.match(origin):
+        origin = raw.lower()
+        if not ORIGIN_RE.fullmatch(origin):
             message = (
                 f"“{raw}” is not an origin: give scheme and host, e.g. https://www.example.com."
             )

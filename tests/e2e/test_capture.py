@@ -81,8 +81,8 @@ def test_a_manager_creates_a_form_and_copies_its_snippet(new_context) -> None:
     expect(page.get_by_test_id("capture-forms-empty")).to_be_visible()
     page.get_by_test_id("new-capture-form").click()
 
-    page.get_by_label("Name", exact=True).fill("Spring webinar")
-    page.get_by_label("Source").select_option("event")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Spring webinar")
+    page.get_by_role("combobox", name="Source", exact=True).select_option("event")
     page.get_by_label("Show Phone").check()
     page.get_by_label("Phone is required").check()
     page.get_by_label("Allowed origins").fill("https://www.acme.example")

@@ -146,7 +146,7 @@ def test_form_settings_are_checked(manager):
         capture_services.capture_form_create(by=manager, name="X", fields=[{"name": "nope"}])
     assert "fields" in exc.value.details
     form = capture_services.capture_form_create(
-        by=manager, name="Pricing page", allowed_origins=["HTTPS://WWW.Example.com/"]
+        by=manager, name="Pricing page", allowed_origins=["HTTPS://WWW.Example.com"]
     )
     assert form.slug == "pricing-page" and form.allowed_origins == ["https://www.example.com"]
     assert capture_services.capture_form_create(by=manager, name="Pricing page").slug == (
@@ -467,3 +467,18 @@ def test_the_lead_table_filters_by_first_and_last_touch(web, manager, form, rows
     assert html.decode().count('class="record-link"') == rows
     api = client.get("/api/v1/leads/?last_touch_campaign=may").json()
     assert [r["id"] for r in api["results"]] == [str(target.pk)]
+
+
+def test_the_manager_sees_the_forms_and_the_nav_link(web, manager, form):
+    html = web(manager).get("/settings/capture-forms/").content.decode()
+    assert form.name in html and f"/f/{form.slug}/" in html
+    assert 'data-testid="nav-capture-forms"' in html
+
+
+def test_the_body_is_checked_as_documented_whatever_the_form_shows(api, form):
+    body = {"contact_email": "n@example.com", "contact_name": "N", "contact_phone": "9" * 51}
+    response = api.post(ENDPOINT, body, format="json", HTTP_X_CAPTURE_KEY=form.key)
+    assert response.status_code == 400 and "contact_phone" in response.json()["error"]["details"]
+    bad_url = {**body, "contact_phone": "", "referrer_url": "not a url"}
+    response = api.post(ENDPOINT, bad_url, format="json", HTTP_X_CAPTURE_KEY=form.key)
+    assert response.status_code == 400 and "referrer_url" in response.json()["error"]["details"]
