@@ -246,6 +246,9 @@ def lead_capture(
             **touch,
         )
         return CaptureResult(existing, touch_point, created=False)
+    # An owner who may no longer own leads (deactivated, role changed) is skipped: the
+    # assignment rules decide, and the visitor never hears of it.
+    owner = assignment.eligible(form.owner, Lead) if form.owner and form.owner.is_active else None
     fields = {k: v for k, v in values.items() if k != "name" and v not in (None, "")}
     fields["contact_email"] = email
     lead = lead_services.lead_create(
@@ -253,8 +256,8 @@ def lead_capture(
         name=_lead_name(form, values),
         source=form.default_source,
         sub_source=form.default_sub_source or form.name[:100],
-        owner=form.owner,
-        assigned_to=form.owner,
+        owner=owner,
+        assigned_to=owner,
         custom_field_values=custom_field_values,
         workflow=form.workflow,
         channel=TouchPoint.Channel.CAPTURE,

@@ -194,7 +194,8 @@ def hosted_page(request: HttpRequest, slug: str) -> HttpResponse:
     if form is None:
         return render(request, "leads/capture/closed.html", {"missing": True}, status=404)
     if not form.is_active:
-        return render(request, "leads/capture/closed.html", {"capture_form": form}, status=403)
+        response = render(request, "leads/capture/closed.html", {"capture_form": form}, status=403)
+        return _frame_and_form_policy(response, form)  # the settings page previews it too
     definitions = cf_selectors.definitions_for("lead")
     inputs = selectors.capture_fields(form, definitions=definitions)
     if request.method == "GET":

@@ -482,3 +482,12 @@ def test_the_body_is_checked_as_documented_whatever_the_form_shows(api, form):
     bad_url = {**body, "contact_phone": "", "referrer_url": "not a url"}
     response = api.post(ENDPOINT, bad_url, format="json", HTTP_X_CAPTURE_KEY=form.key)
     assert response.status_code == 400 and "referrer_url" in response.json()["error"]["details"]
+
+
+def test_an_owner_who_may_no_longer_own_leads_is_skipped(form, rep1):
+    form.owner = rep1
+    form.save()
+    rep1.is_active = False
+    rep1.save()
+    lead = capture(form).lead
+    assert lead.assigned_to is None and lead.owner.username == SYSTEM_USERNAME
