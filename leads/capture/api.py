@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.validators import URLValidator
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -27,7 +33,7 @@ from rest_framework.views import APIView
 from crm.auth import client_ip
 from crm.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.models import User
-from crm.openapi import InputSerializer, ModelInputSerializer
+from crm.openapi import InputSerializer, ModelInputSerializer, url_pattern
 from crm.parsers import JSONParser
 from crm.rest import validation_details
 from customfields import selectors as cf_selectors
@@ -55,6 +61,30 @@ class CaptureFieldSerializer(InputSerializer):
         fields = super().get_fields()
         fields["name"].choices = [name for name, _, _ in selectors.field_choices()]
         return fields
+
+
+_REDIRECT_PATTERN = "^(?=[!-~]*$)" + url_pattern(URLValidator(schemes=["http", "https"]))[1:]
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "maxLength": 500, "pattern": _REDIRECT_PATTERN},
+            {"type": "string", "maxLength": 0},
+        ]
+    }
+)
+class RedirectURLField(serializers.CharField):
+    """An http(s) address in printable ASCII, or blank (``services.REDIRECT_URL_VALIDATORS``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=500,
+            allow_blank=True,
+            trim_whitespace=False,
+            validators=list(services.REDIRECT_URL_VALIDATORS),
+            **kwargs,
+        )
 
 
 class CaptureFormSerializer(ModelInputSerializer):
@@ -88,6 +118,9 @@ class CaptureFormSerializer(ModelInputSerializer):
         required=False,
         max_length=services.ORIGINS_MAX,
         help_text="Origins whose pages may post the form, e.g. https://www.example.com.",
+    )
+    redirect_url = RedirectURLField(
+        required=False, help_text="Where the visitor goes after a submission (blank: stay)."
     )
     thank_you_message = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, trim_whitespace=False

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator, URLValidator
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -48,6 +50,24 @@ SETTINGS_FIELDS = (
 # An origin as browsers send it: scheme, host and an optional port; nothing after.
 ORIGIN_RE = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?")  # fullmatch
 ORIGINS_MAX = 20
+# Where visitors are sent after a submission: an http(s) URL, in printable ASCII (what a browser
+# puts in a Location header as is; an address with other characters is given percent-encoded).
+REDIRECT_URL_VALIDATORS = (
+    URLValidator(schemes=["http", "https"]),
+    RegexValidator(r"^[!-~]*\Z", "Use printable ASCII (percent-encode anything else)."),
+)
+
+
+def clean_redirect_url(value: str) -> str:
+    value = (value or "").strip()
+    if value:
+        try:
+            for validator in REDIRECT_URL_VALIDATORS:
+                validator(value)
+        except DjangoValidationError as exc:
+            message = f"Enter an http:// or https:// address. {' '.join(exc.messages)}".strip()
+            raise ValidationFailed(message, details={"redirect_url": [message]}) from exc
+    return value
 
 
 def _require_manager(by: User) -> None:
@@ -120,9 +140,11 @@ def _check_settings(form: CaptureForm, data: dict) -> dict:
         data["fields"] = clean_fields(data["fields"])
     if "allowed_origins" in data:
         data["allowed_origins"] = clean_origins(data["allowed_origins"])
-    for name in ("name", "default_sub_source", "thank_you_message", "redirect_url"):
+    for name in ("name", "default_sub_source", "thank_you_message"):
         if name in data:
             data[name] = (data[name] or "").strip()
+    if "redirect_url" in data:
+        data["redirect_url"] = clean_redirect_url(data["redirect_url"])
     if data.get("owner") is not None:
         assignment.check_assignable(data["owner"], Lead, field="owner")
     workflow = data.get("workflow")
