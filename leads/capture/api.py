@@ -63,7 +63,10 @@ class CaptureFieldSerializer(InputSerializer):
         return fields
 
 
-_REDIRECT_PATTERN = "^(?=[!-~]*$)" + url_pattern(URLValidator(schemes=["http", "https"]))[1:]
+_REDIRECT_PATTERN = (
+    f"^(?={services.REDIRECT_URL_CHARS}*$)"
+    + (url_pattern(URLValidator(schemes=["http", "https"]))[1:])
+)
 
 
 @extend_schema_field(

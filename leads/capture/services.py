@@ -50,11 +50,16 @@ SETTINGS_FIELDS = (
 # An origin as browsers send it: scheme, host and an optional port; nothing after.
 ORIGIN_RE = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?")  # fullmatch
 ORIGINS_MAX = 20
-# Where visitors are sent after a submission: an http(s) URL, in printable ASCII (what a browser
-# puts in a Location header as is; an address with other characters is given percent-encoded).
+# Where visitors are sent after a submission: an http(s) URL in printable ASCII without square
+# brackets (what a browser puts in a Location header as is; other characters percent-encoded,
+# and a host named by name or IPv4 address, not IPv6, whose checks no schema pattern can state).
+REDIRECT_URL_CHARS = "[!-Z^-~]"
 REDIRECT_URL_VALIDATORS = (
+    RegexValidator(
+        rf"^{REDIRECT_URL_CHARS}*\Z",
+        "Use printable ASCII without [ ] (percent-encode anything else).",
+    ),
     URLValidator(schemes=["http", "https"]),
-    RegexValidator(r"^[!-~]*\Z", "Use printable ASCII (percent-encode anything else)."),
 )
 
 

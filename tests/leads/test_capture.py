@@ -496,7 +496,12 @@ def test_an_owner_who_may_no_longer_own_leads_is_skipped(form, rep1):
 def test_the_redirect_url_is_an_http_address_in_ascii(api_as, manager, form):
     client = api_as(manager)
     url = f"/api/v1/capture-forms/{form.pk}/"
-    for bad in ("ftp://files.example.com/x", "https://exämple.com/", "https://a.example/\u0006"):
+    for bad in (
+        "ftp://files.example.com/x",
+        "https://exämple.com/",
+        "https://a.example/\u0006",
+        "http://[0]/",
+    ):
         response = client.patch(url, {"redirect_url": bad}, format="json")
         assert response.status_code == 400, bad
     ok = client.patch(url, {"redirect_url": "https://www.example.com/thanks?x=1"}, format="json")
