@@ -69,6 +69,7 @@ export DEBUG=1 CELERY_TASK_ALWAYS_EAGER=0
 # Throttles stay on (a 429 is documented), but high enough that the AI endpoints and the token
 # endpoint are tested behind them rather than mostly answering 429.
 export THROTTLE_AI=100000/minute THROTTLE_LOGIN=100000/minute
+export THROTTLE_CAPTURE=100000/minute THROTTLE_CAPTURE_FORM=100000/minute
 export DATABASE_URL="${SCHEMATHESIS_DATABASE_URL:-sqlite:///$PWD/$OUT/db.sqlite3}"
 
 say "migrate and seed the demo data"
@@ -76,7 +77,9 @@ say "migrate and seed the demo data"
 "$BIN/python" manage.py seed_demo >"$OUT/seed.log"
 
 # The ids the settings name (.ci/schemathesis.toml.in): the users whose role may own records,
-# and spare API tokens of the demo manager; then the manager's token that the run signs in with.
+# spare API tokens of the demo manager, the key of a capture form that asks only for the email
+# (which fields a form requires is data, not schema); then the manager's token that the run
+# signs in with.
 "$BIN/python" manage.py shell -v 0 -c '
 from crm import tokens
 from crm.models import User
@@ -85,15 +88,18 @@ manager = User.objects.get(username="manager")
 spares = [tokens.token_create(by=manager, name=f"spare {i}")[0].pk for i in range(1, 6)]
 print("owners=" + ", ".join(str(pk) for pk in owners.values_list("pk", flat=True)))
 print("spares=" + ", ".join(str(pk) for pk in spares))
+from leads.capture.services import capture_form_create
+print("capture=" + capture_form_create(by=manager, name="Schemathesis", fields=[]).key)
 print("token=" + tokens.token_create(by=manager, name="schemathesis")[1])' >"$OUT/ids.txt"
 ids() { sed -n "s/^$1=//p" "$OUT/ids.txt"; }
 OWNER_IDS=$(ids owners)
 SPARE_TOKEN_IDS=$(ids spares)
 TOKEN=$(ids token)
-[ -n "$OWNER_IDS" ] && [ -n "$SPARE_TOKEN_IDS" ] && [ -n "$TOKEN" ] ||
+CAPTURE_KEY=$(ids capture)
+[ -n "$OWNER_IDS" ] && [ -n "$SPARE_TOKEN_IDS" ] && [ -n "$TOKEN" ] && [ -n "$CAPTURE_KEY" ] ||
     fail "could not read the demo ids: $(cat "$OUT/ids.txt")"
 sed -e "s/@OWNER_IDS@/$OWNER_IDS/" -e "s/@SPARE_TOKEN_IDS@/$SPARE_TOKEN_IDS/" \
-    .ci/schemathesis.toml.in >"$OUT/schemathesis.toml"
+    -e "s/@CAPTURE_KEY@/$CAPTURE_KEY/" .ci/schemathesis.toml.in >"$OUT/schemathesis.toml"
 
 say "start the server on $BASE"
 setsid "$BIN/uvicorn" --host 127.0.0.1 --port "$PORT" --no-access-log config.asgi:application \

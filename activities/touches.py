@@ -1,6 +1,9 @@
-"""Marketing touches after the first (SPEC §6, issue 5): a lead keeps its first-touch attribution;
-``leads.services.lead_update`` reports a later touch in ``lead.updated`` (``touch``), and this
-handler records it as a system note on the lead's timeline."""
+"""Marketing touches after the first (SPEC §6, issues 5 and 15): a lead keeps its first-touch
+attribution. A later touch is either a ``TouchPoint`` (``lead.touched``: a form submitted again,
+an import row) or an attribution edit that ``leads.services.lead_update`` reports in
+``lead.updated`` (``touch``); these handlers record each as a system note on the lead's
+timeline. A form submission's note counts as one for behavioural scoring (its metadata kind is
+``form_submission``)."""
 
 from __future__ import annotations
 
@@ -35,4 +38,39 @@ def record_later_touch(event: Event) -> None:
         lead=lead,
         is_system_activity=True,
         metadata={"kind": "marketing_touch", "source_event": event.pk, "touch": touch},
+    )
+
+
+@handles("lead.touched")
+def record_touch_point(event: Event) -> None:
+    payload = event.payload or {}
+    lead = Lead.all_objects.filter(pk=payload.get("lead_id")).first()
+    if lead is None:
+        return
+    from activities.models import Activity
+    from activities.services import activity_create
+
+    if Activity.objects.filter(lead=lead, metadata__source_event=event.pk).exists():
+        return
+    attribution = payload.get("attribution") or {}
+    parts = ", ".join(
+        f"{key.removeprefix('utm_')}: {value}" for key, value in sorted(attribution.items())
+    )
+    capture = payload.get("channel") == "capture"
+    subject = payload.get("note") or (
+        f"Form submitted again: {payload.get('form_name')}" if capture else "Marketing touch"
+    )
+    activity_create(
+        by=system_user(),
+        type="note",
+        subject=subject[:200],
+        notes=f"Attribution: {parts}." if parts else "No attribution (direct visit).",
+        lead=lead,
+        is_system_activity=True,
+        metadata={
+            "kind": "form_submission" if capture else "marketing_touch",
+            "source_event": event.pk,
+            "touch_point": payload.get("touch_point_id"),
+            "touch": attribution,
+        },
     )

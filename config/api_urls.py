@@ -9,6 +9,7 @@ from crm import api as crm_api
 from customfields import api as cf_api
 from deals import api as deals_api
 from leads import api as leads_api
+from leads.capture import api as capture_api
 from leads.scoring_api import LeadRescoreView
 from wfm import api as wfm_api
 
@@ -23,6 +24,7 @@ router.register("users", crm_api.UserViewSet, basename="user")
 router.register("custom-fields", cf_api.CustomFieldViewSet, basename="custom-field")
 router.register("workflows", wfm_api.WorkflowViewSet, basename="workflow")
 router.register("leads", leads_api.LeadViewSet, basename="lead")
+router.register("capture-forms", capture_api.CaptureFormViewSet, basename="capture-form")
 activities_api.register(router)
 router.register("deals", deals_api.DealViewSet, basename="deal")
 router.register("imports", crm_api.ImportViewSet, basename="import")
@@ -36,5 +38,6 @@ urlpatterns = [
     path("leads/<uuid:pk>/rescore/", LeadRescoreView.as_view(), name="lead-rescore"),
     path("leads/<uuid:pk>/analyze/", aiagent_api.LeadAnalyzeView.as_view(), name="lead-analyze"),
     path("imports/<int:pk>/errors/", crm_api.ImportErrorsView.as_view(), name="api-import-errors"),
+    path("lead-capture/", capture_api.LeadCaptureView.as_view(), name="lead-capture"),
     *router.urls,
 ]

@@ -91,6 +91,7 @@ TEMPLATES = [
                 "crm.context_processors.shell",
                 "activities.context_processors.navigation",
                 "customfields.context_processors.navigation",
+                "leads.context_processors.navigation",
             ],
         },
     }
@@ -248,7 +249,9 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="60/minute"),
         "user": env.str("THROTTLE_USER", default="6000/minute"),
         "login": env.str("THROTTLE_LOGIN", default="10/minute"),
+        # Web-to-lead capture (leads.capture.abuse): per client address, and per form key.
         "capture": env.str("THROTTLE_CAPTURE", default="30/minute"),
+        "capture_form": env.str("THROTTLE_CAPTURE_FORM", default="600/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Throttles identify clients like sign-in protection does (crm.auth.client_ip).
@@ -263,6 +266,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/favicon.svg",
+    # One name for a choice set used by several fields (a lead's source, a capture form's).
+    "ENUM_NAME_OVERRIDES": {"SourceEnum": "leads.models.Lead.Source"},
 }
 
 # --- I18N, static ---------------------------------------------------------------------------
@@ -388,6 +393,13 @@ AI_BREAKER_FAILURES = env.int("AI_BREAKER_FAILURES", default=3)
 AI_BREAKER_WINDOW = env.int("AI_BREAKER_WINDOW", default=120)
 AI_BREAKER_OPEN_SECONDS = env.int("AI_BREAKER_OPEN_SECONDS", default=300)
 AI_PROPOSAL_TTL = env.int("AI_PROPOSAL_TTL", default=86_400)  # seconds a proposal can be confirmed
+# Web-to-lead capture (issue 15): the largest submission body (413 beyond), and the seconds a
+# visitor needs at least between loading the hosted page and sending it (faster: a bot).
+CAPTURE_MAX_BODY_BYTES = env.int("CAPTURE_MAX_BODY_BYTES", default=131072)
+CAPTURE_MIN_FILL_SECONDS = env.float("CAPTURE_MIN_FILL_SECONDS", default=3.0)
+if CAPTURE_MAX_BODY_BYTES < 1024 or CAPTURE_MIN_FILL_SECONDS < 0:
+    raise ValueError("CAPTURE_MAX_BODY_BYTES must be at least 1024, CAPTURE_MIN_FILL_SECONDS ≥ 0.")
+
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ai"] = env.str("THROTTLE_AI", default="60/minute")
 
 # Outbound webhooks may call loopback, link-local and private addresses only when this is on

@@ -20,6 +20,7 @@ urlpatterns = [
     path("activities/", include("activities.urls")),
     path("ai/", include("aiagent.urls")),
     path("custom-fields/", include("customfields.urls")),
+    path("", include("leads.capture.urls")),  # /settings/capture-forms/…, /f/<slug>/
 ]
 
 handler400 = "crm.rest.bad_request"

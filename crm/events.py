@@ -44,6 +44,8 @@ EVENT_NAMES = frozenset(
         "lead.disqualified",
         "lead.converted",
         "lead.merged",
+        # A later marketing touch of a lead (a form submitted again, an import row): issue 15.
+        "lead.touched",
         "deal.created",
         "deal.updated",
         "deal.assigned",

@@ -284,6 +284,11 @@ def json_type_errors(field: serializers.Field, value) -> list[str] | dict | None
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
         expected = " or ".join(dict.fromkeys(_TYPE_NAMES[kind] for kind in kinds))
         return [f"Expected {expected}."]
+    max_length = getattr(field, "max_length", None)
+    if isinstance(field, serializers.CharField) and max_length and len(value) > max_length:
+        # As sent, before DRF trims the whitespace around it (the schema's maxLength is of
+        # the text as sent: "  " + the longest text is too long).
+        return [f"Ensure this field has no more than {max_length} characters."]
     child = getattr(field, "child", None)
     if isinstance(field, serializers.ListField) and child is not None:
         items = {i: json_type_errors(child, item) for i, item in enumerate(value)}

@@ -1,9 +1,18 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models, transaction
 from guardian.admin import GuardedModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from leads.models import AutoQualification, ConversionModel, Lead, ScoringProfile
+from leads.models import (
+    AutoQualification,
+    CaptureForm,
+    ConversionModel,
+    Lead,
+    ScoringProfile,
+    TouchPoint,
+    new_capture_key,
+)
 
 
 class AutoQualificationInline(admin.StackedInline):
@@ -227,3 +236,82 @@ class ConversionModelAdmin(admin.ModelAdmin):
         report = train_conversion_model()
         level = messages.SUCCESS if report.model else messages.WARNING
         self.message_user(request, report.message, level)
+
+
+# --- web-to-lead capture (issue 15) --------------------------------------------------------------
+class CaptureFormAdminForm(forms.ModelForm):
+    """The same checks as the settings page (``leads.capture.services``)."""
+
+    class Meta:
+        model = CaptureForm
+        fields = [
+            "name",
+            "slug",
+            "is_active",
+            "fields",
+            "default_source",
+            "default_sub_source",
+            "owner",
+            "workflow",
+            "thank_you_message",
+            "redirect_url",
+            "allowed_origins",
+        ]
+
+    def clean_fields(self):
+        from crm.errors import ValidationFailed
+        from leads.capture.services import clean_fields
+
+        try:
+            return clean_fields(self.cleaned_data.get("fields") or [])
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.details.get("fields") or exc.message) from exc
+
+    def clean_allowed_origins(self):
+        from crm.errors import ValidationFailed
+        from leads.capture.services import clean_origins
+
+        try:
+            origins = self.cleaned_data.get("allowed_origins") or []
+            if isinstance(origins, list):
+                origins = [o.strip().rstrip("/") if isinstance(o, str) else o for o in origins]
+            return clean_origins(origins)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.details.get("allowed_origins") or exc.message) from exc
+
+
+@admin.register(CaptureForm)
+class CaptureFormAdmin(admin.ModelAdmin):
+    """Web-to-lead forms. Managers also edit them on Settings › Capture forms
+    (/settings/capture-forms/), which shows each form's embed snippet and a preview."""
+
+    form = CaptureFormAdminForm
+    list_display = ("name", "slug", "default_source", "owner", "is_active", "updated_at")
+    list_filter = ("is_active", "default_source")
+    search_fields = ("name", "slug")
+    readonly_fields = ("key", "created_at", "updated_at", "created_by")
+    actions = ["rotate_keys"]
+
+    @admin.action(description="Give the selected forms new keys")
+    def rotate_keys(self, request, queryset) -> None:
+        for capture_form in queryset:
+            capture_form.key = new_capture_key()
+            capture_form.save(update_fields=["key", "updated_at"])
+        self.message_user(request, f"{queryset.count()} form(s) have new keys.", messages.SUCCESS)
+
+
+@admin.register(TouchPoint)
+class TouchPointAdmin(admin.ModelAdmin):
+    """Marketing touches of leads (recorded by capture, import and the API; read-only here)."""
+
+    list_display = ("lead", "channel", "utm_source", "utm_campaign", "form", "at")
+    list_filter = ("channel",)
+    search_fields = ("utm_source", "utm_campaign", "lead__name", "lead__contact_email")
+    list_select_related = ("lead", "form")
+    raw_id_fields = ("lead", "form")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -97,6 +97,7 @@ TARGET = 200
 
 
 def seed(users: dict[str, User], out) -> None:
+    _seed_capture_form(users, out)
     existing = Lead.all_objects.filter(created_by__username__in=["rep1", "rep2", "manager"]).count()
     if existing >= TARGET:
         out.write(f"  {existing} leads")
@@ -131,6 +132,24 @@ def seed(users: dict[str, User], out) -> None:
         )
         _advance(rep, lead, rng, steps)
     out.write(f"  {Lead.all_objects.count()} leads")
+
+
+def _seed_capture_form(users: dict[str, User], out) -> None:
+    """An active "Website contact" form (hosted at /f/website-contact/) to try capture at once;
+    its leads go to the assignment rules."""
+    from leads.capture import services as capture_services
+    from leads.models import CaptureForm
+
+    form = CaptureForm.objects.filter(slug="website-contact").first()
+    if form is None:
+        form = capture_services.capture_form_create(
+            by=users["manager"],
+            name="Website contact",
+            slug="website-contact",
+            default_sub_source="Contact page",
+            thank_you_message="Thank you! Our team will reply within one business day.",
+        )
+    out.write(f"  capture form “{form.name}”: /f/{form.slug}/ (key {form.key})")
 
 
 def _ascii(name: str) -> str:

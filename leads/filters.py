@@ -8,6 +8,17 @@ from customfields.filters import CustomFieldFilterSetMixin
 from leads.models import Lead
 
 
+class TouchFilter(django_filters.CharFilter):
+    """An exact attribution value (as UTM tags are: case-sensitive), surrounding spaces
+    trimmed; served by the column's index."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=200, **kwargs)
+
+    def filter(self, qs, value):
+        return super().filter(qs, (value or "").strip())
+
+
 class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     cf_entity_type = "lead"
 
@@ -27,6 +38,11 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")
+    # Attribution (issue 15): the first touch is on the lead, the last one kept beside it.
+    first_touch_source = TouchFilter(field_name="utm_source", label="First-touch source")
+    first_touch_campaign = TouchFilter(field_name="utm_campaign", label="First-touch campaign")
+    last_touch_source = TouchFilter(field_name="last_touch_source", label="Last-touch source")
+    last_touch_campaign = TouchFilter(field_name="last_touch_campaign", label="Last-touch campaign")
     ordering = StableOrderingFilter(
         fields=(
             ("name", "name"),
@@ -41,6 +57,8 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
             ("assigned_to__username", "assigned_to"),
             ("owner__username", "owner"),
             ("last_activity_at", "last_activity_at"),
+            ("utm_source", "utm_source"),
+            ("last_touch_source", "last_touch_source"),
             ("created_at", "created_at"),
         )
     )

@@ -1,3 +1,4 @@
+import secrets
 import uuid
 from decimal import Decimal
 
@@ -151,7 +152,7 @@ class Lead(TimestampedModel, SoftDeleteModel):
     last_activity_at = models.DateTimeField(null=True, blank=True, db_index=True)
     ai_insights = models.JSONField(default=dict, blank=True)
 
-    # First-touch attribution: kept as first set; later touches become activities.
+    # First-touch attribution: kept as first set; every touch (the first too) is a TouchPoint.
     utm_source = models.CharField(max_length=200, blank=True)
     utm_medium = models.CharField(max_length=200, blank=True)
     utm_campaign = models.CharField(max_length=200, blank=True)
@@ -160,10 +161,24 @@ class Lead(TimestampedModel, SoftDeleteModel):
     referrer_url = models.URLField(max_length=1000, blank=True)
     landing_page = models.URLField(max_length=1000, blank=True)
 
+    # The latest TouchPoint's source and campaign, kept by ``leads.services`` so that the
+    # table filters on the last touch without a subquery per row (indexed in Meta).
+    last_touch_source = models.CharField(max_length=200, blank=True)
+    last_touch_campaign = models.CharField(max_length=200, blank=True)
+    last_touch_at = models.DateTimeField(null=True, blank=True)
+
     anonymized_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(
-        excluded_fields=["lead_score_factors", "ai_insights", "custom_field_values"]
+        excluded_fields=[
+            "lead_score_factors",
+            "ai_insights",
+            "custom_field_values",
+            # Derived from the touch points, which are their own history.
+            "last_touch_source",
+            "last_touch_campaign",
+            "last_touch_at",
+        ]
     )
 
     class Meta:
@@ -179,6 +194,11 @@ class Lead(TimestampedModel, SoftDeleteModel):
             models.Index(fields=["assigned_to", "created_at"], name="lead_assignee_idx"),
             models.Index(fields=["source"], name="lead_source_idx"),
             models.Index(fields=["contact_email"], name="lead_contact_email_idx"),
+            # First- and last-touch filters of the table (issue 15).
+            models.Index(fields=["utm_source"], name="lead_first_source_idx"),
+            models.Index(fields=["utm_campaign"], name="lead_first_campaign_idx"),
+            models.Index(fields=["last_touch_source"], name="lead_last_source_idx"),
+            models.Index(fields=["last_touch_campaign"], name="lead_last_campaign_idx"),
         ]
         # Every index is written again when a score moves (a nightly rescore touches most
         # leads): keep only those a screen or a rule reads. PostgreSQL also has the partial
@@ -190,6 +210,149 @@ class Lead(TimestampedModel, SoftDeleteModel):
     @property
     def is_converted(self) -> bool:
         return self.converted_at is not None
+
+
+# --- web-to-lead capture and touch points (issue 15) ---------------------------------------------
+# The lead fields a capture form may show, in the order it shows them, with the labels a visitor
+# reads. The email is always shown and required: it is how a returning visitor is recognised.
+CAPTURE_STANDARD_FIELDS = {
+    "contact_name": "Your name",
+    "contact_email": "Email",
+    "contact_phone": "Phone",
+    "company_name": "Company",
+    "name": "Subject",
+    "description": "Message",
+}
+CAPTURE_ALWAYS_FIELD = "contact_email"
+CAPTURE_DEFAULT_FIELDS = [
+    {"name": "contact_name", "required": True},
+    {"name": "company_name", "required": False},
+    {"name": "contact_phone", "required": False},
+    {"name": "description", "required": False},
+]
+
+
+def new_capture_key() -> str:
+    return f"cf_{secrets.token_urlsafe(24)}"
+
+
+class CaptureForm(TimestampedModel):
+    """A web-to-lead form (SPEC §6 capture): a hosted page at ``/f/<slug>/`` and an embeddable
+    snippet, both posting to ``POST /api/v1/lead-capture/``. Managed by Managers and Admins
+    (``leads.change_captureform``) on ``/settings/capture-forms/``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, help_text="Shown as the hosted page's title.")
+    slug = models.SlugField(
+        max_length=60,
+        unique=True,
+        help_text="The hosted page's address: /f/<slug>/. Made from the name when empty.",
+    )
+    key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_capture_key,
+        editable=False,
+        help_text="Identifies the form to the capture endpoint (X-Capture-Key header or the "
+        "capture_key field). Not a secret (it is in the page), but rotating it cuts off old "
+        "copies of the snippet.",
+    )
+    fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The fields shown besides the email, in order: [{"name": "contact_name", '
+        '"required": true}, …]. Names: contact_name, contact_phone, company_name, name, '
+        "description, or a lead custom field. Required lead custom fields are always shown.",
+    )
+    default_source = models.CharField(
+        max_length=30,
+        choices=Lead.Source,
+        default=Lead.Source.WEB,
+        help_text="The source of the leads this form creates.",
+    )
+    default_sub_source = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The leads' sub-source, e.g. “Pricing page”; empty: the form's name.",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who gets the new leads (owner and assignee). Empty: the assignment rules "
+        "decide, as for any new unassigned lead.",
+    )
+    workflow = models.ForeignKey(
+        "wfm.Workflow",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The workflow new leads start in. Empty: the lead project type's default.",
+    )
+    thank_you_message = models.TextField(
+        blank=True,
+        default="Thank you! We will be in touch soon.",
+        help_text="Shown after a submission (when no redirect URL is set).",
+    )
+    redirect_url = models.URLField(
+        max_length=500, blank=True, help_text="Where the visitor goes after a submission."
+    )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Sites that may post this form from their pages, e.g. ["https://www.acme.com"] '
+        "(scheme, host and port; no path). Empty: only the hosted page and servers.",
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="An inactive form refuses submissions (403)."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "capture form"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TouchPoint(models.Model):
+    """One marketing touch of a lead: the first (when it was created) and each later one (a
+    form submitted again, an import row, an API call). The lead keeps its first touch in its own
+    attribution fields and its last one in ``last_touch_*``."""
+
+    class Channel(models.TextChoices):
+        CAPTURE = "capture", "Web form"
+        IMPORT = "import", "Import"
+        API = "api", "API"
+        MANUAL = "manual", "Manual"
+        EMAIL = "email", "Email"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="touch_points")
+    channel = models.CharField(max_length=20, choices=Channel, default=Channel.MANUAL)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    referrer_url = models.URLField(max_length=1000, blank=True)
+    landing_page = models.URLField(max_length=1000, blank=True)
+    form = models.ForeignKey(
+        CaptureForm, null=True, blank=True, on_delete=models.SET_NULL, related_name="touch_points"
+    )
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["lead", "-at"], name="touch_point_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.utm_source or '(direct)'} at {self.at:%Y-%m-%d}"
 
 
 class LeadUserObjectPermission(UserObjectPermissionBase):

@@ -36,6 +36,7 @@ LIVE = LiveRecords(
         "lead.qualified": ["qualified"],
         "lead.disqualified": ["disqualified", "step"],
         "lead.converted": ["converted", "step"],
+        "lead.touched": ["touched"],
         "wfm.status_changed": ["step"],
     },
     detail_region="#lead-main",

@@ -45,6 +45,14 @@ def _contact(lead: Lead):
     )
 
 
+def _touch(source: str, campaign: str):
+    if not source and not campaign:
+        return fmt.DASH
+    return format_html(
+        '<span class="cell-stack">{}<small>{}</small></span>', source or "(direct)", campaign
+    )
+
+
 def _steps():
     return [(s.pk, s.name) for s in selectors.lead_steps()]
 
@@ -84,6 +92,20 @@ COLUMNS = (
         default=False,
     ),
     Column(
+        "first_touch",
+        "First touch",
+        lambda lead: _touch(lead.utm_source, lead.utm_campaign),
+        "utm_source",
+        default=False,
+    ),
+    Column(
+        "last_touch",
+        "Last touch",
+        lambda lead: _touch(lead.last_touch_source, lead.last_touch_campaign),
+        "last_touch_source",
+        default=False,
+    ),
+    Column(
         "last_activity",
         "Last activity",
         lambda lead: fmt.ago(lead.last_activity_at),
@@ -106,6 +128,10 @@ FILTERS = (
     Filter("created_before", "Created to", "date", more=True),
     Filter("close_after", "Close from", "date", more=True),
     Filter("close_before", "Close to", "date", more=True),
+    Filter("first_touch_source", "First-touch source", "text", more=True),
+    Filter("first_touch_campaign", "First-touch campaign", "text", more=True),
+    Filter("last_touch_source", "Last-touch source", "text", more=True),
+    Filter("last_touch_campaign", "Last-touch campaign", "text", more=True),
 )
 
 EXPORT_COLUMNS = (
@@ -118,8 +144,8 @@ LEAD_IMPORT = Importing(
     fields=tuple(
         f for f in (*EDITABLE_FIELDS, "owner", "assigned_to") if f not in ("person", "organization")
     ),
-    create=lambda by, data: services.lead_create(by=by, **data),
-    create_many=lambda by, rows: services.lead_create_many(by=by, rows=rows),
+    create=lambda by, data: services.lead_create(by=by, channel="import", **data),
+    create_many=lambda by, rows: services.lead_create_many(by=by, rows=rows, channel="import"),
     update=lambda by, lead, data: services.lead_update(by=by, lead=lead, data=data),
     match_field="contact_email",
     synonyms={
@@ -149,6 +175,9 @@ LEAD_IMPORT = Importing(
     source_choices=lambda: Lead.Source.choices,
     step_choices=_steps,
     move=lambda by, lead, step: services.lead_transition(by=by, lead=lead, to_step=step),
+    touch=lambda by, lead, data, note: services.touch_point_add(
+        by=by, lead=lead, channel="import", attribution=data, note=note
+    ),
 )
 
 LEADS = RecordType(

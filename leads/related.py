@@ -1,5 +1,6 @@
-"""The leads a person's or an organization's page lists (``crm.records.details`` related
-records), registered from ``LeadsConfig.ready``. Only leads the user may see."""
+"""Related-records sections of leads (``crm.records.details``), registered from
+``LeadsConfig.ready``: the leads a person's or an organization's page lists (only leads the
+user may see), and a lead's touch-point timeline."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from crm import formatting
 from crm.models import Organization, Person
 from crm.records.details import RelatedRow, RelatedSection, related_section
 from leads import selectors
-from leads.models import Lead
+from leads.models import Lead, TouchPoint
 
 
 def _row(lead: Lead) -> RelatedRow:
@@ -46,3 +47,37 @@ def person_leads(user, person: Person) -> RelatedSection:
 
 def organization_leads(user, organization: Organization) -> RelatedSection:
     return _section(user, Q(organization=organization) | Q(converted_to_organization=organization))
+
+
+def _touch_row(touch: TouchPoint) -> RelatedRow:
+    campaign = " / ".join(v for v in (touch.utm_medium, touch.utm_campaign) if v)
+    return RelatedRow(
+        title=touch.utm_source or "(direct)",
+        url="",  # landing pages are visitors' input: shown as text, never linked
+        badges=(formatting.state_badge(touch.get_channel_display(), "touch"),),
+        meta=tuple(
+            m
+            for m in (
+                campaign,
+                touch.form.name if touch.form_id and touch.form else "",
+                touch.landing_page and f"landed on {touch.landing_page[:80]}",
+                touch.referrer_url and f"from {touch.referrer_url[:80]}",
+                formatting.when(touch.at),
+            )
+            if m
+        ),
+    )
+
+
+def lead_touch_points(user, lead: Lead) -> RelatedSection:
+    """The lead's marketing touches, newest first (the first touch is the oldest)."""
+    from leads.capture import selectors as capture_selectors
+
+    return related_section(
+        key="touch-points",
+        title="Touch points",
+        icon="signpost-split",
+        queryset=capture_selectors.touch_point_list(user=user, lead=lead),
+        row=_touch_row,
+        empty="No marketing touches recorded.",
+    )

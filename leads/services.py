@@ -24,10 +24,16 @@ from customfields import selectors as cf_selectors
 from customfields.services import carried_values, validate_values
 from leads import selectors
 from leads.errors import AlreadyConverted
-from leads.models import ATTRIBUTION_FIELDS, EDITABLE_FIELDS, Lead
+from leads.models import (
+    ATTRIBUTION_FIELDS,
+    EDITABLE_FIELDS,
+    CaptureForm,
+    Lead,
+    TouchPoint,
+)
 from leads.scoring import services as scoring_services
 from wfm import services as wfm_services
-from wfm.models import WorkflowStep
+from wfm.models import Workflow, WorkflowStep
 
 
 def _check_links(by: User, *, person: Person | None, organization: Organization | None) -> None:
@@ -48,11 +54,18 @@ def lead_create(
     owner: User | None = None,
     assigned_to: User | None = None,
     custom_field_values: Mapping[str, Any] | None = None,
+    workflow: Workflow | None = None,
+    channel: str = TouchPoint.Channel.MANUAL,
+    touch: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> Lead:
-    """Create a lead at the Lead Qualification workflow's initial step.
+    """Create a lead at the initial step of ``workflow`` (default: the lead project type's,
+    Lead Qualification).
 
-    ``fields`` are any of ``EDITABLE_FIELDS``; attribution fields set here are the first touch.
+    ``fields`` are any of ``EDITABLE_FIELDS``; attribution fields set here are the first touch,
+    which is also recorded as the lead's first ``TouchPoint`` (``channel``, plus ``touch``:
+    ``form``, ``client_ip``, ``user_agent``, ``note``) when there is any attribution or
+    ``touch`` is given.
     """
     crm_services.require_perm(by, "leads.add_lead", "You may not create leads.")
     crm_services.require_known_fields(fields, EDITABLE_FIELDS, "lead")
@@ -62,7 +75,7 @@ def lead_create(
     values = validate_values(entity_type="lead", values=dict(custom_field_values or {}))
 
     project = wfm_services.project_start(
-        by=by, project_type=selectors.lead_project_type(), reason="Lead created"
+        by=by, project_type=selectors.lead_project_type(), workflow=workflow, reason="Lead created"
     )
     lead = Lead(
         name=(name or "").strip(),
@@ -78,9 +91,16 @@ def lead_create(
     if assigned_to is not None:
         lead.assigned_to = assigned_to
         lead.assigned_at = timezone.now()
+    attribution = attribution_values(fields)
+    if attribution or touch:
+        lead.last_touch_source = attribution.get("utm_source", "")
+        lead.last_touch_campaign = attribution.get("utm_campaign", "")
+        lead.last_touch_at = timezone.now()
     crm_services.full_clean_or_raise(lead, exclude=["wfm_project"])
     crm_services.save(lead, by=by)
     permissions.grant_owner(owner, lead)
+    if attribution or touch:
+        _touch_point(lead=lead, channel=channel, attribution=attribution, **dict(touch or {}))
     emit("lead.created", actor=by, lead_id=lead.pk)
     if assigned_to is not None:
         permissions.move_assignee(lead, previous=None, new=assigned_to, owner=owner)
@@ -90,7 +110,9 @@ def lead_create(
     return lead
 
 
-def lead_create_many(*, by: User, rows: Sequence[Mapping[str, Any]]) -> list[Lead | DomainError]:
+def lead_create_many(
+    *, by: User, rows: Sequence[Mapping[str, Any]], channel: str = TouchPoint.Channel.MANUAL
+) -> list[Lead | DomainError]:
     """Create many leads by the rules of ``lead_create`` (a spreadsheet import's batch).
 
     Each row holds ``lead_create``'s arguments (``name``, ``source``, ``owner``,
@@ -99,7 +121,8 @@ def lead_create_many(*, by: User, rows: Sequence[Mapping[str, Any]]) -> list[Lea
     created. The writes are a few INSERTs for the whole batch: workflow projects and their
     first history rows, the leads and their history rows, object permissions, the
     ``lead.created`` / ``lead.assigned`` events. The leads are scored here, in bulk, and their
-    events say so (``scored``): the rescoring handler leaves them alone.
+    events say so (``scored``): the rescoring handler leaves them alone. A row with
+    attribution gets its first ``TouchPoint`` (``channel``) and last touch, as in ``lead_create``.
     """
     crm_services.require_perm(by, "leads.add_lead", "You may not create leads.")
     definitions = cf_selectors.definitions_for("lead")
@@ -152,6 +175,11 @@ def lead_create_many(*, by: User, rows: Sequence[Mapping[str, Any]]) -> list[Lea
             if assigned_to is not None:
                 lead.assigned_to = assigned_to
                 lead.assigned_at = now
+            attribution = attribution_values(data)
+            if attribution:  # the first touch, as lead_create records it
+                lead.last_touch_source = attribution.get("utm_source", "")
+                lead.last_touch_campaign = attribution.get("utm_campaign", "")
+                lead.last_touch_at = now
             crm_services.full_clean_or_raise(
                 lead,
                 exclude=[
@@ -197,6 +225,16 @@ def lead_create_many(*, by: User, rows: Sequence[Mapping[str, Any]]) -> list[Lea
         by_owner.setdefault(lead.owner_id, []).append(lead)
         if lead.assigned_to_id:
             by_assignee.setdefault(lead.assigned_to_id, []).append(lead)
+    db.insert(
+        TouchPoint,
+        [
+            TouchPoint(lead=lead, channel=channel, at=now, **attribution)
+            for lead in leads
+            if (
+                attribution := attribution_values({k: getattr(lead, k) for k in ATTRIBUTION_FIELDS})
+            )
+        ],
+    )
     for batch in by_owner.values():
         permissions.grant_many(batch[0].owner, batch, permissions.OWNER_ACTIONS)
     for batch in by_assignee.values():
@@ -699,15 +737,113 @@ def _step(to_step: WorkflowStep | int) -> WorkflowStep:
     return step
 
 
-def lead_record_touch(*, by: User | None, lead: Lead, attribution: Mapping[str, str]) -> Lead:
-    """Record a marketing touch: the first one fills attribution, later ones become events."""
-    clean = {k: v for k, v in attribution.items() if k in ATTRIBUTION_FIELDS and v}
-    first = not any(getattr(lead, k) for k in ATTRIBUTION_FIELDS)
-    if first and clean:
-        for key, value in clean.items():
+# --- touch points (issue 15) --------------------------------------------------------------------
+def attribution_values(values: Mapping[str, Any]) -> dict[str, str]:
+    """The non-empty attribution values of ``values``, as text, trimmed."""
+    out = {}
+    for key in ATTRIBUTION_FIELDS:
+        value = values.get(key)
+        if value not in (None, ""):
+            out[key] = str(value).strip()
+    return {k: v for k, v in out.items() if v}
+
+
+def _touch_point(
+    *,
+    lead: Lead,
+    channel: str,
+    attribution: Mapping[str, str],
+    form: CaptureForm | None = None,
+    client_ip: str | None = None,
+    user_agent: str = "",
+    note: str = "",
+    at=None,
+) -> TouchPoint:
+    touch = TouchPoint(
+        lead=lead,
+        channel=channel,
+        form=form,
+        client_ip=client_ip or None,
+        user_agent=(user_agent or "")[:500],
+        note=(note or "")[:500],
+        at=at or timezone.now(),
+        **attribution,
+    )
+    crm_services.full_clean_or_raise(touch, exclude=["lead", "form"])
+    touch.save()
+    return touch
+
+
+@transaction.atomic
+def touch_point_add(
+    *,
+    by: User,
+    lead: Lead,
+    channel: str,
+    attribution: Mapping[str, str],
+    form: CaptureForm | None = None,
+    note: str = "",
+    client_ip: str | None = None,
+    user_agent: str = "",
+) -> TouchPoint:
+    """Record a later marketing touch of an existing lead and return its ``TouchPoint``.
+
+    For a form submitted again, an import row or an API call that matches an open lead (by
+    email, say) instead of creating a duplicate. ``by`` must be allowed to change the lead
+    (capture runs as the system user). ``channel`` is a ``TouchPoint.Channel`` value
+    ("capture", "import", "api", "manual", "email"); ``attribution`` holds any of
+    ``ATTRIBUTION_FIELDS`` (utm_source … landing_page; unknown keys and empty values are
+    ignored). The lead keeps its first touch (its own attribution fields are only filled when
+    it has none yet) and gets this one as its last touch (``last_touch_*``). Emits
+    ``lead.touched`` (lead_id, touch_point_id, channel, form_id, attribution, note), which the
+    activities app turns into a note on the lead's timeline and automation can trigger on.
+    """
+    crm_services.require_change(by, lead)
+    _refuse_if_converted(lead, "touched")
+    if channel not in TouchPoint.Channel.values:
+        raise ValidationFailed(
+            f"Unknown touch channel “{channel}”.", details={"channel": ["Unknown channel."]}
+        )
+    clean = attribution_values(attribution)
+    touch = _touch_point(
+        lead=lead,
+        channel=channel,
+        attribution=clean,
+        form=form,
+        client_ip=client_ip,
+        user_agent=user_agent,
+        note=note,
+    )
+    changed = ["last_touch_source", "last_touch_campaign", "last_touch_at"]
+    lead.last_touch_source = clean.get("utm_source", "")
+    lead.last_touch_campaign = clean.get("utm_campaign", "")
+    lead.last_touch_at = touch.at
+    if clean and not any(getattr(lead, k) for k in ATTRIBUTION_FIELDS):
+        for key, value in clean.items():  # a lead made by hand: this is its first touch
             setattr(lead, key, value)
-        crm_services.save(lead, by=by, update_fields=[*clean, "updated_at"])
-        return lead
-    if clean:
-        emit("lead.updated", actor=by, lead_id=lead.pk, fields=[], touch=clean)
+            changed.append(key)
+    crm_services.save(lead, by=by, update_fields=[*changed, "updated_at"])
+    emit(
+        "lead.touched",
+        actor=by,
+        lead_id=lead.pk,
+        touch_point_id=touch.pk,
+        channel=channel,
+        form_id=str(form.pk) if form else None,
+        form_name=form.name if form else "",
+        attribution=clean,
+        note=touch.note,
+    )
+    return touch
+
+
+def lead_record_touch(*, by: User | None, lead: Lead, attribution: Mapping[str, str]) -> Lead:
+    """Record a marketing touch through the API (kept for callers of issue 5; prefer
+    ``touch_point_add``)."""
+    touch_point_add(
+        by=by or crm_services.system_user(),
+        lead=lead,
+        channel=TouchPoint.Channel.API,
+        attribution=attribution,
+    )
     return lead

@@ -50,6 +50,7 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
             ),
             steps=step_list(workflow=project.workflow),
             step=project.current_step,
+            related=details.related_sections(user, "lead", lead),
         ),
     }
     return details.render_detail(request, "leads/detail.html", context, partial="main")

@@ -778,15 +778,17 @@ def write_batch(job, rt: RecordType, by, sheet: Sheet, mapping, start: int, stop
                 continue
             matches = existing.get(row.match)
             if matches:
+                target = next((o for o in matches if o.pk in allowed), None)
+                touched = _touch(importing, by, target, row.data, job)
                 if job.mode == ImportJob.Mode.SKIP:
                     record(
                         row,
                         ImportRow.Outcome.SKIPPED,
-                        obj=next((o for o in matches if o.pk in allowed), None),  # linked if yours
-                        reason=f"A {noun} with this {match_label} already exists.",
+                        obj=target,  # linked when it is one you may change
+                        reason=f"A {noun} with this {match_label} already exists"
+                        + ("; the visit is recorded on it." if touched else "."),
                     )
                     continue
-                target = next((o for o in matches if o.pk in allowed), None)
                 if target is None:
                     # Nothing about the record: not its name, owner or whether it is hidden.
                     record(
@@ -834,6 +836,18 @@ def write_batch(job, rt: RecordType, by, sheet: Sheet, mapping, start: int, stop
     for outcome in outcomes:
         counts[outcome.outcome] += 1
     return counts
+
+
+def _touch(importing, by, target, data: dict, job) -> bool:
+    """Record on ``target`` (a record the importer may change) that a row matched it (leads:
+    a touch point); a record that takes none (a converted lead) is left as it is."""
+    if target is None or importing.touch is None:
+        return False
+    try:
+        with_savepoint(importing.touch, by, target, data, f"Import: {job.file_name}"[:200])
+    except DomainError:
+        return False
+    return True
 
 
 def _create_one(importing, by, data: dict, step):

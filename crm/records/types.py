@@ -136,6 +136,9 @@ class Importing:
     source_choices: Callable[[], Sequence[tuple[str, str]]] | None = None
     step_choices: Callable[[], Sequence[tuple[int, str]]] | None = None
     move: Callable[..., Any] | None = None  # (by, obj, step) → the record at ``step``
+    # (by, obj, data, note) → records that a row matched an existing record (leads: a touch
+    # point, SPEC §6 attribution); None: nothing.
+    touch: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

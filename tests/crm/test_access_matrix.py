@@ -35,7 +35,7 @@ from tests.activities.factories import ActivityFactory
 from tests.customfields.factories import CustomFieldFactory
 from tests.deals.factories import make_deal
 from tests.factories import OrganizationFactory, PersonFactory
-from tests.leads.factories import LeadFactory
+from tests.leads.factories import CaptureFormFactory, LeadFactory
 from wfm.models import Workflow
 
 ROLES = ("admin", "manager", "rep", "analyst", "viewer")
@@ -174,6 +174,8 @@ SUBJECT_SCENARIOS = {
     "import": (OWN, FOREIGN),
     "user": (OWN, FOREIGN),
     "custom_field": (ANY,),
+    "capture_form": (ANY,),
+    "capture_page": (ANY,),
     "sequence": (ANY,),
     "webhook": (ANY,),
     "workflow": (ANY,),
@@ -309,6 +311,17 @@ EXPECTED: dict[str, Entry] = {
         anonymous=401,
     ),
     "webhook-deliveries": Entry(subject="webhook", get=roles(MANAGES), anonymous=401),
+    # Web-to-lead capture (issue 15): the forms for managers; the endpoint for anyone with a
+    # form's key (no session or token is read: a signed-in role without a key is refused too).
+    "capture-form-list": Entry(get=roles(MANAGES), post=roles(MANAGES, PASS), anonymous=401),
+    "capture-form-detail": Entry(
+        subject="capture_form",
+        get=roles(MANAGES),
+        patch=roles(MANAGES, PASS),
+        delete=roles(MANAGES, PASS),
+        anonymous=401,
+    ),
+    "lead-capture": Entry(get=status(405), post=status(403), anonymous=405),
     "ai-conversation-list": api_collection(status(PASS)),
     "ai-conversation-detail": Entry(
         subject="conversation", get=mine(200), delete=mine(), anonymous=401
@@ -404,6 +417,13 @@ EXPECTED: dict[str, Entry] = {
     "customfields:move": write_only("custom_field", roles(MANAGES, PASS)),
     "customfields:deactivate": write_only("custom_field", roles(MANAGES, PASS)),
     "customfields:activate": write_only("custom_field", roles(MANAGES, PASS)),
+    # --- capture forms (issue 15): settings for managers; the hosted page is public
+    "capture:list": Entry(get=roles(MANAGES)),
+    "capture:create": Entry(get=roles(MANAGES), post=roles(MANAGES, PASS)),
+    "capture:edit": Entry(subject="capture_form", get=roles(MANAGES), post=roles(MANAGES, PASS)),
+    "capture:rotate_key": write_only("capture_form", roles(MANAGES, PASS)),
+    "capture:delete": write_only("capture_form", roles(MANAGES, PASS)),
+    "capture:page": Entry(subject="capture_page", get=everyone(), post=status(PASS), anonymous=200),
 }
 
 
@@ -487,6 +507,8 @@ class World:
         obj = self.objects[(subject, scenario)]
         if subject == "proposal":
             return obj.token
+        if subject == "capture_page":
+            return obj.slug
         return obj.pk
 
 
@@ -553,6 +575,9 @@ def build_world(actor: User, other: User) -> World:
         ),
     )
     put(("workflow", ANY), Workflow.objects.get(name="Lead Qualification"))
+    capture_form = CaptureFormFactory()
+    put(("capture_form", ANY), capture_form)
+    put(("capture_page", ANY), capture_form)
     return world
 
 

@@ -423,3 +423,14 @@ def test_users_list_query_count_is_constant(api_as, team, django_assert_max_num_
     UserFactory.create_batch(10, role="Sales Rep")
     with django_assert_max_num_queries(6):
         assert client.get("/api/v1/users/").json()["count"] == 17
+
+
+def test_a_text_is_measured_as_sent_before_whitespace_is_trimmed(api_as, rep1):
+    from aiagent import services as ai_services
+
+    conversation = api_as(rep1).post("/api/v1/ai/conversations/", {}, format="json").json()
+    text = "  " + "x" * ai_services.MAX_MESSAGE_CHARS
+    response = api_as(rep1).post(
+        f"/api/v1/ai/conversations/{conversation['id']}/messages/", {"content": text}, format="json"
+    )
+    assert "content" in assert_error_shape(response, 400, "validation_error")["details"]

@@ -38,3 +38,20 @@ class LeadFactory(DjangoModelFactory):
             permissions.grant_owner(self.owner, self)
         if self.assigned_to:
             permissions.move_assignee(self, previous=None, new=self.assigned_to, owner=self.owner)
+
+
+class CaptureFormFactory(DjangoModelFactory):
+    """An active capture form showing the usual contact fields (name required)."""
+
+    class Meta:
+        model = "leads.CaptureForm"
+
+    name = factory.Sequence(lambda n: f"Contact form {n}")
+    slug = factory.Sequence(lambda n: f"contact-{n}")
+    fields = factory.LazyFunction(
+        lambda: [
+            {"name": "contact_name", "required": True},
+            {"name": "company_name", "required": False},
+            {"name": "description", "required": False},
+        ]
+    )
