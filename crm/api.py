@@ -538,7 +538,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             mapping=data.validated_data.get("mapping"),
             mode=data.validated_data.get("mode", ImportJob.Mode.SKIP),
         )
-        job.refresh_from_db()
+        job = selectors.import_get(user=request.user, job_id=job.pk)  # as it stands now
         return Response(ImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={200: ImportSerializer})
@@ -551,18 +551,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
         job = services.import_undo(by=request.user, job=self.get_object())
-        job.refresh_from_db()
+        job = selectors.import_get(user=request.user, job_id=job.pk)
         return Response(ImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
-def _object_or_400(value, field: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValidationFailed(
-            f"{field} must be an object.", details={field: ["Must be an object."]}
-        )
-    return value
 
 
 class ImportErrorsView(APIView):

@@ -31,6 +31,7 @@ from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 from guardian.utils import get_user_obj_perms_model
 
+from crm import db
 from crm.roles import SETTING_GRANTS
 
 Action = Literal["view", "change", "delete"]
@@ -236,13 +237,23 @@ def grant(user, obj: Model, actions: tuple[Action, ...]) -> None:
     _forget(user)
 
 
-def grant_many(user, objs: list[Model], actions: tuple[Action, ...]) -> None:
-    """Give ``user`` object permissions on every one of ``objs`` (one model), a few queries
-    per action whatever their number (guardian's bulk assignment)."""
+def grant_new(user, objs: list[Model], actions: tuple[Action, ...]) -> None:
+    """Give ``user`` object permissions on ``objs``: records of one model created in this
+    transaction, which nobody holds any permission on yet. The rows guardian's
+    ``assign_perm`` would write, written at once (guardian's bulk assignment first reads what
+    the user already holds on each object: a check new records never need)."""
     if user is None or not objs:
         return
-    for action in actions:
-        assign_perm(_object_perm(type(objs[0]), action), user, list(objs))
+    model = type(objs[0])
+    rows_model = get_user_obj_perms_model(objs[0])
+    codenames = [f"{action}_{model._meta.model_name}" for action in actions]
+    found = Permission.objects.filter(
+        content_type__app_label=model._meta.app_label, codename__in=codenames
+    )
+    db.insert(
+        rows_model,
+        [rows_model(permission=p, user=user, content_object=obj) for p in found for obj in objs],
+    )
     _forget(user)
 
 

@@ -148,6 +148,7 @@ LEAD_IMPORT = Importing(
     create_many=lambda by, rows: services.lead_create_many(by=by, rows=rows, channel="import"),
     update=lambda by, lead, data: services.lead_update(by=by, lead=lead, data=data),
     match_field="contact_email",
+    match_stored_normalized=True,
     synonyms={
         "lead": "name",
         "lead name": "name",

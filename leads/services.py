@@ -223,7 +223,7 @@ def lead_create_many(
     by_assignee: dict[int, list[Lead]] = {}
     for lead in leads:
         by_owner.setdefault(lead.owner_id, []).append(lead)
-        if lead.assigned_to_id:
+        if lead.assigned_to_id and lead.assigned_to_id != lead.owner_id:  # owners hold them
             by_assignee.setdefault(lead.assigned_to_id, []).append(lead)
     db.insert(
         TouchPoint,
@@ -236,9 +236,9 @@ def lead_create_many(
         ],
     )
     for batch in by_owner.values():
-        permissions.grant_many(batch[0].owner, batch, permissions.OWNER_ACTIONS)
+        permissions.grant_new(batch[0].owner, batch, permissions.OWNER_ACTIONS)
     for batch in by_assignee.values():
-        permissions.grant_many(batch[0].assigned_to, batch, permissions.ASSIGNEE_ACTIONS)
+        permissions.grant_new(batch[0].assigned_to, batch, permissions.ASSIGNEE_ACTIONS)
     scoring_services.rescore_leads(
         Lead.objects.filter(pk__in=[lead.pk for lead in leads]), by=by, pipeline=False
     )

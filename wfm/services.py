@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from crm import events
+from crm import db, events
 from crm.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.models import User
 from wfm.adapters import EntityAdapter
@@ -51,7 +51,8 @@ def project_start_many(
         )
         for _ in range(count - 1)
     )
-    StatusHistory.objects.bulk_create(
+    db.insert(
+        StatusHistory,
         [
             StatusHistory(
                 project=project,
@@ -62,7 +63,6 @@ def project_start_many(
             )
             for project in rest
         ],
-        batch_size=1000,
     )
     return [first, *rest]
 

@@ -26,7 +26,7 @@ import tablib
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
@@ -658,6 +658,34 @@ def batch_size() -> int:
     return getattr(settings, "IMPORT_BATCH_SIZE", 500)
 
 
+# What a batch changes on the job: re-read after each one, never the file itself (a 100,000-row
+# file is megabytes; re-reading it per batch cost more than writing the rows).
+PROGRESS_FIELDS = [
+    "status",
+    "started_at",
+    "total_rows",
+    "processed",
+    "created",
+    "updated",
+    "skipped",
+    "failed",
+    "cancel_requested",
+]
+
+
+# A large import doubles a table in minutes, faster than autovacuum re-reads its statistics;
+# planned with the old ones, the lookup of a batch's e-mails scans the whole table (150 ms a
+# batch at 60,000 leads) instead of using its index (1 ms). So on PostgreSQL the import
+# refreshes them itself every so many rows.
+ANALYZE_EVERY_ROWS = 10_000
+
+
+def _analyze(model) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
 def run(job_id: int):
     """The body of the import task (``crm.services.import_run``)."""
     job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
@@ -665,7 +693,7 @@ def run(job_id: int):
         return job
     rt = registry.get(job.record_type)
     by = job.created_by
-    try:
+    try:  # the file is read once, here
         if not (by.is_active and rt.can_import(by)):
             raise ValidationFailed(f"{by} may no longer import {rt.noun_plural}.")
         sheet = read_sheet(bytes(job.content), job.file_name)
@@ -677,19 +705,21 @@ def run(job_id: int):
         started_at=job.started_at or timezone.now(),
         total_rows=len(sheet.rows),
     )
-    job.refresh_from_db()
+    job.refresh_from_db(fields=PROGRESS_FIELDS)
     publish_progress(job)
     start, size = job.processed, batch_size()
     while start < len(sheet.rows):
         if ImportJob.objects.filter(pk=job.pk, cancel_requested=True).exists():
             return _finish_job(job, ImportJob.Status.CANCELLED)
         stop = min(start + size, len(sheet.rows))
+        if start and start % ANALYZE_EVERY_ROWS < size:
+            _analyze(rt.model)
         with transaction.atomic():
             counts = write_batch(job, rt, by, sheet, mapping, start, stop)
             ImportJob.objects.filter(pk=job.pk).update(
                 processed=stop, **{k: F(k) + v for k, v in counts.items()}
             )
-            job.refresh_from_db()
+            job.refresh_from_db(fields=PROGRESS_FIELDS)
             publish_progress(job)
         start = stop
     return _finish_job(job, ImportJob.Status.DONE)
@@ -742,13 +772,25 @@ def write_batch(job, rt: RecordType, by, sheet: Sheet, mapping, start: int, stop
     if matching:
         keys = {r.match for r in rows if r.match and not r.errors}
         if keys:
-            found = (
-                _live(rt.model)
-                .annotate(_match=Lower(importing.match_field))
-                .filter(_match__in=keys)
-                .order_by("created_at")
-            )
-            for obj in found:
+            if importing.match_stored_normalized:
+                # By the key's own index only; deleted records are left out here, not in SQL:
+                # mid-import, with the table's statistics stale, a "deleted_at IS NULL" lets
+                # the planner scan every row through that column's index instead.
+                every = getattr(rt.model, "all_objects", rt.model._default_manager)
+                found = [
+                    o
+                    for o in every.filter(**{f"{importing.match_field}__in": keys})
+                    if getattr(o, "deleted_at", None) is None
+                ]
+            else:
+                found = (
+                    _live(rt.model)
+                    .annotate(_match=Lower(importing.match_field))
+                    .filter(_match__in=keys)
+                )
+            # Oldest first, sorted here: an ORDER BY would let the planner walk the whole
+            # created_at index instead of looking the keys up (0.17 s a batch at 100k leads).
+            for obj in sorted(found, key=lambda o: (o.created_at, str(o.pk))):
                 existing.setdefault(
                     importing.match_key(str(getattr(obj, importing.match_field))), []
                 ).append(obj)

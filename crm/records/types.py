@@ -126,6 +126,9 @@ class Importing:
     update: Callable[..., Any]  # (by, obj, data) → the record
     match_field: str | None = None
     match_key: Callable[[str], str] = lambda value: value.strip().casefold()
+    # The services store ``match_field`` as ``match_key`` gives it (leads lower-case their
+    # e-mail): matched by its own index, not by lower() over every row.
+    match_stored_normalized: bool = False
     # (by, [data, …]) → [record or DomainError, …]: many rows in one go, the same rules as
     # ``create`` (leads: thousands of rows a second); None: ``create`` row by row.
     create_many: Callable[..., list] | None = None
