@@ -677,8 +677,10 @@ def _conversion_person(
     if lead.person_id:
         return lead.person
     if not (lead.contact_name or lead.contact_email):
-        raise ValidationFailed(
+        # The request is sound; the lead's state refuses it (409), as the schema says.
+        raise Conflict(
             "The lead has no contact to create a person from.",
+            code="no_contact",
             details={"person": ["No contact name or email on the lead; link an existing one."]},
         )
     first, _, last = (lead.contact_name or lead.contact_email.split("@")[0]).partition(" ")

@@ -434,3 +434,9 @@ def test_a_text_is_measured_as_sent_before_whitespace_is_trimmed(api_as, rep1):
         f"/api/v1/ai/conversations/{conversation['id']}/messages/", {"content": text}, format="json"
     )
     assert "content" in assert_error_shape(response, 400, "validation_error")["details"]
+
+
+def test_converting_a_lead_without_any_contact_is_a_conflict_not_bad_input(api_as, rep1):
+    lead = LeadFactory(owner=rep1, contact_name="", contact_email="")
+    response = api_as(rep1).post(f"/api/v1/leads/{lead.pk}/convert/", {}, format="json")
+    assert "person" in assert_error_shape(response, 409, "no_contact")["details"]
