@@ -135,7 +135,13 @@ NAMES_MAX = 500
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH},
+        # No NUL character (refused in every text the API takes, crm.rest).
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": NAME_MAX_LENGTH,
+            "pattern": "^[^\\x00]*$",
+        },
         "uniqueItems": True,
         "maxItems": NAMES_MAX,
     }
