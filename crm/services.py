@@ -468,11 +468,6 @@ def import_create(*, by: User, record_type: str, file_name: str, content: bytes)
     they most likely are (the user's earlier choices for the same headers first)."""
     rt = _import_type(by, record_type)
     sheet = imports.read_sheet(content, file_name)
-    remembered = (
-        ImportMapping.objects.filter(user=by, record_type=rt.key)
-        .values_list("mapping", flat=True)
-        .first()
-    )
     return ImportJob.objects.create(
         record_type=rt.key,
         created_by=by,
@@ -482,9 +477,15 @@ def import_create(*, by: User, record_type: str, file_name: str, content: bytes)
         encoding=sheet.encoding,
         delimiter=sheet.delimiter,
         headers=sheet.headers,
-        mapping=imports.guess_mapping(rt, sheet.headers, remembered),
+        mapping=imports.guess_mapping(rt, sheet.headers, _remembered_mapping(by, rt.key)),
         total_rows=len(sheet.rows),
     )
+
+
+def _remembered_mapping(user: User, record_type: str) -> dict:
+    """The user's mapping template for the type (header → field), empty without one."""
+    found = ImportMapping.objects.filter(user=user, record_type=record_type)
+    return found.values_list("mapping", flat=True).first() or {}
 
 
 def _import_defaults(by: User, rt, defaults: Mapping[str, Any]) -> dict:
@@ -620,12 +621,7 @@ def _prepare_queued(job: ImportJob) -> None:
     checked with the defaults as ``import_configure`` checks them. Raises ``DomainError``."""
     rt = _import_type(job.created_by, job.record_type)
     sheet = imports.read_sheet(bytes(job.content), job.file_name)
-    remembered = (
-        ImportMapping.objects.filter(user=job.created_by, record_type=rt.key)
-        .values_list("mapping", flat=True)
-        .first()
-    )
-    guessed = imports.guess_mapping(rt, sheet.headers, remembered)
+    guessed = imports.guess_mapping(rt, sheet.headers, _remembered_mapping(job.created_by, rt.key))
     given = {h: k for h, k in job.mapping.items() if h in sheet.headers}
     unknown = [h for h in job.mapping if h not in sheet.headers]
     if unknown:
