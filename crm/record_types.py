@@ -49,9 +49,8 @@ def _website(org: Organization):
 
 def _owner_choices(model, user) -> dict:
     """Users who may hand a record to another owner pick from the assignable users."""
-    if permissions.has_all_access(user, model, "change"):
-        return {"owners": selectors.assignable_users(model=model)}
-    return {}
+    owners = selectors.owner_choices(user=user, model=model)
+    return {} if owners is None else {"owners": owners}
 
 
 def _delete_allowed(model):

@@ -82,6 +82,14 @@ def assignable_users(
     return qs.prefetch_related("groups") if with_roles else qs
 
 
+def owner_choices(*, user: User, model: type[Model]) -> QuerySet[User] | None:
+    """The users ``user`` may give records of ``model`` to as owner, or None when they may
+    only keep them themselves (no role-wide change access)."""
+    if not permissions.has_all_access(user, model, "change"):
+        return None
+    return assignable_users(model=model)
+
+
 def sees_user_roles(user: User) -> bool:
     """Managers and administrators see every user and each one's role (they reassign records
     and manage the team); everyone else sees other users' names only."""

@@ -24,11 +24,8 @@ from crm.records.types import RecordType
 
 
 def _user_choices(rt: RecordType, user) -> list:
-    from crm import permissions
-
-    if not permissions.has_all_access(user, rt.model, "change"):
-        return [(user.pk, user.display_name)]
-    return [(u.pk, u.display_name) for u in crm_selectors.assignable_users(model=rt.model)]
+    owners = crm_selectors.owner_choices(user=user, model=rt.model)
+    return [(u.pk, u.display_name) for u in (owners if owners is not None else [user])]
 
 
 @login_required
