@@ -241,7 +241,8 @@ def grant_new(user, objs: list[Model], actions: tuple[Action, ...]) -> None:
     """Give ``user`` object permissions on ``objs``: records of one model created in this
     transaction, which nobody holds any permission on yet. The rows guardian's
     ``assign_perm`` would write, written at once (guardian's bulk assignment first reads what
-    the user already holds on each object: a check new records never need)."""
+    the user already holds on each object: a check new records never need). The records'
+    model has its own object permission model (direct keys), as every record model here."""
     if user is None or not objs:
         return
     model = type(objs[0])
@@ -250,9 +251,11 @@ def grant_new(user, objs: list[Model], actions: tuple[Action, ...]) -> None:
     found = Permission.objects.filter(
         content_type__app_label=model._meta.app_label, codename__in=codenames
     )
-    db.insert(
+    ids = list(found.values_list("pk", flat=True))
+    db.insert_rows(
         rows_model,
-        [rows_model(permission=p, user=user, content_object=obj) for p in found for obj in objs],
+        ["permission_id", "user_id", "content_object_id"],
+        ((p, user.pk, obj.pk) for p in ids for obj in objs),
     )
     _forget(user)
 

@@ -120,9 +120,10 @@ def lead_create_many(
     checks one; a refused row comes back as its error, in its place, and the others are
     created. The writes are a few INSERTs for the whole batch: workflow projects and their
     first history rows, the leads and their history rows, object permissions, the
-    ``lead.created`` / ``lead.assigned`` events. The leads are scored here, in bulk, and their
-    events say so (``scored``): the rescoring handler leaves them alone. A row with
-    attribution gets its first ``TouchPoint`` (``channel``) and last touch, as in ``lead_create``.
+    ``lead.created`` / ``lead.assigned`` events. The leads are scored before they are
+    inserted, and their events say so (``scored``): the rescoring handler leaves them alone.
+    A row with attribution gets its first ``TouchPoint`` (``channel``) and last touch, as in
+    ``lead_create``.
     """
     crm_services.require_perm(by, "leads.add_lead", "You may not create leads.")
     definitions = cf_selectors.definitions_for("lead")
@@ -204,20 +205,14 @@ def lead_create_many(
     )
     for lead, project in zip(leads, projects, strict=True):
         lead.wfm_project = project
+    scores = scoring_services.score_new_leads(leads, now=now)
     db.insert(Lead, leads)
     history = Lead.history.model
-    db.insert(
+    tracked = [f.attname for f in history.tracked_fields]
+    db.insert_rows(
         history,
-        [
-            history(
-                history_date=now,
-                history_user=by,
-                history_change_reason="",
-                history_type="+",
-                **{f.attname: getattr(lead, f.attname) for f in history.tracked_fields},
-            )
-            for lead in leads
-        ],
+        ["history_date", "history_user_id", "history_change_reason", "history_type", *tracked],
+        ((now, by.pk, "", "+", *[getattr(lead, name) for name in tracked]) for lead in leads),
     )
     by_owner: dict[int, list[Lead]] = {}
     by_assignee: dict[int, list[Lead]] = {}
@@ -239,9 +234,6 @@ def lead_create_many(
         permissions.grant_new(batch[0].owner, batch, permissions.OWNER_ACTIONS)
     for batch in by_assignee.values():
         permissions.grant_new(batch[0].assigned_to, batch, permissions.ASSIGNEE_ACTIONS)
-    scoring_services.rescore_leads(
-        Lead.objects.filter(pk__in=[lead.pk for lead in leads]), by=by, pipeline=False
-    )
     emit_many(
         "lead.created", [{"lead_id": str(lead.pk), "scored": True} for lead in leads], actor=by
     )
@@ -255,6 +247,7 @@ def lead_create_many(
             ],
             actor=by,
         )
+    scoring_services.record_new_scores(scores, by=by)
     return results
 
 

@@ -9,7 +9,7 @@ query, whatever the batch size; no list of ids sent back to the database.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -149,6 +149,58 @@ def lead_rows(rows: list[dict], settings: Settings) -> list[LeadRow]:
             )
         )
     return out
+
+
+def new_lead_rows(leads: Sequence[Lead], settings: Settings, now: datetime) -> list[LeadRow]:
+    """Leads built but not saved yet (an import's batch) as the rules' inputs: what
+    ``lead_rows`` reads from the database, read from the instances (a custom field value as
+    the database hands it back, as text). A new lead has no activity and the score 0."""
+    fields = _custom_fields(settings)
+    steps: dict[int, Any] = {}
+    out = []
+    for lead in leads:
+        organization = lead.organization if lead.organization_id else None
+        project = lead.wfm_project
+        if project.current_step_id not in steps:
+            steps[project.current_step_id] = project.current_step
+        step = steps[project.current_step_id]
+        values = lead.custom_field_values or {}
+        inputs = LeadInputs(
+            created_at=lead.created_at or now,
+            source=lead.source or "",
+            company_name=lead.company_name or "",
+            contact_email=lead.contact_email or "",
+            custom_field_values={
+                name: _plain(_as_text(values[name]))
+                for name in fields
+                if values.get(name) is not None
+            },
+            organization_name=organization.name if organization else "",
+            organization_industry=organization.industry if organization else "",
+            organization_size=organization.size if organization else "",
+            organization_address=organization.address if organization else "",
+            organization_domain=organization.domain if organization else "",
+            ai_insights=lead.ai_insights or {},
+            last_activity_at=lead.last_activity_at,
+        )
+        out.append(
+            LeadRow(
+                id=lead.pk,
+                old_score=lead.lead_score,
+                is_qualified=lead.is_qualified,
+                is_converted=lead.converted_at is not None,
+                workflow_id=project.workflow_id,
+                step_order=step.order,
+                step_is_final=step.is_final,
+                inputs=inputs,
+            )
+        )
+    return out
+
+
+def _as_text(value: Any) -> str:
+    """A JSON value as ``KT`` reads it: a string as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def signals_subquery(settings: Settings, now: datetime) -> Subquery | None:

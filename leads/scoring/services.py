@@ -28,14 +28,14 @@ from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from crm import events
+from crm import db, events
 from crm import services as crm_services
 from crm.errors import DomainError
 from crm.models import Event, User
 from leads.models import AutoQualification, Lead, LeadScoreSnapshot
 from leads.scoring import selectors
 from leads.scoring.factors import Scorer, Settings
-from leads.scoring.inputs import LeadRow, iter_batches, lead_rows
+from leads.scoring.inputs import LeadRow, iter_batches, lead_rows, new_lead_rows
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,48 @@ def rescore_leads(
             job.store(batch)
     job.result.seconds = time.perf_counter() - started
     return job.result
+
+
+@dataclass
+class NewScores:
+    """The scores given to leads before they were saved (``score_new_leads``)."""
+
+    rows: list[LeadRow]
+    settings: Settings
+    now: datetime
+
+
+def score_new_leads(leads: list[Lead], *, now: datetime) -> NewScores:
+    """Score leads built but not saved yet (``leads.services.lead_create_many``): their score
+    fields are set, so that they are inserted scored rather than inserted, read back and
+    updated (a second write of every row and all its indexes). Once they are saved,
+    ``record_new_scores`` does the rest of what a rescore does."""
+    settings = selectors.active_settings()
+    scorer = Scorer(settings, now)
+    rows = new_lead_rows(leads, settings, now)
+    for lead, row in zip(leads, rows, strict=True):
+        row.new_score, factors, row.document = scorer.score(row.inputs)
+        lead.lead_score, lead.lead_score_factors, lead.score_updated_at = (
+            row.new_score,
+            factors,
+            now,
+        )
+    return NewScores(rows=rows, settings=settings, now=now)
+
+
+def record_new_scores(scores: NewScores, *, by: User | None) -> RescoreResult:
+    """For leads saved with the scores of ``score_new_leads``, what a rescore writes besides
+    the scores: a snapshot and a ``lead.score_changed`` event per score that moved from the
+    initial 0, and auto-qualification."""
+    changes = [row for row in scores.rows if row.new_score != row.old_score]
+    db.insert(
+        LeadScoreSnapshot,
+        [LeadScoreSnapshot(lead_id=row.id, score=row.new_score, at=scores.now) for row in changes],
+    )
+    result = RescoreResult(scored=len(scores.rows), changed=len(changes))
+    result.event_ids = _emit_score_changes(changes, by, dispatch=True)
+    _auto_qualify(scores.rows, scores.settings, selectors.qualified_step_orders(), result)
+    return result
 
 
 class _RescoreJob:

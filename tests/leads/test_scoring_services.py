@@ -18,6 +18,8 @@ from leads import services as lead_services
 from leads.models import AutoQualification, Lead, LeadScoreSnapshot, ScoringProfile
 from leads.scoring import services as scoring
 from leads.tasks import rescore_all_leads
+from tests.customfields.factories import CustomFieldFactory
+from tests.factories import OrganizationFactory
 from tests.leads.factories import LeadFactory
 from tests.leads.scoring_factories import active_profile, activity
 from wfm.defaults import LeadStep
@@ -524,3 +526,79 @@ def test_pipelined_rescore_events_carry_the_automation_chain():
     events = Event.objects.filter(name="lead.score_changed")
     assert events.count() == 2
     assert all(e.payload[CHAIN_KEY] == [7] for e in events)
+
+
+# --- leads created in bulk are inserted scored ----------------------------------------------------
+def test_leads_created_in_bulk_are_stored_with_the_scores_a_rescore_gives(rep1):
+    organization = OrganizationFactory(
+        name="Contoso", industry="Software", size="51-200", domain="contoso.com", owner=rep1
+    )
+    rows = [
+        {"name": "Plain", "contact_email": "a@gmail.com"},
+        {
+            "name": "Referral",
+            "source": "referral",
+            "company_name": "Acme",
+            "contact_email": "b@acme.io",
+        },
+        {
+            "name": "Fit",
+            "company_name": "Contoso",
+            "organization": organization,
+            "custom_field_values": {"industry": ["Retail", "Software"], "company_size": "51-200"},
+        },
+    ]
+    CustomFieldFactory(
+        entity_type="lead", name="industry", type="multi_select", options=["Retail", "Software"]
+    )
+    CustomFieldFactory(entity_type="lead", name="company_size")
+
+    created = lead_services.lead_create_many(by=rep1, rows=rows)
+    assert not [r for r in created if not isinstance(r, Lead)], created
+
+    leads = list(Lead.objects.filter(pk__in=[lead.pk for lead in created]).order_by("name"))
+    stored = {lead.name: (lead.lead_score, lead.lead_score_factors) for lead in leads}
+    assert all(lead.score_updated_at is not None and lead.lead_score > 0 for lead in leads)
+    assert len({score for score, _ in stored.values()}) == 3  # the inputs tell them apart
+
+    result = scoring.rescore_leads(Lead.objects.filter(pk__in=[lead.pk for lead in leads]))
+
+    assert result.changed == 0
+    for lead in leads:
+        lead.refresh_from_db()
+        assert (lead.lead_score, lead.lead_score_factors) == stored[lead.name]
+        # as a rescore of a new lead records it: one snapshot, one event from 0
+        assert list(
+            LeadScoreSnapshot.objects.filter(lead=lead).values_list("score", flat=True)
+        ) == [lead.lead_score]
+        assert [(e.payload["old"], e.payload["new"]) for e in score_changed_events(lead)] == [
+            (0, lead.lead_score)
+        ]
+
+
+def test_leads_created_in_bulk_reaching_the_threshold_are_auto_qualified(rep1, steps):
+    active_profile(auto_qualify_threshold=BASELINE)
+
+    lead, low = lead_services.lead_create_many(
+        by=rep1,
+        rows=[
+            {  # as BASELINE's lead: own domain, web source
+                "name": "Reaches",
+                "source": "web",
+                "company_name": "Acme",
+                "contact_email": "x@acme.io",
+            },
+            {"name": "Below", "source": "cold_call"},
+        ],
+    )
+
+    lead.refresh_from_db()
+    low.refresh_from_db()
+    assert lead.lead_score >= BASELINE > low.lead_score
+    assert lead.is_qualified and lead.wfm_project.current_step == steps[LeadStep.QUALIFIED]
+    assert not low.is_qualified
+    created, qualified = (
+        Event.objects.filter(name=name, payload__lead_id=str(lead.pk)).get().pk
+        for name in ("lead.created", "lead.qualified")
+    )
+    assert created < qualified  # announced in the order they happened
