@@ -79,6 +79,48 @@
     }
     toast(message, "error");
   });
+  // Forms marked data-keep-input (the timeline's quick log) keep what the user typed when a
+  // refresh that is not their own submission redraws them: a live update of the record
+  // re-renders the region around the form, and a half-written entry must not be lost. The
+  // values are kept per form (its data-keep-input key) and put back into the new copy as it
+  // loads; the form's own submission drops them (the answer shows what was saved, or the
+  // server's re-rendered input with its errors).
+  var typed = {};
+  function keepInput(e) {
+    var form = e.target.closest ? e.target.closest("form[data-keep-input]") : null;
+    if (!form) return;
+    var values = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.type === "hidden" || el.type === "submit") return;
+      values.push([el.name, el.type === "checkbox" || el.type === "radio" ? el.checked : el.value]);
+    });
+    var details = form.querySelector("details");
+    typed[form.dataset.keepInput] = { values: values, open: !!(details && details.open) };
+  }
+  document.body.addEventListener("input", keepInput);
+  document.body.addEventListener("change", keepInput);
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var elt = (e.detail.requestConfig && e.detail.requestConfig.elt) || e.detail.elt;
+    var form = elt && elt.closest ? elt.closest("form[data-keep-input]") : null;
+    if (form) delete typed[form.dataset.keepInput];
+  });
+  htmx.onLoad(function (content) {
+    var forms = content.matches && content.matches("form[data-keep-input]") ? [content] : [];
+    forms = forms.concat(Array.prototype.slice.call(content.querySelectorAll ? content.querySelectorAll("form[data-keep-input]") : []));
+    forms.forEach(function (form) {
+      var kept = typed[form.dataset.keepInput];
+      if (!kept) return;
+      kept.values.forEach(function (pair) {
+        var el = form.elements[pair[0]];
+        if (!el || (window.RadioNodeList && el instanceof RadioNodeList)) return;  // a radio group: as rendered
+        if (el.type === "checkbox") el.checked = pair[1];
+        else el.value = pair[1];
+      });
+      var details = form.querySelector("details");
+      if (details && kept.open) details.open = true;
+    });
+  });
+
   document.body.addEventListener("htmx:sendError", function () {
     toast("Network error: the server could not be reached. Your input is kept; try again.", "error");
   });
