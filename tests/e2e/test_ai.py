@@ -120,3 +120,25 @@ def test_the_lead_drawer_chats_about_that_lead(page: Page, live_server_url) -> N
     expect(answer.get_by_role("link", name="Drawer lead")).to_have_attribute(
         "href", f"/leads/{lead.pk}/"
     )
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_ask_ai_button_hides_nothing_at_the_end_of_the_page(
+    page: Page, live_server_url
+) -> None:
+    user = rep()
+    lead = in_thread(make_lead, user, "Phone lead", score=40)
+    page.set_viewport_size({"width": 390, "height": 800})
+    login(page, "airep", PASSWORD)
+    page.goto(f"/leads/{lead.pk}/")
+    expect(page.get_by_test_id("timeline")).to_be_visible()
+    page.mouse.wheel(0, 20000)  # scrolled to the end, as a thumb does
+    button = page.get_by_role("button", name="Ask AI")
+    last = page.locator("#main .card").last
+    page.wait_for_timeout(300)
+    button_box, last_box = button.bounding_box(), last.bounding_box()
+    assert button_box["width"] < 60  # an icon on a phone
+    assert last_box["y"] + last_box["height"] <= button_box["y"], (last_box, button_box)
+
+    button.click()
+    expect(page.locator("#ai-drawer").get_by_test_id("ai-mode")).to_have_text("AI offline")
