@@ -335,6 +335,7 @@ def organization_update(
 @transaction.atomic
 def organization_delete(*, by: User, organization: Organization) -> None:
     soft_delete(by=by, obj=organization)
+    emit("organization.updated", actor=by, organization_id=organization.pk, fields=["deleted_at"])
 
 
 @transaction.atomic
@@ -366,6 +367,7 @@ def person_update(*, by: User, person: Person, data: Mapping[str, Any]) -> Perso
 @transaction.atomic
 def person_delete(*, by: User, person: Person) -> None:
     soft_delete(by=by, obj=person)
+    emit("person.updated", actor=by, person_id=person.pk, fields=["deleted_at"])
 
 
 # --- saved views -------------------------------------------------------------------------------

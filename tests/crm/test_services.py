@@ -85,6 +85,19 @@ def test_soft_delete_hides_the_record_and_keeps_the_row(rep1):
     assert Person.all_objects.get(pk=person.pk).deleted_at is not None
 
 
+def test_deleting_a_person_or_an_organization_is_announced(rep1):
+    person, org = PersonFactory(owner=rep1), OrganizationFactory(owner=rep1)
+
+    services.person_delete(by=rep1, person=person)
+    services.organization_delete(by=rep1, organization=org)
+
+    # what live tables and detail pages (and integrations' webhooks) learn the deletion from
+    person_event = Event.objects.get(name="person.updated", payload__person_id=person.pk)
+    org_event = Event.objects.get(name="organization.updated", payload__organization_id=org.pk)
+    assert person_event.payload["fields"] == org_event.payload["fields"] == ["deleted_at"]
+    assert person_event.actor == rep1
+
+
 def test_manager_may_not_delete(manager, rep1):
     person = PersonFactory(owner=rep1)
     with pytest.raises(PermissionDenied):

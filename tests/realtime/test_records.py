@@ -215,3 +215,24 @@ def test_people_and_organization_pages_have_their_sockets_too(rt, rep1, rep2):
         assert "job_title" in html and "Admiral" not in html
 
     run(scenario, rt)
+
+
+@pytest.mark.parametrize("kind", ["people", "organizations"])
+def test_deleted_person_or_organization_page_says_so(rt, rep1, kind):
+    from crm import services as crm_services
+    from tests.factories import OrganizationFactory, PersonFactory
+
+    if kind == "people":
+        obj = PersonFactory(owner=rep1)
+        delete = lambda: crm_services.person_delete(by=rep1, person=obj)  # noqa: E731
+    else:
+        obj = OrganizationFactory(owner=rep1)
+        delete = lambda: crm_services.organization_delete(by=rep1, organization=obj)  # noqa: E731
+
+    async def scenario():
+        socket = await rt.connect(f"/ws/{kind}/{obj.pk}/", rep1)
+        await db(delete)()
+        html = await receive_until(socket, lambda h: "record-gone" in h)
+        assert "was deleted" in html
+
+    run(scenario, rt)
