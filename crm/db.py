@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.db import connection, connections
 from django.db.models import AutoField, BigAutoField, Field, JSONField, Model, SmallAutoField
+from django.utils import timezone
 
 AUTO_KEYS = (AutoField, BigAutoField, SmallAutoField)
 # Values psycopg writes as they are: Django's preparation of them (a dozen calls a cell) only
@@ -36,14 +37,27 @@ def _preparer(f: Field, wrapper) -> Callable:
     return prepare
 
 
-def insert(model: type[Model], objs: Sequence[Model]) -> None:
-    """Insert ``objs`` (new instances of ``model``) as they are."""
+def insert(model: type[Model], objs: Sequence[Model], *, with_ids: bool = False) -> None:
+    """Insert ``objs`` (new instances of ``model``) as they are. ``with_ids``: their auto
+    keys are set (on PostgreSQL taken from the key's sequence first, then written with
+    the rows; elsewhere read back by ``bulk_create``)."""
     if not objs:
         return
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, batch_size=1000)
         return
     fields = _copied_fields(model)
+    if with_ids:
+        pk = model._meta.pk
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [model._meta.db_table, pk.column, len(objs)],
+            )
+            for obj, (value,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = value
+                obj._state.adding, obj._state.db = False, connection.alias  # as bulk_create
+        fields = [pk, *fields]
     # (field, attribute, whether save() would set it (auto_now), how to prepare its value)
     prepared = [
         (
@@ -66,19 +80,30 @@ def insert(model: type[Model], objs: Sequence[Model]) -> None:
 
 def insert_rows(model: type[Model], attnames: Sequence[str], rows: Iterable[Sequence]) -> None:
     """Insert new rows of ``model`` given as values of the fields ``attnames`` (``user_id``,
-    not ``user``), in that order; the other columns take their defaults. No instance is
-    built on PostgreSQL: for the thousands of narrow rows of a batch (permissions, history)
-    building them costs more than writing them. Nothing is done for ``auto_now`` fields."""
+    not ``user``), in that order; the other fields take their defaults, as a new instance
+    would. No instance is built on PostgreSQL: for the thousands of narrow rows of a batch
+    (permissions, history) building them costs more than writing them."""
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(
             (model(**dict(zip(attnames, row, strict=True))) for row in rows), batch_size=1000
         )
         return
-    fields = [model._meta.get_field(name) for name in attnames]
-    prepares = [_preparer(f, _wrapper(model)) for f in fields]
-    with _copy(model, fields) as copy:
+    given = [model._meta.get_field(name) for name in attnames]
+    others = [f for f in _copied_fields(model) if f not in given]
+    wrapper = _wrapper(model)
+    prepares = [_preparer(f, wrapper) for f in [*given, *others]]
+    with _copy(model, [*given, *others]) as copy:
         for row in rows:
-            copy.write_row([prepare(value) for prepare, value in zip(prepares, row, strict=True)])
+            values = [*row, *[_default(f) for f in others]]
+            copy.write_row(
+                [prepare(value) for prepare, value in zip(prepares, values, strict=True)]
+            )
+
+
+def _default(f: Field):
+    if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+        return timezone.now()
+    return f.get_default()
 
 
 def _copied_fields(model: type[Model]) -> list[Field]:

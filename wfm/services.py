@@ -42,7 +42,7 @@ def project_start_many(
     first = project_start(by=by, project_type=project_type, reason=reason)
     if count == 1:
         return [first]
-    rest = Project.objects.bulk_create(
+    rest = [
         Project(
             project_type=project_type,
             workflow_id=first.workflow_id,
@@ -50,7 +50,8 @@ def project_start_many(
             created_by=by,
         )
         for _ in range(count - 1)
-    )
+    ]
+    db.insert(Project, rest, with_ids=True)
     db.insert(
         StatusHistory,
         [
