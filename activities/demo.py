@@ -282,7 +282,6 @@ def _seed_lead_histories(users: dict[str, User]) -> None:
     Activity.objects.filter(pk__in=[a.pk for a in rows]).update(
         updated_at=Coalesce(F("done_at"), F("created_at"))
     )
-    _move_last_activity(list({a.lead_id for a in rows}))
     per_worker: Counter = Counter()
     for state, heat, rng in planned:
         if heat >= 0.65 and rng.random() < 0.3:
@@ -305,6 +304,9 @@ def _seed_lead_histories(users: dict[str, User]) -> None:
             )
         else:
             _plan(state.worker, log, due, type=T.TASK, subject=TASKS[k % len(TASKS)])
+    # The service moved last_activity_at to now for the planned ones, made now; they are
+    # dated in the past (``_plan``), and so is the lead's last activity.
+    _move_last_activity(list({a.lead_id for a in rows} | {s.lead.pk for s, _, _ in planned}))
 
 
 def _move_last_activity(lead_ids: list) -> None:

@@ -1,4 +1,4 @@
-"""Demo leads: about 240 over the last ~6.5 months, worked through the Lead Qualification
+"""Demo leads: 200 over the last ~6.5 months, worked through the Lead Qualification
 workflow by rep1, rep2 and the manager, so that every dashboard panel has something true to
 show and the conversion model has finished leads to learn from.
 
@@ -142,7 +142,7 @@ DISQUALIFY_REASONS = [
     "Too small for our offer",
 ]
 
-TARGET = 220
+TARGET = 200
 DAYS = 200  # leads arrive over the last DAYS days
 
 # source: (weight, how often it converts). Import is the importer's, not the demo's.
@@ -224,7 +224,7 @@ def _day_weights(today) -> list[float]:
     for d in range(DAYS):
         day = today - timedelta(days=d)
         weekday = {5: 0.3, 6: 0.15}.get(day.weekday(), 1.0)
-        trend = 0.55 + 0.65 * (1 - d / DAYS)
+        trend = 0.4 + 0.9 * (1 - d / DAYS)
         bump = 1.8 if 92 <= d <= 96 else 1.5 if 40 <= d <= 44 else 1.0
         weights.append(weekday * trend * bump)
     return weights
@@ -281,7 +281,7 @@ def _plan(n: int, rng: random.Random) -> Plan:
         disqualified = last + timedelta(days=rng.uniform(3, 40), hours=rng.uniform(0, 6))
         path.append((LeadStep.DISQUALIFIED, disqualified))
     # Some leads simply stall: their last planned moves never happened.
-    stalls = rng.random() < 0.2
+    stalls = rng.random() < 0.25
     for step, at in path:
         final = step in (LeadStep.CONVERTED, LeadStep.DISQUALIFIED)
         if at > now - timedelta(hours=2) or (stalls and final):

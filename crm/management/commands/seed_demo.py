@@ -37,12 +37,10 @@ class Command(BaseCommand):
             users = ensure_users()
             modules = list(demo_modules())
             for label, module in modules:
-                self.stdout.write(f"Seeding {label}…")
-                module.seed(users, self.stdout)
+                self._step(f"Seeding {label}", module.seed, users)
             for label, module in modules:
                 if hasattr(module, "finish"):
-                    self.stdout.write(f"Finishing {label}…")
-                    module.finish(users, self.stdout)
+                    self._step(f"Finishing {label}", module.finish, users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo data ready in {time.perf_counter() - started:.0f} s. "
@@ -51,3 +49,9 @@ class Command(BaseCommand):
         )
         for username, _first, _last, role, _su in DEMO_USERS:
             self.stdout.write(f"  {username:<8} {role.value}")
+
+    def _step(self, title: str, function, users) -> None:
+        self.stdout.write(f"{title}…")
+        started = time.perf_counter()
+        function(users, self.stdout)
+        self.stdout.write(f"  ({time.perf_counter() - started:.1f} s)")
