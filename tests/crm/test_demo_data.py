@@ -12,11 +12,11 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from activities.models import Activity
-from crm.formatting import temperature
+from crm.formatting import HOT_FROM, temperature
 from crm.models import Organization, Person
 from deals.models import Deal
 from leads.models import ConversionModel, Lead, TouchPoint
@@ -186,6 +186,28 @@ def test_reps_have_overdue_and_today_activities(seeded):
         assert planned.filter(due_at__lt=now).exists(), username
         due_today = [timezone.localtime(a.due_at).date() for a in planned.filter(due_at__gte=now)]
         assert today in due_today, username
+
+
+def test_my_day_has_hot_leads_without_a_next_step_and_stale_leads(seeded):
+    now = timezone.now()
+    planned = Activity.objects.filter(lead=OuterRef("pk"), is_done=False)
+    leads = open_leads().annotate(has_next=Exists(planned))
+    assert leads.filter(lead_score__gte=HOT_FROM, has_next=False).exists()
+    assert leads.filter(last_activity_at__lt=now - timedelta(days=14)).exists()
+    today = timezone.localdate()
+    closing = Deal.objects.filter(
+        won_at=None,
+        lost_at=None,
+        expected_close_date__year=today.year,
+        expected_close_date__month=today.month,
+    )
+    assert closing.exists()
+
+
+def test_some_leads_were_analysed_and_a_suggestion_applied(seeded):
+    analysed = [i for i in Lead.objects.values_list("ai_insights", flat=True) if i]
+    assert len(analysed) >= 10
+    assert any(i.get("applied_fields") for i in analysed)
 
 
 def test_no_two_organizations_share_a_domain(seeded):
