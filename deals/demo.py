@@ -89,7 +89,11 @@ def walk(deal: Deal, target: str, by: User, steps: dict[str, WorkflowStep], n: i
 def backdate(deal: Deal, *, created: datetime, entered: datetime) -> None:
     """Spread the demo over time: the deal was created at ``created`` and entered its step
     (won or lost then, for a closed one) at ``entered``; its earlier moves are spaced in
-    between. The services stamp ``now()``; only these timestamps are rewritten."""
+    between. The services stamp ``now()``; only these timestamps are rewritten. A deal that
+    never moved entered its step when it was created."""
+    moves = list(StatusHistory.objects.filter(project_id=deal.wfm_project_id).order_by("at", "pk"))
+    if len(moves) == 1:
+        created = entered
     Deal.all_objects.filter(pk=deal.pk).update(created_at=created)
     Deal.all_objects.filter(pk=deal.pk, won_at__isnull=False).update(won_at=entered)
     Deal.all_objects.filter(pk=deal.pk, lost_at__isnull=False).update(lost_at=entered)
@@ -97,7 +101,6 @@ def backdate(deal: Deal, *, created: datetime, entered: datetime) -> None:
     first, *later = deal.history.order_by("history_date", "history_id")
     type(first).objects.filter(pk=first.pk).update(history_date=created)
     type(first).objects.filter(pk__in=[h.pk for h in later]).update(history_date=entered)
-    moves = list(StatusHistory.objects.filter(project_id=deal.wfm_project_id).order_by("at", "pk"))
     span = entered - created
     for index, move in enumerate(moves):
         at = entered if index == len(moves) - 1 else created + span * index / max(1, len(moves) - 1)

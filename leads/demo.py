@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Max
 from django.utils import timezone
 
 from crm import permissions
@@ -361,19 +360,15 @@ def _make(plan: Plan, users, rng, lead_steps, deal_steps, form) -> None:
 
 class _Marks:
     """Stamps the simple-history rows each service call wrote with the demo time of the call
-    (the services stamp now())."""
+    (the services stamp now(); the rows stamped before are in the past by then)."""
 
     def __init__(self):
-        self.last = _last_history_id()
+        self.since = timezone.now()
 
     def stamp(self, lead: Lead, at: datetime) -> None:
-        history = Lead.history.model.objects.filter(id=lead.pk, history_id__gt=self.last)
+        history = Lead.history.model.objects.filter(id=lead.pk, history_date__gte=self.since)
         history.update(history_date=at)
-        self.last = _last_history_id()
-
-
-def _last_history_id() -> int:
-    return Lead.history.model.objects.aggregate(m=Max("history_id"))["m"] or 0
+        self.since = timezone.now()
 
 
 def _later_touch(worker: User, lead: Lead, plan: Plan, marks: _Marks) -> None:
@@ -413,7 +408,7 @@ def _convert(worker, lead, plan, at, users, rng, deal_steps) -> None:
     else:
         target = deals_demo.OPEN_PATH[min(4, age // 6)]
         close_date = timezone.localdate() + timedelta(days=rng.randrange(3, 120))
-        close = at + (now - at) * 0.6
+        close = at if target == DealStep.QUALIFICATION else at + (now - at) * 0.6
     result = services.lead_convert(
         by=by,
         lead=lead,

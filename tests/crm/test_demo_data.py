@@ -154,6 +154,21 @@ def test_status_history_is_in_the_past_and_in_order(seeded):
     assert any(len(t) > 2 and t[-1] - t[0] > timedelta(days=14) for t in moves.values())
 
 
+def test_deal_status_history_is_in_the_past_and_in_order(seeded):
+    now = timezone.now()
+    moves: dict = {}
+    for project_id, at in (
+        StatusHistory.objects.filter(project__deal__isnull=False)
+        .order_by("pk")
+        .values_list("project_id", "at")
+    ):
+        moves.setdefault(project_id, []).append(at)
+    for project, created in Deal.objects.values_list("wfm_project_id", "created_at"):
+        times = moves[project]
+        assert times == sorted(times) and times[-1] <= now
+        assert times[0] == created
+
+
 def test_first_and_last_touch_differ_for_some_leads(seeded):
     touched = Lead.objects.annotate(n=Count("touch_points")).filter(n__gte=2)
     assert touched.exists()
