@@ -39,6 +39,7 @@ from activities.models import (
 from activities.selectors import end_of_today
 from crm import events
 from crm.models import Event, User
+from wfm.defaults import LeadStep
 
 T = Activity.Type
 
@@ -207,7 +208,9 @@ def _lead_states(now) -> list[_LeadState]:
     contacted: dict = {}
     for project_id, at in (
         StatusHistory.objects.filter(
-            project__lead__in=leads, from_step__isnull=False, from_step__is_initial=True
+            project__lead__in=leads,
+            from_step__is_initial=True,
+            to_step__is_final=False,  # marked contacted (not disqualified unseen)
         )
         .order_by("at")
         .values_list("project_id", "at")
@@ -244,9 +247,9 @@ def _heat(state: _LeadState, rng: random.Random) -> float:
         return rng.uniform(0.35, 1.0)
     if state.outcome == "disqualified":
         return rng.uniform(0.0, 0.6)
-    if state.step == "Qualified":
+    if state.step == LeadStep.QUALIFIED:
         return rng.uniform(0.55, 1.0)
-    if state.step == "New Lead":
+    if state.step == LeadStep.NEW_LEAD:
         return rng.uniform(0.0, 0.5)
     return rng.choices(
         [rng.uniform(0.0, 0.3), rng.uniform(0.3, 0.65), rng.uniform(0.65, 1.0)],

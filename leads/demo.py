@@ -40,8 +40,11 @@ from crm import permissions
 from crm import services as crm_services
 from crm.formatting import temperature
 from crm.models import Organization, Person, User
+from deals import demo as deals_demo
 from leads import selectors, services
 from leads.models import CaptureForm, ConversionModel, Lead, TouchPoint
+from leads.predictive import MIN_FINISHED, finished_leads, train_conversion_model
+from leads.scoring.services import open_leads, rescore_leads
 from wfm.defaults import DealStep, LeadStep
 from wfm.models import Project, StatusHistory
 
@@ -202,9 +205,7 @@ def seed(users: dict[str, User], out) -> None:
     rng = random.Random(42)
     plans = [_plan(n, rng) for n in range(TARGET)][existing:]
     lead_steps = {s.name: s for s in _steps()}
-    from deals.demo import steps_by_name
-
-    deal_steps = steps_by_name()
+    deal_steps = deals_demo.steps_by_name()
     outcomes = Counter()
     for plan in plans:
         _make(plan, users, rng, lead_steps, deal_steps, form)
@@ -392,8 +393,6 @@ def _convert(worker, lead, plan, at, users, rng, deal_steps) -> None:
     """Convert as a rep would: into a person, a deal and the company's organization, linked
     when the company is already one (no second organization for the same domain). The deal
     then went down the pipeline: won or lost for older conversions, still open for recent."""
-    from deals import demo as deals_demo
-
     now = timezone.now()
     domain = _domain(plan.company[0])
     organization = Organization.objects.filter(domain=domain).first()
@@ -506,9 +505,6 @@ def finish(users: dict[str, User], out) -> None:
     so each is scored at the moment it finished; the open leads are scored now. Then the
     conversion model is trained on the finished leads, unless a model exists already.
     """
-    from leads.predictive import MIN_FINISHED, finished_leads, train_conversion_model
-    from leads.scoring.services import open_leads, rescore_leads
-
     unscored = finished_leads().filter(score_updated_at__isnull=True)
     ends = StatusHistory.objects.filter(
         project__lead__in=unscored, to_step__is_final=True
