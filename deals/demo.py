@@ -9,7 +9,7 @@ the board shows realistic "days in step"; that touches timestamps only.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -61,7 +61,7 @@ DEALS: list[tuple[str, str | None, str, str, int, str, int, int | None]] = [
 LOST_REASONS = ["Chose a competitor", "No budget", "Timing"]
 
 
-def _steps() -> dict[str, WorkflowStep]:
+def steps_by_name() -> dict[str, WorkflowStep]:
     return {
         s.name: s
         for s in WorkflowStep.objects.select_related("status").filter(
@@ -70,8 +70,9 @@ def _steps() -> dict[str, WorkflowStep]:
     }
 
 
-def _walk(deal: Deal, target: str, by: User, steps: dict[str, WorkflowStep], n: int) -> None:
-    """Move ``deal`` to ``target`` by allowed moves, as a rep would."""
+def walk(deal: Deal, target: str, by: User, steps: dict[str, WorkflowStep], n: int) -> None:
+    """Move ``deal`` to ``target`` by allowed moves, as a rep would (a closed deal first goes
+    one to three steps down the pipeline, by ``n``)."""
     if target in OPEN_PATH:
         for name in OPEN_PATH[1 : OPEN_PATH.index(target) + 1]:
             services.deal_transition(by=by, deal=deal, to_step=steps[name])
@@ -85,12 +86,14 @@ def _walk(deal: Deal, target: str, by: User, steps: dict[str, WorkflowStep], n: 
         services.deal_mark_lost(by=by, deal=deal, reason=LOST_REASONS[n % len(LOST_REASONS)])
 
 
-def _backdate(deal: Deal, *, days_in_step: int, age_days: int) -> None:
-    """Spread the demo over time: the deal was created ``age_days`` ago and entered its step
-    ``days_in_step`` ago; its earlier moves are spaced in between."""
-    now = timezone.now()
-    created = now - timedelta(days=age_days, hours=3)
-    entered = now - timedelta(days=days_in_step, hours=1)
+def backdate(deal: Deal, *, created: datetime, entered: datetime) -> None:
+    """Spread the demo over time: the deal was created at ``created`` and entered its step
+    (won or lost then, for a closed one) at ``entered``; its earlier moves are spaced in
+    between. The services stamp ``now()``; only these timestamps are rewritten. A deal that
+    never moved entered its step when it was created."""
+    moves = list(StatusHistory.objects.filter(project_id=deal.wfm_project_id).order_by("at", "pk"))
+    if len(moves) == 1:
+        created = entered
     Deal.all_objects.filter(pk=deal.pk).update(created_at=created)
     Deal.all_objects.filter(pk=deal.pk, won_at__isnull=False).update(won_at=entered)
     Deal.all_objects.filter(pk=deal.pk, lost_at__isnull=False).update(lost_at=entered)
@@ -98,7 +101,6 @@ def _backdate(deal: Deal, *, days_in_step: int, age_days: int) -> None:
     first, *later = deal.history.order_by("history_date", "history_id")
     type(first).objects.filter(pk=first.pk).update(history_date=created)
     type(first).objects.filter(pk__in=[h.pk for h in later]).update(history_date=entered)
-    moves = list(StatusHistory.objects.filter(project_id=deal.wfm_project_id).order_by("at", "pk"))
     span = entered - created
     for index, move in enumerate(moves):
         at = entered if index == len(moves) - 1 else created + span * index / max(1, len(moves) - 1)
@@ -106,7 +108,7 @@ def _backdate(deal: Deal, *, days_in_step: int, age_days: int) -> None:
 
 
 def seed(users: dict[str, User], out) -> None:
-    steps = _steps()
+    steps = steps_by_name()
     if not steps:
         out.write("  no deal pipeline: skipped")
         return
@@ -133,7 +135,12 @@ def seed(users: dict[str, User], out) -> None:
             person=people.get(org),
             assigned_to=users[assignee] if assignee else None,
         )
-        _walk(deal, step, by, steps, n)
-        _backdate(deal, days_in_step=days, age_days=days + 7 + 3 * (n % 5))
+        walk(deal, step, by, steps, n)
+        now = timezone.now()
+        backdate(
+            deal,
+            created=now - timedelta(days=days + 7 + 3 * (n % 5), hours=3),
+            entered=now - timedelta(days=days, hours=1),
+        )
         created += 1
     out.write(f"  {Deal.objects.count()} deals ({created} new)")
