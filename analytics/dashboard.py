@@ -1,0 +1,520 @@
+"""The team dashboard and My day as data: the selectors' figures, each with the link to the
+table (``/leads/``, ``/deals/``) filtered to exactly the records it counts, using the tables'
+own filter parameters (``leads.filters.LeadFilter``, ``deals.filters.DealFilter``).
+
+The views render these dicts, the metrics API serialises them, and the tests compare every
+link's table count with its figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+
+from activities.selectors import mark_changeable
+from analytics import insights, selectors
+from analytics.filters import Filters
+from analytics.periods import Period
+from crm import formatting
+from crm.models import User
+from deals.models import Deal
+from leads.models import Lead
+
+
+# --- links ------------------------------------------------------------------------------------
+def _url(name: str, params: dict[str, Any]) -> str:
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return reverse(name) + ("?" + urlencode(clean) if clean else "")
+
+
+def _dates(prefix: str, period: Period | None) -> dict[str, str]:
+    if period is None:
+        return {}
+    params = {}
+    if period.start:
+        params[f"{prefix}_after"] = period.start.isoformat()
+    if period.end:
+        params[f"{prefix}_before"] = period.end.isoformat()
+    return params
+
+
+def lead_url(filters: Filters, kind: str | None, *, period: Period | None = None, **extra) -> str:
+    """The lead table filtered to the dashboard's scope, created in ``period`` (default: the
+    filters' period), plus ``extra`` table parameters."""
+    params: dict[str, Any] = {
+        "owner": filters.owner,
+        "source": filters.source,
+        "workflow": filters.workflow if kind == "lead" else None,
+    }
+    params.update(_dates("created", filters.period if period is None else period))
+    params.update(extra)
+    return _url("leads:list", params)
+
+
+def deal_url(filters: Filters, kind: str | None, **extra) -> str:
+    params: dict[str, Any] = {
+        "owner": filters.owner,
+        "lead_source": filters.source,
+        "workflow": filters.workflow if kind == "deal" else None,
+    }
+    params.update(extra)
+    return _url("deals:list", params)
+
+
+# --- figures ----------------------------------------------------------------------------------
+@dataclass
+class Figure:
+    key: str
+    label: str
+    value: Any
+    display: str
+    previous: Any = None
+    url: str = ""
+    change: float | None = None
+    help: str = ""
+    better: str = "up"  # which way is good, for the change's colour
+
+    def as_json(self) -> dict:
+        return {"value": _plain(self.value), "previous": _plain(self.previous)}
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+DASH = "—"
+
+
+def fmt_int(value) -> str:
+    return DASH if value is None else f"{value:,}"
+
+
+def fmt_pct(value) -> str:
+    return DASH if value is None else f"{value:.0%}"
+
+
+def fmt_money(value) -> str:
+    return DASH if value is None else formatting.money(value)
+
+
+def fmt_duration(seconds) -> str:
+    return DASH if seconds is None else insights.duration(seconds)
+
+
+def fmt_score(value) -> str:
+    return DASH if value is None else f"{value:.0f}"
+
+
+def _figure(key, label, value, display, previous=None, *, url="", help="", better="up"):
+    return Figure(
+        key=key,
+        label=label,
+        value=value,
+        display=display,
+        previous=previous,
+        url=url,
+        change=selectors.change(value, previous) if previous is not None else None,
+        help=help,
+        better=better,
+    )
+
+
+# --- the team dashboard -----------------------------------------------------------------------
+def team_dashboard(*, user: User, filters: Filters, steps=None) -> dict:
+    """Every panel of the team dashboard for ``user`` (scoped to what they may see)."""
+    kind = selectors.workflow_kind(filters.workflow)
+    leads = selectors.lead_scope(user=user, filters=filters, kind=kind)
+    deals = selectors.deal_scope(user=user, filters=filters, kind=kind)
+    today = timezone.localdate()
+
+    kpis = selectors.lead_kpis(user=user, filters=filters, scope=leads)
+    prev = kpis["previous"] or {}
+    breakdown = selectors.lead_breakdown(user=user, filters=filters, scope=leads)
+    daily = selectors.lead_daily_counts(user=user, filters=filters, scope=leads, today=today)
+    if steps is None:
+        steps = selectors.lead_workflow_steps(filters.workflow if kind == "lead" else None)
+    funnel_rows = selectors.funnel(user=user, filters=filters, steps=steps, scope=leads)
+    deal_figures = selectors.deal_figures(user=user, filters=filters, scope=deals)
+    forecast = selectors.deal_forecast(user=user, filters=filters, scope=deals)
+
+    lead = lambda **extra: lead_url(filters, kind, **extra)  # noqa: E731
+    deal = lambda **extra: deal_url(filters, kind, **extra)  # noqa: E731
+    week_start = today - timedelta(days=today.weekday())
+    from analytics.periods import Period as P
+
+    lead_figures = [
+        _figure(
+            "total_leads",
+            "Leads",
+            kpis["total"],
+            fmt_int(kpis["total"]),
+            prev.get("total"),
+            url=lead(),
+            help="Leads created in the period.",
+        ),
+        _figure(
+            "new_today",
+            "New today",
+            kpis["new_today"],
+            fmt_int(kpis["new_today"]),
+            url=lead_url(filters, kind, period=P("today", today, today)),
+        ),
+        _figure(
+            "new_this_week",
+            "New this week",
+            kpis["new_this_week"],
+            fmt_int(kpis["new_this_week"]),
+            url=lead_url(filters, kind, period=P("this_week", week_start, today)),
+        ),
+        _figure(
+            "average_score",
+            "Average score",
+            kpis["avg_score"],
+            fmt_score(kpis["avg_score"]),
+            prev.get("avg_score"),
+            url=lead(ordering="-lead_score"),
+        ),
+        _figure(
+            "qualified",
+            "Qualified",
+            kpis["qualified"],
+            fmt_int(kpis["qualified"]),
+            prev.get("qualified"),
+            url=lead(is_qualified="true"),
+        ),
+        _figure(
+            "qualification_rate",
+            "Qualification rate",
+            kpis["qualification_rate"],
+            fmt_pct(kpis["qualification_rate"]),
+            prev.get("qualification_rate"),
+            url=lead(is_qualified="true"),
+            help="Share of the period's leads qualified.",
+        ),
+        _figure(
+            "converted",
+            "Converted",
+            kpis["converted"],
+            fmt_int(kpis["converted"]),
+            prev.get("converted"),
+            url=lead(is_converted="true"),
+        ),
+        _figure(
+            "conversion_rate",
+            "Conversion rate",
+            kpis["conversion_rate"],
+            fmt_pct(kpis["conversion_rate"]),
+            prev.get("conversion_rate"),
+            url=lead(is_converted="true"),
+            help="Share of the period's leads converted.",
+        ),
+        _figure(
+            "avg_first_response",
+            "First response",
+            kpis["avg_first_response_seconds"],
+            fmt_duration(kpis["avg_first_response_seconds"]),
+            prev.get("avg_first_response_seconds"),
+            url=lead(),
+            better="down",
+            help="Average time from a lead's creation to its first activity.",
+        ),
+        _figure(
+            "avg_time_to_qualify",
+            "Time to qualify",
+            kpis["avg_qualify_seconds"],
+            fmt_duration(kpis["avg_qualify_seconds"]),
+            prev.get("avg_qualify_seconds"),
+            url=lead(is_qualified="true"),
+            better="down",
+        ),
+        _figure(
+            "avg_time_to_convert",
+            "Time to convert",
+            kpis["avg_convert_seconds"],
+            fmt_duration(kpis["avg_convert_seconds"]),
+            prev.get("avg_convert_seconds"),
+            url=lead(is_converted="true"),
+            better="down",
+        ),
+    ]
+    won_dates = _dates("won", filters.period)
+    d = deal_figures
+    has_prev = filters.previous is not None
+    deal_figs = [
+        _figure(
+            "pipeline_value",
+            "Open pipeline",
+            d.pipeline_value,
+            fmt_money(d.pipeline_value),
+            url=deal(outcome="open"),
+            help=f"{d.open_count} open deals, now.",
+        ),
+        _figure(
+            "weighted_value",
+            "Weighted pipeline",
+            d.weighted_value,
+            fmt_money(d.weighted_value),
+            url=deal(outcome="open", ordering="-weighted_amount"),
+            help="Amount × the step's probability, open deals now.",
+        ),
+        _figure(
+            "won_value",
+            "Won value",
+            d.won_value,
+            fmt_money(d.won_value),
+            d.prev_won_value if has_prev else None,
+            url=deal(outcome="won", **won_dates),
+            help=f"{d.won_count} deals won in the period.",
+        ),
+        _figure(
+            "win_rate",
+            "Win rate",
+            d.win_rate,
+            fmt_pct(d.win_rate),
+            d.prev_win_rate if has_prev else None,
+            url=deal(outcome="won", **won_dates),
+            help=f"Won ÷ (won + lost) in the period: {d.won_count} won, {d.lost_count} lost.",
+        ),
+    ]
+
+    labels = dict(Lead.Source.choices)
+    temperature = [
+        {
+            "key": "cold",
+            "label": formatting.TEMPERATURES[0][1],
+            "count": kpis["cold"],
+            "url": lead(score_max=formatting.WARM_FROM - 1),
+        },
+        {
+            "key": "warm",
+            "label": formatting.TEMPERATURES[1][1],
+            "count": kpis["warm"],
+            "url": lead(score_min=formatting.WARM_FROM, score_max=formatting.HOT_FROM - 1),
+        },
+        {
+            "key": "hot",
+            "label": formatting.TEMPERATURES[2][1],
+            "count": kpis["hot"],
+            "url": lead(score_min=formatting.HOT_FROM),
+        },
+    ]
+    by_source = [
+        {
+            "key": r.key,
+            "label": r.label,
+            "count": r.total,
+            "previous": r.previous,
+            "converted": r.converted,
+            "conversion_rate": r.conversion_rate,
+            "won_value": r.won_value,
+            "url": lead(source=r.key) if not filters.source or filters.source == r.key else "",
+            "converted_url": lead(source=r.key, is_converted="true"),
+        }
+        for r in breakdown.by_source
+    ]
+
+    def touch_rows(rows, param):
+        return [
+            {
+                "key": r.key,
+                "label": r.label,
+                "count": r.total,
+                "converted": r.converted,
+                "conversion_rate": r.conversion_rate,
+                "won_value": r.won_value,
+                "url": lead(**{param: r.key}) if r.key else "",
+            }
+            for r in rows
+        ]
+
+    steps_by_id = {s.pk: s for s in steps}
+    funnel = [
+        {
+            **row,
+            "url": lead(reached_step=row["step_id"]),
+            "median": fmt_duration(row["median_seconds"]),
+            "median_before": fmt_duration(row["median_seconds_before"]),
+        }
+        for row in funnel_rows
+    ]
+    stage_steps = _deal_steps(d.by_stage)
+    pipeline = [
+        {
+            "step_id": pk,
+            "name": name,
+            "count": v["count"],
+            "value": v["value"],
+            "weighted": v["weighted"],
+            "url": deal(step=pk),
+        }
+        for pk, name, v in stage_steps
+    ]
+    forecast_rows = [
+        {
+            **row,
+            "label": row["month"].strftime("%b %Y"),
+            "url": deal(
+                outcome="open",
+                expected_close_after=row["month"].isoformat(),
+                expected_close_before=row["end"].isoformat(),
+            ),
+        }
+        for row in forecast
+    ]
+    leaderboard = _leaderboard(breakdown.by_owner, d.by_owner, filters, kind)
+
+    found = insights.source_trends(
+        daily,
+        today=today,
+        weeks=selectors.INSIGHT_WEEKS,
+        link=lambda source, start, end: lead_url(
+            filters, kind, period=P("custom", start, end), source=source
+        ),
+    )
+    found += insights.step_times(funnel_rows, link=lambda step_id: lead(reached_step=step_id))
+    found += insights.rate_changes(
+        "Conversion rate",
+        kpis["conversion_rate"],
+        prev.get("conversion_rate"),
+        url=lead(is_converted="true"),
+    )
+    found += insights.rate_changes(
+        "Qualification rate",
+        kpis["qualification_rate"],
+        prev.get("qualification_rate"),
+        url=lead(is_qualified="true"),
+    )
+    model = selectors.model_quality()
+    del steps_by_id, labels
+    return {
+        "filters": filters,
+        "lead_figures": lead_figures,
+        "deal_figures": deal_figs,
+        "by_source": by_source,
+        "first_touch": touch_rows(breakdown.first_touch, "first_touch_source"),
+        "last_touch": touch_rows(breakdown.last_touch, "last_touch_source"),
+        "temperature": temperature,
+        "over_time": selectors.over_time_series(daily, filters.period),
+        "funnel": funnel,
+        "pipeline": pipeline,
+        "forecast": forecast_rows,
+        "leaderboard": leaderboard,
+        "insights": found,
+        "model": model,
+        "is_empty": not kpis["total"] and not d.open_count and not d.won_count and not d.lost_count,
+    }
+
+
+def _deal_steps(by_stage: dict[int, dict]) -> list[tuple[int, str, dict]]:
+    """The open stages in pipeline order, with their names (one small query)."""
+    if not by_stage:
+        return []
+    from wfm.models import WorkflowStep
+
+    steps = WorkflowStep.objects.select_related("status").filter(pk__in=by_stage)
+    ordered = sorted(steps, key=lambda s: (s.workflow_id, s.order))
+    return [(s.pk, s.name, by_stage[s.pk]) for s in ordered]
+
+
+def _leaderboard(lead_owners: dict, deal_owners: dict, filters: Filters, kind) -> list[dict]:
+    from crm.models import User as UserModel
+
+    ids = [pk for pk in set(lead_owners) | set(deal_owners) if pk is not None]
+    names = {
+        u.pk: (u.get_full_name() or u.get_username())
+        for u in UserModel.objects.filter(pk__in=ids).only(
+            "pk", "username", "first_name", "last_name"
+        )
+    }
+    rows = []
+    for pk in ids:
+        lead_row = lead_owners.get(pk, {})
+        deal_row = deal_owners.get(pk, {})
+        owned = Filters(
+            period=filters.period,
+            compare=False,
+            owner=pk,
+            source=filters.source,
+            workflow=filters.workflow,
+        )
+        rows.append(
+            {
+                "owner_id": pk,
+                "name": names.get(pk, f"#{pk}"),
+                "leads": lead_row.get("total", 0),
+                "qualified": lead_row.get("qualified", 0),
+                "converted": lead_row.get("converted", 0),
+                "won_count": deal_row.get("won_count", 0),
+                "won_value": deal_row.get("won_value", Decimal("0")),
+                "weighted": deal_row.get("weighted", Decimal("0")),
+                "leads_url": lead_url(owned, kind),
+                "won_url": deal_url(owned, kind, outcome="won", **_dates("won", filters.period)),
+            }
+        )
+    rows.sort(key=lambda r: (-r["won_value"], -r["converted"], -r["leads"], r["name"].lower()))
+    return rows
+
+
+# --- My day -----------------------------------------------------------------------------------
+def my_day(*, user: User, filters: Filters) -> dict:
+    sections = selectors.my_activity_sections(user=user)
+    for key in ("overdue", "today"):
+        mark_changeable(user, sections[key].activities)
+    numbers = selectors.my_numbers(user=user, filters=filters)
+    has_prev = filters.previous is not None
+    me = Filters(period=filters.period, compare=False, owner=user.pk)
+    figures = [
+        _figure(
+            "qualified",
+            "Leads qualified",
+            numbers["qualified"],
+            fmt_int(numbers["qualified"]),
+            numbers["prev_qualified"] if has_prev else None,
+        ),
+        _figure(
+            "converted",
+            "Leads converted",
+            numbers["converted"],
+            fmt_int(numbers["converted"]),
+            numbers["prev_converted"] if has_prev else None,
+        ),
+        _figure(
+            "won",
+            "Deals won",
+            numbers["won"],
+            fmt_int(numbers["won"]),
+            numbers["prev_won"] if has_prev else None,
+            help=fmt_money(numbers["won_value"] or 0) + " won",
+        ),
+        _figure(
+            "weighted",
+            "Weighted pipeline",
+            numbers["weighted"] or Decimal("0"),
+            fmt_money(numbers["weighted"] or 0),
+        ),
+    ]
+    del me
+    return {
+        "filters": filters,
+        "overdue": sections["overdue"],
+        "today": sections["today"],
+        "hot_leads": selectors.hot_leads_without_next_step(user=user),
+        "stale_leads": selectors.stale_leads(user=user),
+        "closing_deals": selectors.deals_closing_this_month(user=user),
+        "figures": figures,
+    }
+
+
+def day_label(day: date) -> str:
+    return day.strftime("%d %b")
+
+
+__all__ = ["team_dashboard", "my_day", "Deal"]

@@ -1,0 +1,648 @@
+"""Every figure the dashboard, My day and the metrics API show.
+
+Each read starts from what the user may see (``leads.selectors.lead_list``,
+``deals.selectors.deal_list``, ``activities.selectors.activity_list``), then narrows to the
+filters, so a rep's figures count only the rep's records. Each panel group is one aggregate
+query with conditional aggregation; the current and the previous period come from the same
+query. Rates and averages over nothing are ``None`` (shown as "—"), never a division error.
+
+Definitions (a period is ``[since, until)``, analytics.periods):
+- *leads in the period*: created in it (a cohort). Qualification rate and conversion rate are
+  the shares of that cohort qualified (``is_qualified``) and converted (``converted_at``);
+  average times (to qualify, to convert, to first response) are over the cohort's leads that
+  got there. First response: creation → the first activity that is not a system one.
+- *deals*: pipeline and weighted pipeline are the open deals now (not bound to the period);
+  won value, won and lost counts are deals won / lost in the period; win rate is won ÷
+  (won + lost).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, NullIf, TruncDate, TruncMonth
+from django.utils import timezone
+
+from activities.models import Activity
+from activities.selectors import activity_list, my_activities
+from analytics.db import Median, SecondsBetween
+from analytics.filters import Filters
+from analytics.periods import Period, local_midnight, month_bounds
+from crm import formatting, permissions
+from crm.models import User
+from deals.models import Deal
+from deals.selectors import WEIGHTED_AMOUNT, deal_list
+from leads.models import ConversionModel, Lead
+from leads.selectors import lead_list
+from wfm.models import StatusHistory, Workflow, WorkflowStep
+
+ZERO = Decimal("0")
+
+
+def ratio(part, whole) -> float | None:
+    """``part / whole``, or None over nothing."""
+    if not whole:
+        return None
+    return part / whole
+
+
+def change(current, previous) -> float | None:
+    """The relative change from ``previous`` to ``current`` (0.25: up 25 %); None when there
+    is nothing to compare with."""
+    if current is None or previous is None or not previous:
+        return None
+    return (float(current) - float(previous)) / float(previous)
+
+
+def period_q(period: Period | None, field_name: str = "created_at") -> Q:
+    """Rows whose ``field_name`` falls in ``period``; nothing when ``period`` is None."""
+    if period is None:
+        return Q(pk__in=[])
+    since, until = period.bounds()
+    q = Q(**{f"{field_name}__isnull": False})
+    if since:
+        q &= Q(**{f"{field_name}__gte": since})
+    if until:
+        q &= Q(**{f"{field_name}__lt": until})
+    return q
+
+
+# --- scope -----------------------------------------------------------------------------------
+def workflow_kind(workflow_id: int | None) -> str | None:
+    """The entity type (lead / deal) of a workflow's records, or None."""
+    if not workflow_id:
+        return None
+    return (
+        Workflow.objects.filter(pk=workflow_id)
+        .values_list("project_types__entity_type", flat=True)
+        .first()
+    )
+
+
+def lead_scope(*, user: User, filters: Filters, kind: str | None = "?") -> QuerySet[Lead]:
+    """The leads ``user`` may see, narrowed to the owner, source and workflow filters (not
+    to the period). ``kind``: the workflow's entity type when already known."""
+    qs = lead_list(user=user).select_related(None)
+    if filters.owner:
+        qs = qs.filter(owner_id=filters.owner)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.workflow:
+        kind = workflow_kind(filters.workflow) if kind == "?" else kind
+        if kind == "lead":
+            qs = qs.filter(wfm_project__workflow_id=filters.workflow)
+    return qs
+
+
+def deal_scope(*, user: User, filters: Filters, kind: str | None = "?") -> QuerySet[Deal]:
+    """The deals ``user`` may see, narrowed like ``lead_scope``; the source filter reads the
+    source of the lead a deal was converted from."""
+    qs = deal_list(user=user).select_related(None).order_by()
+    if filters.owner:
+        qs = qs.filter(owner_id=filters.owner)
+    if filters.source:
+        qs = qs.filter(source_lead__source=filters.source)
+    if filters.workflow:
+        kind = workflow_kind(filters.workflow) if kind == "?" else kind
+        if kind == "deal":
+            qs = qs.filter(wfm_project__workflow_id=filters.workflow)
+    return qs
+
+
+# --- lead KPIs -------------------------------------------------------------------------------
+def _first_activity_at():
+    return Subquery(
+        Activity.objects.filter(lead_id=OuterRef("pk"), is_system_activity=False)
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+
+
+def _lead_aggregates(prefix: str, in_period: Q) -> dict[str, Any]:
+    warm, hot = formatting.WARM_FROM, formatting.HOT_FROM
+    return {
+        f"{prefix}total": Count("pk", filter=in_period),
+        f"{prefix}qualified": Count("pk", filter=in_period & Q(is_qualified=True)),
+        f"{prefix}converted": Count("pk", filter=in_period & Q(converted_at__isnull=False)),
+        f"{prefix}avg_score": Avg("lead_score", filter=in_period),
+        f"{prefix}cold": Count("pk", filter=in_period & Q(lead_score__lt=warm)),
+        f"{prefix}warm": Count(
+            "pk", filter=in_period & Q(lead_score__gte=warm, lead_score__lt=hot)
+        ),
+        f"{prefix}hot": Count("pk", filter=in_period & Q(lead_score__gte=hot)),
+        f"{prefix}avg_qualify_seconds": Avg(
+            SecondsBetween(F("qualified_at"), F("created_at")),
+            filter=in_period & Q(qualified_at__isnull=False),
+        ),
+        f"{prefix}avg_convert_seconds": Avg(
+            SecondsBetween(F("converted_at"), F("created_at")),
+            filter=in_period & Q(converted_at__isnull=False),
+        ),
+        f"{prefix}avg_first_response_seconds": Avg(
+            SecondsBetween(F("first_activity_at"), F("created_at")), filter=in_period
+        ),
+    }
+
+
+def _derive_lead_rates(row: dict[str, Any]) -> dict[str, Any]:
+    row["qualification_rate"] = ratio(row["qualified"], row["total"])
+    row["conversion_rate"] = ratio(row["converted"], row["total"])
+    return row
+
+
+def lead_kpis(*, user: User, filters: Filters, scope: QuerySet[Lead] | None = None) -> dict:
+    """The lead KPIs of the period and (with ``compare``) the previous one, plus new today and
+    this week (whatever the period), in one query."""
+    scope = lead_scope(user=user, filters=filters) if scope is None else scope
+    now = timezone.now()
+    today = timezone.localdate(now)
+    today_start = local_midnight(today)
+    week_start = local_midnight(today - timedelta(days=today.weekday()))
+    current, previous = period_q(filters.period), period_q(filters.previous)
+    since_week = Q(created_at__gte=week_start)
+    rows = (
+        scope.filter(current | previous | since_week)
+        .annotate(first_activity_at=_first_activity_at())
+        .aggregate(
+            **_lead_aggregates("", current),
+            **(_lead_aggregates("prev_", previous) if filters.previous else {}),
+            new_today=Count("pk", filter=Q(created_at__gte=today_start)),
+            new_this_week=Count("pk", filter=since_week),
+        )
+    )
+    result = _derive_lead_rates({k: v for k, v in rows.items() if not k.startswith("prev_")})
+    if filters.previous:
+        prev = _derive_lead_rates(
+            {k.removeprefix("prev_"): v for k, v in rows.items() if k.startswith("prev_")}
+        )
+        result["previous"] = prev
+    else:
+        result["previous"] = None
+    return result
+
+
+# --- lead breakdown: by source, first / last touch, owner -------------------------------------
+UNTRACKED = ""
+
+
+@dataclass
+class SourceRow:
+    key: str
+    label: str
+    total: int = 0
+    converted: int = 0
+    won_value: Decimal = ZERO
+    previous: int = 0
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return ratio(self.converted, self.total)
+
+
+@dataclass
+class Breakdown:
+    by_source: list[SourceRow] = field(default_factory=list)
+    first_touch: list[SourceRow] = field(default_factory=list)
+    last_touch: list[SourceRow] = field(default_factory=list)
+    by_owner: dict[int | None, dict] = field(default_factory=dict)
+
+
+def lead_breakdown(*, user: User, filters: Filters, scope: QuerySet[Lead] | None = None):
+    """Leads of the period by source, by first- and last-touch source and by owner (counts,
+    converted, won value of the deals they became, previous period's count): one grouped
+    query, rolled up here."""
+    scope = lead_scope(user=user, filters=filters) if scope is None else scope
+    current, previous = period_q(filters.period), period_q(filters.previous)
+    won = current & Q(converted_to_deal__won_at__isnull=False)
+    rows = (
+        scope.filter(current | previous)
+        .annotate(
+            first_touch=Coalesce(NullIf(F("utm_source"), Value("")), Value(UNTRACKED)),
+            last_touch=Coalesce(
+                NullIf(F("last_touch_source"), Value("")),
+                NullIf(F("utm_source"), Value("")),
+                Value(UNTRACKED),
+            ),
+        )
+        .values("source", "first_touch", "last_touch", "owner_id")
+        .annotate(
+            total=Count("pk", filter=current),
+            converted=Count("pk", filter=current & Q(converted_at__isnull=False)),
+            qualified=Count("pk", filter=current & Q(is_qualified=True)),
+            won_value=Sum("converted_to_deal__amount", filter=won),
+            previous=Count("pk", filter=previous),
+        )
+        .order_by()
+    )
+    labels = dict(Lead.Source.choices)
+    by: dict[str, dict[str, SourceRow]] = {"source": {}, "first": {}, "last": {}}
+    owners: dict[int | None, dict] = defaultdict(
+        lambda: {"total": 0, "qualified": 0, "converted": 0}
+    )
+    for row in rows:
+        for group, key, label in (
+            ("source", row["source"], labels.get(row["source"], row["source"])),
+            ("first", row["first_touch"], row["first_touch"] or "Not tracked"),
+            ("last", row["last_touch"], row["last_touch"] or "Not tracked"),
+        ):
+            item = by[group].setdefault(key, SourceRow(key, label))
+            item.total += row["total"]
+            item.converted += row["converted"]
+            item.won_value += row["won_value"] or ZERO
+            item.previous += row["previous"]
+        if row["total"]:
+            owner = owners[row["owner_id"]]
+            for name in ("total", "qualified", "converted"):
+                owner[name] += row[name]
+
+    def ordered(items: dict[str, SourceRow]) -> list[SourceRow]:
+        return sorted(
+            (i for i in items.values() if i.total or i.previous),
+            key=lambda i: (-i.total, i.label.lower()),
+        )
+
+    return Breakdown(
+        by_source=ordered(by["source"]),
+        first_touch=ordered(by["first"]),
+        last_touch=ordered(by["last"]),
+        by_owner=dict(owners),
+    )
+
+
+# --- leads over time -------------------------------------------------------------------------
+INSIGHT_WEEKS = 4  # the trailing average a week is compared with
+
+
+def lead_daily_counts(
+    *, user: User, filters: Filters, scope: QuerySet[Lead] | None = None, today: date | None = None
+) -> dict[tuple[date, str], int]:
+    """Leads created per local day and source, over the period and the last
+    ``INSIGHT_WEEKS`` + 1 weeks (for the insights), in one query."""
+    scope = lead_scope(user=user, filters=filters) if scope is None else scope
+    today = today or timezone.localdate()
+    weeks_since = local_midnight(today - timedelta(days=7 * (INSIGHT_WEEKS + 1) - 1))
+    rows = (
+        scope.filter(period_q(filters.period) | Q(created_at__gte=weeks_since))
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "source")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {(row["day"], row["source"]): row["n"] for row in rows}
+
+
+def over_time_series(counts: dict[tuple[date, str], int], period: Period) -> dict:
+    """Chart series (buckets of a day, a week or a month by the period's length) of the
+    daily counts that fall in ``period``."""
+    days = sorted({d for d, _ in counts})
+    start = period.start or (days[0] if days else timezone.localdate())
+    end = period.end or timezone.localdate()
+    span = (end - start).days + 1
+    if span <= 62:
+        bucket, step = "day", None
+    elif span <= 400:
+        bucket, step = "week", 7
+    else:
+        bucket, step = "month", None
+
+    def bucket_of(day: date) -> date:
+        if bucket == "day":
+            return day
+        if bucket == "week":
+            return day - timedelta(days=day.weekday())
+        return day.replace(day=1)
+
+    buckets: list[date] = []
+    cursor = bucket_of(start)
+    while cursor <= end:
+        buckets.append(cursor)
+        if bucket == "day":
+            cursor += timedelta(days=1)
+        elif bucket == "week":
+            cursor += timedelta(days=step)
+        else:
+            cursor = (cursor + timedelta(days=32)).replace(day=1)
+    index = {b: i for i, b in enumerate(buckets)}
+    series: dict[str, list[int]] = {}
+    for (day, source), n in counts.items():
+        if day < start or day > end:
+            continue
+        values = series.setdefault(source, [0] * len(buckets))
+        values[index[bucket_of(day)]] += n
+    labels = dict(Lead.Source.choices)
+    ranges = []
+    for i, b in enumerate(buckets):
+        last = (buckets[i + 1] - timedelta(days=1)) if i + 1 < len(buckets) else end
+        ranges.append((max(b, start), min(last, end)))
+    return {
+        "bucket": bucket,
+        "labels": [b.isoformat() for b in buckets],
+        "ranges": [(a.isoformat(), b.isoformat()) for a, b in ranges],
+        "datasets": [
+            {"source": s, "label": labels.get(s, s), "data": series[s]}
+            for s in sorted(series, key=lambda s: -sum(series[s]))
+        ],
+    }
+
+
+# --- funnel ----------------------------------------------------------------------------------
+def lead_workflow_steps(workflow_id: int | None = None) -> list[WorkflowStep]:
+    """The steps of the lead workflows (or of one), in order: the funnel's rows."""
+    qs = WorkflowStep.objects.select_related("status", "workflow").filter(
+        workflow__project_types__entity_type="lead"
+    )
+    if workflow_id:
+        qs = qs.filter(workflow_id=workflow_id)
+    return list(qs.order_by("workflow_id", "order").distinct())
+
+
+def funnel(
+    *,
+    user: User,
+    filters: Filters,
+    steps: list[WorkflowStep],
+    scope: QuerySet[Lead] | None = None,
+) -> list[dict]:
+    """For the leads of the period: how many reached each step (from the status history),
+    the step-to-step rate and the median time spent in the step (entering it → the next
+    move), against the previous period's leads. One query."""
+    scope = lead_scope(user=user, filters=filters) if scope is None else scope
+    current, previous = period_q(filters.period), period_q(filters.previous)
+    projects_now = scope.filter(current).values("wfm_project_id")
+    projects_before = scope.filter(previous).values("wfm_project_id")
+    left_at = Subquery(
+        StatusHistory.objects.filter(project_id=OuterRef("project_id"), at__gt=OuterRef("at"))
+        .order_by("at", "pk")
+        .values("at")[:1]
+    )
+    in_now = Q(project_id__in=projects_now)
+    in_before = Q(project_id__in=projects_before) if filters.previous else Q(pk__in=[])
+    rows = (
+        StatusHistory.objects.filter(in_now | in_before)
+        .annotate(left_at=left_at)
+        .values("to_step_id")
+        .annotate(
+            reached=Count("project_id", distinct=True, filter=in_now),
+            reached_before=Count("project_id", distinct=True, filter=in_before),
+            median_seconds=Median(SecondsBetween(F("left_at"), F("at")), filter=in_now),
+            median_seconds_before=Median(SecondsBetween(F("left_at"), F("at")), filter=in_before),
+        )
+        .order_by()
+    )
+    by_step = {row["to_step_id"]: row for row in rows}
+    result = []
+    previous_reached = None
+    for step in steps:
+        if step.outcome == WorkflowStep.Outcome.LOST:
+            continue
+        row = by_step.get(step.pk, {})
+        reached = row.get("reached", 0)
+        result.append(
+            {
+                "step": step,
+                "step_id": step.pk,
+                "name": step.name,
+                "reached": reached,
+                "reached_before": row.get("reached_before", 0),
+                "rate": ratio(reached, previous_reached) if previous_reached is not None else None,
+                "median_seconds": row.get("median_seconds"),
+                "median_seconds_before": row.get("median_seconds_before"),
+            }
+        )
+        previous_reached = reached
+    return result
+
+
+# --- deals -----------------------------------------------------------------------------------
+@dataclass
+class DealFigures:
+    open_count: int = 0
+    pipeline_value: Decimal = ZERO
+    weighted_value: Decimal = ZERO
+    won_count: int = 0
+    won_value: Decimal = ZERO
+    lost_count: int = 0
+    prev_won_count: int = 0
+    prev_won_value: Decimal = ZERO
+    prev_lost_count: int = 0
+    by_stage: dict[int, dict] = field(default_factory=dict)
+    by_owner: dict[int | None, dict] = field(default_factory=dict)
+
+    @property
+    def win_rate(self) -> float | None:
+        return ratio(self.won_count, self.won_count + self.lost_count)
+
+    @property
+    def prev_win_rate(self) -> float | None:
+        return ratio(self.prev_won_count, self.prev_won_count + self.prev_lost_count)
+
+
+def deal_figures(
+    *, user: User, filters: Filters, scope: QuerySet[Deal] | None = None
+) -> DealFigures:
+    """Open pipeline by stage, won and lost in the period (and the previous one), by owner:
+    one grouped query."""
+    scope = deal_scope(user=user, filters=filters) if scope is None else scope
+    won, lost = period_q(filters.period, "won_at"), period_q(filters.period, "lost_at")
+    prev_won = period_q(filters.previous, "won_at")
+    prev_lost = period_q(filters.previous, "lost_at")
+    is_open = Q(wfm_project__current_step__outcome=WorkflowStep.Outcome.NONE)
+    rows = (
+        scope.filter(is_open | won | lost | prev_won | prev_lost)
+        .values("owner_id", "wfm_project__current_step_id")
+        .annotate(
+            open_count=Count("pk", filter=is_open),
+            pipeline=Sum("amount", filter=is_open),
+            weighted=Sum(WEIGHTED_AMOUNT, filter=is_open),
+            won_count=Count("pk", filter=won),
+            won_value=Sum("amount", filter=won),
+            lost_count=Count("pk", filter=lost),
+            prev_won_count=Count("pk", filter=prev_won),
+            prev_won_value=Sum("amount", filter=prev_won),
+            prev_lost_count=Count("pk", filter=prev_lost),
+        )
+        .order_by()
+    )
+    figures = DealFigures()
+    for row in rows:
+        figures.open_count += row["open_count"]
+        figures.pipeline_value += row["pipeline"] or ZERO
+        figures.weighted_value += Decimal(row["weighted"] or 0)
+        figures.won_count += row["won_count"]
+        figures.won_value += row["won_value"] or ZERO
+        figures.lost_count += row["lost_count"]
+        figures.prev_won_count += row["prev_won_count"]
+        figures.prev_won_value += row["prev_won_value"] or ZERO
+        figures.prev_lost_count += row["prev_lost_count"]
+        if row["open_count"]:
+            stage = figures.by_stage.setdefault(
+                row["wfm_project__current_step_id"],
+                {"count": 0, "value": ZERO, "weighted": ZERO},
+            )
+            stage["count"] += row["open_count"]
+            stage["value"] += row["pipeline"] or ZERO
+            stage["weighted"] += Decimal(row["weighted"] or 0)
+        owner = figures.by_owner.setdefault(
+            row["owner_id"], {"won_count": 0, "won_value": ZERO, "weighted": ZERO}
+        )
+        owner["won_count"] += row["won_count"]
+        owner["won_value"] += row["won_value"] or ZERO
+        owner["weighted"] += Decimal(row["weighted"] or 0)
+    figures.weighted_value = figures.weighted_value.quantize(Decimal("0.01"))
+    return figures
+
+
+def deal_forecast(
+    *, user: User, filters: Filters, scope: QuerySet[Deal] | None = None, months: int = 6
+) -> list[dict]:
+    """Weighted value of the open deals by expected close month, this month and the next
+    ``months - 1`` (deals past their date count in this month's bar: still expected)."""
+    scope = deal_scope(user=user, filters=filters) if scope is None else scope
+    first, _ = month_bounds(timezone.localdate())
+    last = first
+    for _ in range(months - 1):
+        last = (last + timedelta(days=32)).replace(day=1)
+    _, last_day = month_bounds(last)
+    rows = (
+        scope.filter(
+            wfm_project__current_step__outcome=WorkflowStep.Outcome.NONE,
+            expected_close_date__gte=first,
+            expected_close_date__lte=last_day,
+        )
+        .annotate(month=TruncMonth("expected_close_date"))
+        .values("month")
+        .annotate(n=Count("pk"), weighted=Sum(WEIGHTED_AMOUNT))
+        .order_by()
+    )
+    found = {row["month"]: row for row in rows}
+    result = []
+    month = first
+    while month <= last:
+        row = found.get(month, {})
+        _, end = month_bounds(month)
+        result.append(
+            {
+                "month": month,
+                "end": end,
+                "count": row.get("n", 0),
+                "weighted": Decimal(row.get("weighted") or 0).quantize(Decimal("0.01")),
+            }
+        )
+        month = (month + timedelta(days=32)).replace(day=1)
+    return result
+
+
+# --- the AI section --------------------------------------------------------------------------
+def model_quality() -> ConversionModel | None:
+    """The newest trained conversion model (its AUC on the held-out finished leads)."""
+    return ConversionModel.objects.order_by("-version").first()
+
+
+# --- My day ----------------------------------------------------------------------------------
+MY_DAY_LIMIT = 8
+
+
+def _mine(user: User) -> Q:
+    return Q(assigned_to=user) | Q(owner=user)
+
+
+def _open_lead() -> Q:
+    return Q(converted_at__isnull=True) & Q(wfm_project__current_step__is_final=False)
+
+
+def my_activity_sections(*, user: User, now: datetime | None = None) -> dict:
+    """The user's overdue and today's activities (the activities page's selector)."""
+    qs = activity_list(user=user).filter(assigned_to=user)
+    return my_activities(user=user, queryset=qs, now=now)
+
+
+def hot_leads_without_next_step(*, user: User, limit: int = MY_DAY_LIMIT) -> list[Lead]:
+    """The user's open hot leads with no open activity planned."""
+    planned = Activity.objects.filter(lead_id=OuterRef("pk"), is_done=False)
+    return list(
+        lead_list(user=user)
+        .filter(_mine(user), _open_lead(), lead_score__gte=formatting.HOT_FROM)
+        .filter(~Exists(planned))
+        .order_by("-lead_score", "-created_at")[:limit]
+    )
+
+
+def stale_leads(
+    *, user: User, now: datetime | None = None, limit: int = MY_DAY_LIMIT
+) -> list[Lead]:
+    """The user's open leads without activity for ``DASHBOARD_STALE_DAYS`` days (or never
+    worked and that old), longest-quiet first."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.DASHBOARD_STALE_DAYS)
+    quiet = Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
+    return list(
+        lead_list(user=user)
+        .filter(_mine(user), _open_lead(), quiet)
+        .order_by(F("last_activity_at").asc(nulls_first=True), "created_at")[:limit]
+    )
+
+
+def deals_closing_this_month(*, user: User, limit: int = MY_DAY_LIMIT) -> list[Deal]:
+    first, last = month_bounds(timezone.localdate())
+    return list(
+        deal_list(user=user)
+        .filter(
+            _mine(user),
+            wfm_project__current_step__outcome=WorkflowStep.Outcome.NONE,
+            expected_close_date__gte=first,
+            expected_close_date__lte=last,
+        )
+        .order_by("expected_close_date", "-amount")[:limit]
+    )
+
+
+def my_numbers(*, user: User, filters: Filters) -> dict:
+    """The user's own figures this period and the previous one: leads qualified and
+    converted (by when it happened), deals won, and the weighted pipeline now. Two queries."""
+    leads = lead_list(user=user).select_related(None).filter(_mine(user))
+    current, previous = filters.period, filters.previous
+    lead_rows = leads.filter(
+        period_q(current, "qualified_at")
+        | period_q(current, "converted_at")
+        | period_q(previous, "qualified_at")
+        | period_q(previous, "converted_at")
+    ).aggregate(
+        qualified=Count("pk", filter=period_q(current, "qualified_at")),
+        converted=Count("pk", filter=period_q(current, "converted_at")),
+        prev_qualified=Count("pk", filter=period_q(previous, "qualified_at")),
+        prev_converted=Count("pk", filter=period_q(previous, "converted_at")),
+    )
+    deals = deal_list(user=user).select_related(None).order_by().filter(_mine(user))
+    is_open = Q(wfm_project__current_step__outcome=WorkflowStep.Outcome.NONE)
+    deal_rows = deals.filter(
+        is_open | period_q(current, "won_at") | period_q(previous, "won_at")
+    ).aggregate(
+        won=Count("pk", filter=period_q(current, "won_at")),
+        won_value=Sum("amount", filter=period_q(current, "won_at")),
+        prev_won=Count("pk", filter=period_q(previous, "won_at")),
+        weighted=Sum(WEIGHTED_AMOUNT, filter=is_open),
+    )
+    return {**lead_rows, **deal_rows}
+
+
+# --- access ----------------------------------------------------------------------------------
+def sees_team(user: User) -> bool:
+    """Managers, analysts and admins (who see every lead) land on the team dashboard."""
+    return permissions.has_all_access(user, Lead)

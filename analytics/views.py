@@ -1,0 +1,123 @@
+"""The dashboard pages: ``/`` lands on the one that fits the role (team dashboard for those
+who see every lead, My day for the others); both are tabs of the same page."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from analytics import dashboard, selectors
+from analytics.filters import FilterForm, Filters
+from analytics.periods import PRESETS
+from crm import selectors as crm_selectors
+from crm.htmx import render_page
+from leads.models import Lead
+from wfm.models import Workflow
+
+
+def _filters(request: HttpRequest) -> tuple[FilterForm, Filters]:
+    form = FilterForm(request.GET)
+    if form.is_valid():
+        return form, form.filters()
+    # A bad parameter in a bookmarked URL: the default period, and the form says what was wrong.
+    fallback = FilterForm({})
+    fallback.is_valid()
+    return form, fallback.filters()
+
+
+def _common(request: HttpRequest, tab: str, form: FilterForm, filters: Filters) -> dict:
+    user = request.user
+    return {
+        "tab": tab,
+        "form": form,
+        "filters": filters,
+        "presets": [(k, v) for k, v in PRESETS.items() if k != "custom"],
+        "query": filters.query(),
+        "sees_team": selectors.sees_team(user),
+        "sources": Lead.Source.choices,
+    }
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """``/``: the team dashboard for roles that see every lead, My day for the others."""
+    if selectors.sees_team(request.user):
+        return team(request)
+    return my_day(request)
+
+
+@login_required
+@require_GET
+def team(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form, filters = _filters(request)
+    context = _common(request, "team", form, filters)
+    context.update(dashboard.team_dashboard(user=user, filters=filters))
+    context["owners"] = list(crm_selectors.user_directory(user=user, with_roles=False))
+    context["workflows"] = list(
+        Workflow.objects.filter(project_types__entity_type__in=["lead", "deal"]).distinct()
+    )
+    context["charts"] = json.loads(json.dumps(_charts(context), default=str))
+    over_time = context["over_time"]
+    context["over_time_rows"] = [
+        (label, [ds["data"][i] for ds in over_time["datasets"]])
+        for i, label in enumerate(over_time["labels"])
+    ]
+    context["source_tables"] = [
+        ("By lead source", context["by_source"]),
+        ("By first touch", context["first_touch"]),
+        ("By last touch", context["last_touch"]),
+    ]
+    return render_page(request, "analytics/dashboard.html", context, partial="body")
+
+
+@login_required
+@require_GET
+def my_day(request: HttpRequest) -> HttpResponse:
+    form, filters = _filters(request)
+    context = _common(request, "my_day", form, filters)
+    context.update(dashboard.my_day(user=request.user, filters=filters))
+    context["stale_days"] = settings.DASHBOARD_STALE_DAYS
+    return render_page(request, "analytics/my_day.html", context, partial="body")
+
+
+def _charts(context: dict) -> dict:
+    """What the charts draw (static/js/dashboard.js), from the same rows the tables show."""
+    return {
+        "over_time": context["over_time"],
+        "temperature": [
+            {"label": t["label"], "count": t["count"], "key": t["key"], "url": t["url"]}
+            for t in context["temperature"]
+        ],
+        "funnel": [
+            {"label": f["name"], "count": f["reached"], "url": f["url"]} for f in context["funnel"]
+        ],
+        "sources": [
+            {
+                "label": s["label"],
+                "count": s["count"],
+                "converted": s["converted"],
+                "won_value": float(s["won_value"]),
+                "url": s["url"],
+            }
+            for s in context["by_source"]
+        ],
+        "pipeline": [
+            {
+                "label": p["name"],
+                "value": float(p["value"]),
+                "weighted": float(p["weighted"]),
+                "url": p["url"],
+            }
+            for p in context["pipeline"]
+        ],
+        "forecast": [
+            {"label": f["label"], "weighted": float(f["weighted"]), "url": f["url"]}
+            for f in context["forecast"]
+        ],
+    }
