@@ -80,6 +80,22 @@ class Figure:
     help: str = ""
     better: str = "up"  # which way is good, for the change's colour
 
+    @property
+    def direction(self) -> str:
+        if self.change is None or abs(self.change) < 0.005:
+            return "flat"
+        return "up" if self.change > 0 else "down"
+
+    @property
+    def change_display(self) -> str:
+        return "" if self.change is None else f"{self.change:+.0%}"
+
+    @property
+    def change_tone(self) -> str:
+        if self.direction == "flat":
+            return "text-body-secondary"
+        return "text-success" if self.direction == self.better else "text-danger"
+
     def as_json(self) -> dict:
         return {"value": _plain(self.value), "previous": _plain(self.previous)}
 
@@ -128,9 +144,18 @@ def _figure(key, label, value, display, previous=None, *, url="", help="", bette
 
 
 # --- the team dashboard -----------------------------------------------------------------------
-def team_dashboard(*, user: User, filters: Filters, steps=None) -> dict:
-    """Every panel of the team dashboard for ``user`` (scoped to what they may see)."""
-    kind = selectors.workflow_kind(filters.workflow)
+def team_dashboard(
+    *, user: User, filters: Filters, steps=None, names: dict[int, str] | None = None
+) -> dict:
+    """Every panel of the team dashboard for ``user`` (scoped to what they may see).
+
+    ``steps``: ``selectors.workflow_steps()`` when the caller has them (the view shows the
+    workflows as a filter); ``names``: user id → display name of the users the caller lists.
+    """
+    if steps is None:
+        steps = selectors.workflow_steps()
+    kinds = {s.workflow_id: s.entity_type for s in steps}
+    kind = kinds.get(filters.workflow) if filters.workflow else None
     leads = selectors.lead_scope(user=user, filters=filters, kind=kind)
     deals = selectors.deal_scope(user=user, filters=filters, kind=kind)
     today = timezone.localdate()
@@ -139,9 +164,12 @@ def team_dashboard(*, user: User, filters: Filters, steps=None) -> dict:
     prev = kpis["previous"] or {}
     breakdown = selectors.lead_breakdown(user=user, filters=filters, scope=leads)
     daily = selectors.lead_daily_counts(user=user, filters=filters, scope=leads, today=today)
-    if steps is None:
-        steps = selectors.lead_workflow_steps(filters.workflow if kind == "lead" else None)
-    funnel_rows = selectors.funnel(user=user, filters=filters, steps=steps, scope=leads)
+    funnel_steps = [
+        s
+        for s in steps
+        if s.entity_type == "lead" and (kind != "lead" or s.workflow_id == filters.workflow)
+    ]
+    funnel_rows = selectors.funnel(user=user, filters=filters, steps=funnel_steps, scope=leads)
     deal_figures = selectors.deal_figures(user=user, filters=filters, scope=deals)
     forecast = selectors.deal_forecast(user=user, filters=filters, scope=deals)
 
@@ -345,7 +373,7 @@ def team_dashboard(*, user: User, filters: Filters, steps=None) -> dict:
         }
         for row in funnel_rows
     ]
-    stage_steps = _deal_steps(d.by_stage)
+    stage_steps = _deal_steps(d.by_stage, steps)
     pipeline = [
         {
             "step_id": pk,
@@ -369,7 +397,7 @@ def team_dashboard(*, user: User, filters: Filters, steps=None) -> dict:
         }
         for row in forecast
     ]
-    leaderboard = _leaderboard(breakdown.by_owner, d.by_owner, filters, kind)
+    leaderboard = _leaderboard(breakdown.by_owner, d.by_owner, filters, kind, names)
 
     found = insights.source_trends(
         daily,
@@ -413,27 +441,29 @@ def team_dashboard(*, user: User, filters: Filters, steps=None) -> dict:
     }
 
 
-def _deal_steps(by_stage: dict[int, dict]) -> list[tuple[int, str, dict]]:
-    """The open stages in pipeline order, with their names (one small query)."""
+def _deal_steps(by_stage: dict[int, dict], steps=None) -> list[tuple[int, str, dict]]:
+    """The open stages in pipeline order, with their names (from ``steps`` when given)."""
     if not by_stage:
         return []
-    from wfm.models import WorkflowStep
-
-    steps = WorkflowStep.objects.select_related("status").filter(pk__in=by_stage)
-    ordered = sorted(steps, key=lambda s: (s.workflow_id, s.order))
+    if steps is None:
+        steps = selectors.workflow_steps(kinds=("deal",))
+    ordered = sorted((s for s in steps if s.pk in by_stage), key=lambda s: (s.workflow_id, s.order))
     return [(s.pk, s.name, by_stage[s.pk]) for s in ordered]
 
 
-def _leaderboard(lead_owners: dict, deal_owners: dict, filters: Filters, kind) -> list[dict]:
+def _leaderboard(
+    lead_owners: dict, deal_owners: dict, filters: Filters, kind, names: dict | None
+) -> list[dict]:
     from crm.models import User as UserModel
 
     ids = [pk for pk in set(lead_owners) | set(deal_owners) if pk is not None]
-    names = {
-        u.pk: (u.get_full_name() or u.get_username())
-        for u in UserModel.objects.filter(pk__in=ids).only(
+    names = dict(names or {})
+    missing = [pk for pk in ids if pk not in names]
+    if missing:  # owners the caller did not list (the API, or a user no longer listed)
+        for u in UserModel.objects.filter(pk__in=missing).only(
             "pk", "username", "first_name", "last_name"
-        )
-    }
+        ):
+            names[u.pk] = u.get_full_name() or u.get_username()
     rows = []
     for pk in ids:
         lead_row = lead_owners.get(pk, {})
@@ -466,6 +496,7 @@ def _leaderboard(lead_owners: dict, deal_owners: dict, filters: Filters, kind) -
 # --- My day -----------------------------------------------------------------------------------
 def my_day(*, user: User, filters: Filters) -> dict:
     sections = selectors.my_activity_sections(user=user)
+    hot, stale = selectors.leads_needing_attention(user=user)
     for key in ("overdue", "today"):
         mark_changeable(user, sections[key].activities)
     numbers = selectors.my_numbers(user=user, filters=filters)
@@ -506,8 +537,8 @@ def my_day(*, user: User, filters: Filters) -> dict:
         "filters": filters,
         "overdue": sections["overdue"],
         "today": sections["today"],
-        "hot_leads": selectors.hot_leads_without_next_step(user=user),
-        "stale_leads": selectors.stale_leads(user=user),
+        "hot_leads": hot,
+        "stale_leads": stale,
         "closing_deals": selectors.deals_closing_this_month(user=user),
         "figures": figures,
     }

@@ -15,7 +15,8 @@ class SecondsBetween(Func):
 
     def as_sql(self, compiler, connection, **extra_context):
         end, start = (compiler.compile(e) for e in self.source_expressions)
-        return f"EXTRACT(EPOCH FROM ({end[0]} - {start[0]}))", [*end[1], *start[1]]
+        sql = f"CAST(EXTRACT(EPOCH FROM ({end[0]} - {start[0]})) AS double precision)"
+        return sql, [*end[1], *start[1]]
 
     def as_sqlite(self, compiler, connection, **extra_context):
         end, start = (compiler.compile(e) for e in self.source_expressions)
@@ -35,12 +36,11 @@ class Median(Aggregate):
     allow_distinct = False
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(
-            compiler,
-            connection,
-            template="percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)",
-            **extra_context,
-        )
+        # A copy with PostgreSQL's template: Aggregate.as_sql wraps ``self.template`` in its
+        # FILTER clause itself, so it must not come in ``extra_context``.
+        clone = self.copy()
+        clone.template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+        return super(Median, clone).as_sql(compiler, connection, **extra_context)
 
 
 class _SqliteMedian:

@@ -27,6 +27,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import (
     Avg,
+    BooleanField,
+    Case,
     Count,
     Exists,
     F,
@@ -36,8 +38,10 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
+    Window,
 )
-from django.db.models.functions import Coalesce, NullIf, TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, NullIf, RowNumber, TruncDate, TruncMonth
 from django.utils import timezone
 
 from activities.models import Activity
@@ -363,14 +367,25 @@ def over_time_series(counts: dict[tuple[date, str], int], period: Period) -> dic
 
 
 # --- funnel ----------------------------------------------------------------------------------
-def lead_workflow_steps(workflow_id: int | None = None) -> list[WorkflowStep]:
-    """The steps of the lead workflows (or of one), in order: the funnel's rows."""
-    qs = WorkflowStep.objects.select_related("status", "workflow").filter(
-        workflow__project_types__entity_type="lead"
+def workflow_steps(workflow_id: int | None = None, *, kinds=("lead", "deal")) -> list:
+    """The steps of the lead and deal workflows (or of one workflow), in order, each with
+    ``entity_type`` (lead / deal): the funnel's rows, the pipeline's stage names and the
+    workflow filter's choices, in one query."""
+    qs = (
+        WorkflowStep.objects.select_related("status", "workflow")
+        .filter(workflow__project_types__entity_type__in=kinds)
+        .annotate(entity_type=F("workflow__project_types__entity_type"))
     )
     if workflow_id:
         qs = qs.filter(workflow_id=workflow_id)
-    return list(qs.order_by("workflow_id", "order").distinct())
+    seen: dict[int, WorkflowStep] = {}
+    for step in qs.order_by("workflow_id", "order", "pk"):
+        seen.setdefault(step.pk, step)
+    return list(seen.values())
+
+
+def lead_workflow_steps(workflow_id: int | None = None) -> list[WorkflowStep]:
+    return workflow_steps(workflow_id, kinds=("lead",))
 
 
 def funnel(
@@ -573,30 +588,49 @@ def my_activity_sections(*, user: User, now: datetime | None = None) -> dict:
     return my_activities(user=user, queryset=qs, now=now)
 
 
-def hot_leads_without_next_step(*, user: User, limit: int = MY_DAY_LIMIT) -> list[Lead]:
-    """The user's open hot leads with no open activity planned."""
-    planned = Activity.objects.filter(lead_id=OuterRef("pk"), is_done=False)
-    return list(
-        lead_list(user=user)
-        .filter(_mine(user), _open_lead(), lead_score__gte=formatting.HOT_FROM)
-        .filter(~Exists(planned))
-        .order_by("-lead_score", "-created_at")[:limit]
-    )
-
-
-def stale_leads(
+def leads_needing_attention(
     *, user: User, now: datetime | None = None, limit: int = MY_DAY_LIMIT
-) -> list[Lead]:
-    """The user's open leads without activity for ``DASHBOARD_STALE_DAYS`` days (or never
-    worked and that old), longest-quiet first."""
+) -> tuple[list[Lead], list[Lead]]:
+    """The user's open leads that need a move, in one query:
+
+    - *hot with no next step*: hot (``HOT_FROM``+) and no open activity planned, best first;
+    - *going stale*: no activity for ``DASHBOARD_STALE_DAYS`` days (or never worked and that
+      old), longest-quiet first.
+
+    A lead may be in both lists. Each list holds at most ``limit`` leads (a window per list).
+    """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.DASHBOARD_STALE_DAYS)
+    planned = Activity.objects.filter(lead_id=OuterRef("pk"), is_done=False)
+    hot = Q(lead_score__gte=formatting.HOT_FROM) & ~Exists(planned)
     quiet = Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
-    return list(
+
+    def flag(q: Q) -> Case:
+        return Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+    rows = (
         lead_list(user=user)
-        .filter(_mine(user), _open_lead(), quiet)
-        .order_by(F("last_activity_at").asc(nulls_first=True), "created_at")[:limit]
+        .filter(_mine(user), _open_lead())
+        .annotate(is_hot=flag(hot), is_stale=flag(quiet))
+        .filter(Q(is_hot=True) | Q(is_stale=True))
+        .annotate(
+            hot_rank=Window(
+                RowNumber(),
+                partition_by=[F("is_hot")],
+                order_by=[F("lead_score").desc(), F("created_at").desc()],
+            ),
+            stale_rank=Window(
+                RowNumber(),
+                partition_by=[F("is_stale")],
+                order_by=[F("last_activity_at").asc(nulls_first=True), F("created_at").asc()],
+            ),
+        )
+        .filter(Q(is_hot=True, hot_rank__lte=limit) | Q(is_stale=True, stale_rank__lte=limit))
     )
+    rows = list(rows)
+    hot_leads = sorted((r for r in rows if r.is_hot), key=lambda r: r.hot_rank)
+    stale = sorted((r for r in rows if r.is_stale), key=lambda r: r.stale_rank)
+    return hot_leads, stale
 
 
 def deals_closing_this_month(*, user: User, limit: int = MY_DAY_LIMIT) -> list[Deal]:

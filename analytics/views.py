@@ -16,7 +16,6 @@ from analytics.periods import PRESETS
 from crm import selectors as crm_selectors
 from crm.htmx import render_page
 from leads.models import Lead
-from wfm.models import Workflow
 
 
 def _filters(request: HttpRequest) -> tuple[FilterForm, Filters]:
@@ -57,11 +56,12 @@ def team(request: HttpRequest) -> HttpResponse:
     user = request.user
     form, filters = _filters(request)
     context = _common(request, "team", form, filters)
-    context.update(dashboard.team_dashboard(user=user, filters=filters))
-    context["owners"] = list(crm_selectors.user_directory(user=user, with_roles=False))
-    context["workflows"] = list(
-        Workflow.objects.filter(project_types__entity_type__in=["lead", "deal"]).distinct()
-    )
+    owners = list(crm_selectors.user_directory(user=user, with_roles=False))
+    steps = selectors.workflow_steps()
+    names = {u.pk: u.display_name for u in owners}
+    context.update(dashboard.team_dashboard(user=user, filters=filters, steps=steps, names=names))
+    context["owners"] = owners
+    context["workflows"] = list({s.workflow_id: s.workflow for s in steps}.values())
     context["charts"] = json.loads(json.dumps(_charts(context), default=str))
     over_time = context["over_time"]
     context["over_time_rows"] = [
