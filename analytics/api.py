@@ -156,8 +156,7 @@ class LeadMetricsView(APIView):
         user = request.user
         kind = selectors.workflow_kind(filters.workflow)
         scope = selectors.lead_scope(user=user, filters=filters, kind=kind)
-        kpis = selectors.lead_kpis(user=user, filters=filters, scope=scope)
-        breakdown = selectors.lead_breakdown(user=user, filters=filters, scope=scope)
+        kpis, breakdown = selectors.lead_figures(user=user, filters=filters, scope=scope)
         daily = selectors.lead_daily_counts(user=user, filters=filters, scope=scope)
         steps = selectors.lead_workflow_steps(filters.workflow if kind == "lead" else None)
         funnel = selectors.funnel(user=user, filters=filters, steps=steps, scope=scope)

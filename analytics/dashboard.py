@@ -160,9 +160,8 @@ def team_dashboard(
     deals = selectors.deal_scope(user=user, filters=filters, kind=kind)
     today = timezone.localdate()
 
-    kpis = selectors.lead_kpis(user=user, filters=filters, scope=leads)
+    kpis, breakdown = selectors.lead_figures(user=user, filters=filters, scope=leads)
     prev = kpis["previous"] or {}
-    breakdown = selectors.lead_breakdown(user=user, filters=filters, scope=leads)
     daily = selectors.lead_daily_counts(user=user, filters=filters, scope=leads, today=today)
     funnel_steps = [
         s

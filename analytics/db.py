@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from django.db.models import Aggregate, FloatField, Func
+from django.db.models import FloatField, Func
 
 
 class SecondsBetween(Func):
@@ -26,24 +26,10 @@ class SecondsBetween(Func):
         )
 
 
-class Median(Aggregate):
-    """The median of a numeric expression: ``percentile_cont(0.5)`` on PostgreSQL, a
-    Python aggregate registered on SQLite connections (``register_sqlite_functions``)."""
-
-    function = "MEDIAN"
-    name = "Median"
-    output_field = FloatField()
-    allow_distinct = False
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        # A copy with PostgreSQL's template: Aggregate.as_sql wraps ``self.template`` in its
-        # FILTER clause itself, so it must not come in ``extra_context``.
-        clone = self.copy()
-        clone.template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-        return super(Median, clone).as_sql(compiler, connection, **extra_context)
-
-
 class _SqliteMedian:
+    """MEDIAN(x) on SQLite (the funnel's median time in step; PostgreSQL has
+    ``percentile_cont``)."""
+
     def __init__(self) -> None:
         self.values: list[float] = []
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import (
     Avg,
     BooleanField,
@@ -46,7 +47,7 @@ from django.utils import timezone
 
 from activities.models import Activity
 from activities.selectors import activity_list, my_activities
-from analytics.db import Median, SecondsBetween
+from analytics.db import SecondsBetween
 from analytics.filters import Filters
 from analytics.periods import Period, local_midnight, month_bounds
 from crm import formatting, permissions
@@ -103,7 +104,8 @@ def workflow_kind(workflow_id: int | None) -> str | None:
 def lead_scope(*, user: User, filters: Filters, kind: str | None = "?") -> QuerySet[Lead]:
     """The leads ``user`` may see, narrowed to the owner, source and workflow filters (not
     to the period). ``kind``: the workflow's entity type when already known."""
-    qs = lead_list(user=user).select_related(None)
+    # No joins and no ordering: the table's ordering would sort every row an aggregate reads.
+    qs = lead_list(user=user).select_related(None).order_by()
     if filters.owner:
         qs = qs.filter(owner_id=filters.owner)
     if filters.source:
@@ -139,67 +141,49 @@ def _first_activity_at():
     )
 
 
-def _lead_aggregates(prefix: str, in_period: Q) -> dict[str, Any]:
+def _lead_sums(prefix: str, in_period: Q) -> dict[str, Any]:
+    """Per group: counts and sums that add up across groups (averages are sum ÷ count)."""
     warm, hot = formatting.WARM_FROM, formatting.HOT_FROM
+    qualify = SecondsBetween(F("qualified_at"), F("created_at"))
+    convert = SecondsBetween(F("converted_at"), F("created_at"))
     return {
         f"{prefix}total": Count("pk", filter=in_period),
         f"{prefix}qualified": Count("pk", filter=in_period & Q(is_qualified=True)),
         f"{prefix}converted": Count("pk", filter=in_period & Q(converted_at__isnull=False)),
-        f"{prefix}avg_score": Avg("lead_score", filter=in_period),
+        f"{prefix}score_sum": Sum("lead_score", filter=in_period),
         f"{prefix}cold": Count("pk", filter=in_period & Q(lead_score__lt=warm)),
         f"{prefix}warm": Count(
             "pk", filter=in_period & Q(lead_score__gte=warm, lead_score__lt=hot)
         ),
         f"{prefix}hot": Count("pk", filter=in_period & Q(lead_score__gte=hot)),
-        f"{prefix}avg_qualify_seconds": Avg(
-            SecondsBetween(F("qualified_at"), F("created_at")),
-            filter=in_period & Q(qualified_at__isnull=False),
-        ),
-        f"{prefix}avg_convert_seconds": Avg(
-            SecondsBetween(F("converted_at"), F("created_at")),
-            filter=in_period & Q(converted_at__isnull=False),
-        ),
-        f"{prefix}avg_first_response_seconds": Avg(
-            SecondsBetween(F("first_activity_at"), F("created_at")), filter=in_period
-        ),
+        f"{prefix}qualify_sum": Sum(qualify, filter=in_period & Q(qualified_at__isnull=False)),
+        f"{prefix}qualify_n": Count("pk", filter=in_period & Q(qualified_at__isnull=False)),
+        f"{prefix}convert_sum": Sum(convert, filter=in_period & Q(converted_at__isnull=False)),
+        f"{prefix}convert_n": Count("pk", filter=in_period & Q(converted_at__isnull=False)),
     }
 
 
-def _derive_lead_rates(row: dict[str, Any]) -> dict[str, Any]:
-    row["qualification_rate"] = ratio(row["qualified"], row["total"])
-    row["conversion_rate"] = ratio(row["converted"], row["total"])
-    return row
+SUMMED = (
+    "total", "qualified", "converted", "score_sum", "cold", "warm", "hot", "qualify_sum",
+    "qualify_n", "convert_sum", "convert_n",
+)  # fmt: skip
 
 
-def lead_kpis(*, user: User, filters: Filters, scope: QuerySet[Lead] | None = None) -> dict:
-    """The lead KPIs of the period and (with ``compare``) the previous one, plus new today and
-    this week (whatever the period), in one query."""
-    scope = lead_scope(user=user, filters=filters) if scope is None else scope
-    now = timezone.now()
-    today = timezone.localdate(now)
-    today_start = local_midnight(today)
-    week_start = local_midnight(today - timedelta(days=today.weekday()))
-    current, previous = period_q(filters.period), period_q(filters.previous)
-    since_week = Q(created_at__gte=week_start)
-    rows = (
-        scope.filter(current | previous | since_week)
-        .annotate(first_activity_at=_first_activity_at())
-        .aggregate(
-            **_lead_aggregates("", current),
-            **(_lead_aggregates("prev_", previous) if filters.previous else {}),
-            new_today=Count("pk", filter=Q(created_at__gte=today_start)),
-            new_this_week=Count("pk", filter=since_week),
-        )
-    )
-    result = _derive_lead_rates({k: v for k, v in rows.items() if not k.startswith("prev_")})
-    if filters.previous:
-        prev = _derive_lead_rates(
-            {k.removeprefix("prev_"): v for k, v in rows.items() if k.startswith("prev_")}
-        )
-        result["previous"] = prev
-    else:
-        result["previous"] = None
-    return result
+def _kpis_of(totals: dict[str, Any]) -> dict[str, Any]:
+    n = totals["total"]
+    return {
+        "total": n,
+        "qualified": totals["qualified"],
+        "converted": totals["converted"],
+        "cold": totals["cold"],
+        "warm": totals["warm"],
+        "hot": totals["hot"],
+        "avg_score": ratio(totals["score_sum"], n),
+        "avg_qualify_seconds": ratio(totals["qualify_sum"], totals["qualify_n"]),
+        "avg_convert_seconds": ratio(totals["convert_sum"], totals["convert_n"]),
+        "qualification_rate": ratio(totals["qualified"], n),
+        "conversion_rate": ratio(totals["converted"], n),
+    }
 
 
 # --- lead breakdown: by source, first / last touch, owner -------------------------------------
@@ -228,15 +212,22 @@ class Breakdown:
     by_owner: dict[int | None, dict] = field(default_factory=dict)
 
 
-def lead_breakdown(*, user: User, filters: Filters, scope: QuerySet[Lead] | None = None):
-    """Leads of the period by source, by first- and last-touch source and by owner (counts,
-    converted, won value of the deals they became, previous period's count): one grouped
-    query, rolled up here."""
+def lead_figures(
+    *, user: User, filters: Filters, scope: QuerySet[Lead] | None = None
+) -> tuple[dict, Breakdown]:
+    """The lead KPIs of the period and (with ``compare``) the previous one, new today and this
+    week (whatever the period), and the period's leads by source, by first- and last-touch
+    source and by owner: one grouped query (a group per source, touch and owner), added up
+    here (averages are sums over counts, so adding groups up is exact); the first-response
+    time is a second query (``first_response``)."""
     scope = lead_scope(user=user, filters=filters) if scope is None else scope
+    today = timezone.localdate()
+    today_start = local_midnight(today)
+    since_week = Q(created_at__gte=local_midnight(today - timedelta(days=today.weekday())))
     current, previous = period_q(filters.period), period_q(filters.previous)
     won = current & Q(converted_to_deal__won_at__isnull=False)
     rows = (
-        scope.filter(current | previous)
+        scope.filter(current | previous | since_week)
         .annotate(
             first_touch=Coalesce(NullIf(F("utm_source"), Value("")), Value(UNTRACKED)),
             last_touch=Coalesce(
@@ -247,20 +238,30 @@ def lead_breakdown(*, user: User, filters: Filters, scope: QuerySet[Lead] | None
         )
         .values("source", "first_touch", "last_touch", "owner_id")
         .annotate(
-            total=Count("pk", filter=current),
-            converted=Count("pk", filter=current & Q(converted_at__isnull=False)),
-            qualified=Count("pk", filter=current & Q(is_qualified=True)),
+            **_lead_sums("", current),
+            **(_lead_sums("prev_", previous) if filters.previous else {}),
             won_value=Sum("converted_to_deal__amount", filter=won),
-            previous=Count("pk", filter=previous),
+            new_today=Count("pk", filter=Q(created_at__gte=today_start)),
+            new_this_week=Count("pk", filter=since_week),
         )
         .order_by()
     )
+    totals = dict.fromkeys(SUMMED, 0)
+    prev_totals = dict.fromkeys(SUMMED, 0)
+    new_today = new_this_week = 0
     labels = dict(Lead.Source.choices)
     by: dict[str, dict[str, SourceRow]] = {"source": {}, "first": {}, "last": {}}
     owners: dict[int | None, dict] = defaultdict(
         lambda: {"total": 0, "qualified": 0, "converted": 0}
     )
     for row in rows:
+        for name in SUMMED:
+            totals[name] += row[name] or 0
+            if filters.previous:
+                prev_totals[name] += row[f"prev_{name}"] or 0
+        new_today += row["new_today"]
+        new_this_week += row["new_this_week"]
+        previous_count = row["prev_total"] if filters.previous else 0
         for group, key, label in (
             ("source", row["source"], labels.get(row["source"], row["source"])),
             ("first", row["first_touch"], row["first_touch"] or "Not tracked"),
@@ -270,7 +271,7 @@ def lead_breakdown(*, user: User, filters: Filters, scope: QuerySet[Lead] | None
             item.total += row["total"]
             item.converted += row["converted"]
             item.won_value += row["won_value"] or ZERO
-            item.previous += row["previous"]
+            item.previous += previous_count
         if row["total"]:
             owner = owners[row["owner_id"]]
             for name in ("total", "qualified", "converted"):
@@ -282,12 +283,48 @@ def lead_breakdown(*, user: User, filters: Filters, scope: QuerySet[Lead] | None
             key=lambda i: (-i.total, i.label.lower()),
         )
 
-    return Breakdown(
+    response = first_response(scope=scope, filters=filters)
+    kpis = _kpis_of(totals)
+    kpis["avg_first_response_seconds"] = response["current"]
+    kpis["new_today"], kpis["new_this_week"] = new_today, new_this_week
+    kpis["previous"] = _kpis_of(prev_totals) if filters.previous else None
+    if kpis["previous"] is not None:
+        kpis["previous"]["avg_first_response_seconds"] = response["previous"]
+    breakdown = Breakdown(
         by_source=ordered(by["source"]),
         first_touch=ordered(by["first"]),
         last_touch=ordered(by["last"]),
         by_owner=dict(owners),
     )
+    return kpis, breakdown
+
+
+def first_response(*, scope: QuerySet[Lead], filters: Filters) -> dict[str, float | None]:
+    """Average seconds from a lead's creation to its first activity that is not a system one,
+    over the period's leads that have one (and the previous period's). Its own query: the
+    first activity is a correlated subquery, which the ORM evaluates once per row only in an
+    ``aggregate()`` (wrapped in a subquery), not in the grouped query of ``lead_figures``."""
+    current, previous = period_q(filters.period), period_q(filters.previous)
+    seconds = SecondsBetween(F("first_activity_at"), F("created_at"))
+    aggregates = {"current": Avg(seconds, filter=current)}
+    if filters.previous:
+        aggregates["previous"] = Avg(seconds, filter=previous)
+    found = (
+        scope.filter(current | previous)
+        .annotate(first_activity_at=_first_activity_at())
+        .aggregate(**aggregates)
+    )
+    return {"current": found["current"], "previous": found.get("previous")}
+
+
+def lead_kpis(*, user: User, filters: Filters, scope: QuerySet[Lead] | None = None) -> dict:
+    return lead_figures(user=user, filters=filters, scope=scope)[0]
+
+
+def lead_breakdown(
+    *, user: User, filters: Filters, scope: QuerySet[Lead] | None = None
+) -> Breakdown:
+    return lead_figures(user=user, filters=filters, scope=scope)[1]
 
 
 # --- leads over time -------------------------------------------------------------------------
@@ -400,27 +437,7 @@ def funnel(
     move), against the previous period's leads. One query."""
     scope = lead_scope(user=user, filters=filters) if scope is None else scope
     current, previous = period_q(filters.period), period_q(filters.previous)
-    projects_now = scope.filter(current).values("wfm_project_id")
-    projects_before = scope.filter(previous).values("wfm_project_id")
-    left_at = Subquery(
-        StatusHistory.objects.filter(project_id=OuterRef("project_id"), at__gt=OuterRef("at"))
-        .order_by("at", "pk")
-        .values("at")[:1]
-    )
-    in_now = Q(project_id__in=projects_now)
-    in_before = Q(project_id__in=projects_before) if filters.previous else Q(pk__in=[])
-    rows = (
-        StatusHistory.objects.filter(in_now | in_before)
-        .annotate(left_at=left_at)
-        .values("to_step_id")
-        .annotate(
-            reached=Count("project_id", distinct=True, filter=in_now),
-            reached_before=Count("project_id", distinct=True, filter=in_before),
-            median_seconds=Median(SecondsBetween(F("left_at"), F("at")), filter=in_now),
-            median_seconds_before=Median(SecondsBetween(F("left_at"), F("at")), filter=in_before),
-        )
-        .order_by()
-    )
+    rows = _funnel_rows(scope, current, previous if filters.previous else None)
     by_step = {row["to_step_id"]: row for row in rows}
     result = []
     previous_reached = None
@@ -443,6 +460,58 @@ def funnel(
         )
         previous_reached = reached
     return result
+
+
+def _funnel_rows(scope: QuerySet[Lead], current: Q, previous: Q | None) -> list[dict]:
+    """Per step entered: distinct projects of the cohort (``now``: the period's leads, or the
+    previous period's) and the median seconds until their next move.
+
+    Raw SQL around the ORM's own cohort query: the time in a step is a window function
+    (``LEAD`` over each project's moves) aggregated by step, which the ORM cannot express;
+    a correlated subquery per move instead took seconds at 100k leads."""
+    cohort = scope.filter(current | previous if previous is not None else current).annotate(
+        is_now=Case(
+            When(current, then=Value(True)), default=Value(False), output_field=BooleanField()
+        )
+    )
+    cohort_sql, params = (
+        cohort.values("wfm_project_id", "is_now").query.get_compiler(using=cohort.db).as_sql()
+    )
+    vendor = connections[cohort.db].vendor
+    history = StatusHistory._meta.db_table
+    if vendor == "postgresql":
+        secs = "CAST(EXTRACT(EPOCH FROM (LEAD(h.at) OVER w - h.at)) AS double precision)"
+        median = "percentile_cont(0.5) WITHIN GROUP (ORDER BY m.secs)"
+    else:
+        secs = "((julianday(LEAD(h.at) OVER w) - julianday(h.at)) * 86400.0)"
+        median = "MEDIAN(m.secs)"
+    sql = f"""
+        SELECT m.to_step_id,
+               COUNT(DISTINCT m.project_id) FILTER (WHERE m.is_now),
+               COUNT(DISTINCT m.project_id) FILTER (WHERE NOT m.is_now),
+               {median} FILTER (WHERE m.is_now),
+               {median} FILTER (WHERE NOT m.is_now)
+        FROM (
+            SELECT h.to_step_id, h.project_id, c.is_now, {secs} AS secs
+            FROM {history} h
+            JOIN ({cohort_sql}) c ON c.wfm_project_id = h.project_id
+            WINDOW w AS (PARTITION BY h.project_id ORDER BY h.at, h.id)
+        ) m
+        GROUP BY m.to_step_id
+    """  # noqa: S608 - table names from the models, values as parameters
+    with connections[cohort.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [
+        {
+            "to_step_id": step_id,
+            "reached": now or 0,
+            "reached_before": before or 0,
+            "median_seconds": median_now,
+            "median_seconds_before": median_before,
+        }
+        for step_id, now, before, median_now, median_before in found
+    ]
 
 
 # --- deals -----------------------------------------------------------------------------------
@@ -584,7 +653,11 @@ def _open_lead() -> Q:
 
 def my_activity_sections(*, user: User, now: datetime | None = None) -> dict:
     """The user's overdue and today's activities (the activities page's selector)."""
-    qs = activity_list(user=user).filter(assigned_to=user)
+    qs = (
+        activity_list(user=user)
+        .filter(assigned_to=user)
+        .select_related("lead", "deal", "person", "organization")
+    )
     return my_activities(user=user, queryset=qs, now=now)
 
 

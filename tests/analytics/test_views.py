@@ -140,7 +140,11 @@ def test_team_dashboard_query_count_is_constant(
 
 @pytest.mark.parametrize("size", [3, 12])
 def test_my_day_query_count_is_constant(web, rep1, size, django_assert_max_num_queries):
-    make_leads(rep1, size, lead_score=90)
+    from activities.services import activity_create
+
+    for i, lead in enumerate(make_leads(rep1, size, lead_score=90, days_ago=30)):
+        due = timezone.now() + timedelta(hours=-5 if i % 2 else 1)
+        activity_create(by=rep1, type="task", subject=f"Task {i}", due_at=due, lead=lead)
     client = web(rep1)
     client.get(reverse("analytics:my_day"))  # warm the content-type cache, as in production
     with django_assert_max_num_queries(10):
