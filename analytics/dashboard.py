@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -79,6 +80,7 @@ class Figure:
     change: float | None = None
     help: str = ""
     better: str = "up"  # which way is good, for the change's colour
+    is_rate: bool = False  # a share: its change is shown in percentage points
 
     @property
     def direction(self) -> str:
@@ -88,7 +90,11 @@ class Figure:
 
     @property
     def change_display(self) -> str:
-        return "" if self.change is None else f"{self.change:+.0%}"
+        if self.change is None:
+            return ""
+        if self.is_rate:
+            return f"{self.change * 100:+.0f} pts"
+        return f"{self.change:+.0%}"
 
     @property
     def change_tone(self) -> str:
@@ -118,7 +124,9 @@ def fmt_pct(value) -> str:
 
 
 def fmt_money(value) -> str:
-    return DASH if value is None else formatting.money(value)
+    # Sums over records in the default currency's symbol: amounts are not converted between
+    # currencies (nothing in the project records exchange rates).
+    return DASH if value is None else formatting.money(value, settings.DEFAULT_CURRENCY)
 
 
 def fmt_duration(seconds) -> str:
@@ -129,7 +137,15 @@ def fmt_score(value) -> str:
     return DASH if value is None else f"{value:.0f}"
 
 
-def _figure(key, label, value, display, previous=None, *, url="", help="", better="up"):
+def _figure(
+    key, label, value, display, previous=None, *, url="", help="", better="up", is_rate=False
+):
+    if previous is None or value is None:
+        delta = None
+    elif is_rate:
+        delta = value - previous  # percentage points, as a fraction
+    else:
+        delta = selectors.change(value, previous)
     return Figure(
         key=key,
         label=label,
@@ -137,9 +153,10 @@ def _figure(key, label, value, display, previous=None, *, url="", help="", bette
         display=display,
         previous=previous,
         url=url,
-        change=selectors.change(value, previous) if previous is not None else None,
+        change=delta,
         help=help,
         better=better,
+        is_rate=is_rate,
     )
 
 
@@ -225,6 +242,7 @@ def team_dashboard(
             prev.get("qualification_rate"),
             url=lead(is_qualified="true"),
             help="Share of the period's leads qualified.",
+            is_rate=True,
         ),
         _figure(
             "converted",
@@ -242,6 +260,7 @@ def team_dashboard(
             prev.get("conversion_rate"),
             url=lead(is_converted="true"),
             help="Share of the period's leads converted.",
+            is_rate=True,
         ),
         _figure(
             "avg_first_response",
@@ -309,6 +328,7 @@ def team_dashboard(
             d.prev_win_rate if has_prev else None,
             url=deal(outcome="won", **won_dates),
             help=f"Won ÷ (won + lost) in the period: {d.won_count} won, {d.lost_count} lost.",
+            is_rate=True,
         ),
     ]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,13 +40,12 @@ from django.db.models import (
     Sum,
     Value,
     When,
-    Window,
 )
-from django.db.models.functions import Coalesce, NullIf, RowNumber, TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, NullIf, TruncDate, TruncMonth
 from django.utils import timezone
 
 from activities.models import Activity
-from activities.selectors import activity_list, my_activities
+from activities.selectors import assigned_activities, end_of_today, my_activities
 from analytics.db import SecondsBetween
 from analytics.filters import Filters
 from analytics.periods import Period, local_midnight, month_bounds
@@ -652,10 +651,12 @@ def _open_lead() -> Q:
 
 
 def my_activity_sections(*, user: User, now: datetime | None = None) -> dict:
-    """The user's overdue and today's activities (the activities page's selector)."""
+    """The user's overdue and today's activities (the activities page's selector, over only
+    the open ones due by tonight: the assignee index's range)."""
+    now = now or timezone.now()
     qs = (
-        activity_list(user=user)
-        .filter(assigned_to=user)
+        assigned_activities(user=user)
+        .filter(is_done=False, due_at__lt=end_of_today(now))
         .select_related("lead", "deal", "person", "organization")
     )
     return my_activities(user=user, queryset=qs, now=now)
@@ -670,7 +671,7 @@ def leads_needing_attention(
     - *going stale*: no activity for ``DASHBOARD_STALE_DAYS`` days (or never worked and that
       old), longest-quiet first.
 
-    A lead may be in both lists. Each list holds at most ``limit`` leads (a window per list).
+    A lead may be in both lists. Each list holds at most ``limit`` leads.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.DASHBOARD_STALE_DAYS)
@@ -678,31 +679,34 @@ def leads_needing_attention(
     hot = Q(lead_score__gte=formatting.HOT_FROM) & ~Exists(planned)
     quiet = Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
 
-    def flag(q: Q) -> Case:
-        return Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
-
-    rows = (
-        lead_list(user=user)
-        .filter(_mine(user), _open_lead())
-        .annotate(is_hot=flag(hot), is_stale=flag(quiet))
-        .filter(Q(is_hot=True) | Q(is_stale=True))
-        .annotate(
-            hot_rank=Window(
-                RowNumber(),
-                partition_by=[F("is_hot")],
-                order_by=[F("lead_score").desc(), F("created_at").desc()],
-            ),
-            stale_rank=Window(
-                RowNumber(),
-                partition_by=[F("is_stale")],
-                order_by=[F("last_activity_at").asc(nulls_first=True), F("created_at").asc()],
-            ),
-        )
-        .filter(Q(is_hot=True, hot_rank__lte=limit) | Q(is_stale=True, stale_rank__lte=limit))
+    base = lead_list(user=user).select_related(None).filter(_mine(user), _open_lead())
+    hot_ids = base.filter(hot).order_by("-lead_score", "-created_at", "pk").values("pk")[:limit]
+    stale_ids = (
+        base.filter(quiet)
+        .order_by(F("last_activity_at").asc(nulls_first=True), "created_at", "pk")
+        .values("pk")[:limit]
     )
-    rows = list(rows)
-    hot_leads = sorted((r for r in rows if r.is_hot), key=lambda r: r.hot_rank)
-    stale = sorted((r for r in rows if r.is_stale), key=lambda r: r.stale_rank)
+
+    def member(ids) -> Case:
+        return Case(
+            When(pk__in=ids, then=Value(True)), default=Value(False), output_field=BooleanField()
+        )
+
+    # Each list is a LIMIT subquery (cheap to plan: an index or a top-N sort), and the outer
+    # query only reads and labels their at most 2 × ``limit`` rows.
+    rows = list(
+        lead_list(user=user)
+        .filter(Q(pk__in=hot_ids) | Q(pk__in=stale_ids))
+        .annotate(is_hot=member(hot_ids), is_stale=member(stale_ids))
+    )
+    hot_leads = sorted(
+        (r for r in rows if r.is_hot), key=lambda r: (-r.lead_score, -r.created_at.timestamp())
+    )
+    never = datetime.min.replace(tzinfo=UTC)
+    stale = sorted(
+        (r for r in rows if r.is_stale),
+        key=lambda r: (r.last_activity_at is not None, r.last_activity_at or never, r.created_at),
+    )
     return hot_leads, stale
 
 
