@@ -7,8 +7,6 @@ records that user may see. Without ``date_from`` / ``date_to`` the period is all
 
 from __future__ import annotations
 
-from datetime import date
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -19,15 +17,17 @@ from analytics import dashboard, periods, selectors
 from analytics.filters import MAX_ID, Filters
 from leads.models import Lead
 
-EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
-
 
 class MetricsQuerySerializer(serializers.Serializer):
     date_from = serializers.DateField(
-        required=False, help_text="First day of the period (ISO date, local time zone)."
+        required=False,
+        help_text="First day of the period (ISO date, local time zone; before 1900-01-01 "
+        "counts as 1900-01-01).",
     )
     date_to = serializers.DateField(
-        required=False, help_text="Last day of the period, included (ISO date)."
+        required=False,
+        help_text="Last day of the period, included (ISO date; after 2999-12-31 counts as "
+        "2999-12-31). Before date_from: a period of no days (every count 0).",
     )
     owner = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)
@@ -37,19 +37,6 @@ class MetricsQuerySerializer(serializers.Serializer):
         max_value=MAX_ID,
         help_text="A workflow id: narrows the records of that workflow's kind (lead or deal).",
     )
-
-    def validate(self, attrs):
-        errors = {}
-        for name in ("date_from", "date_to"):
-            value = attrs.get(name)
-            if value and not EARLIEST <= value <= LATEST:
-                errors[name] = [f"Give a date between {EARLIEST} and {LATEST}."]
-        start, end = attrs.get("date_from"), attrs.get("date_to")
-        if start and end and start > end:
-            errors["date_to"] = ["The end of the period is before its start."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
     def filters(self) -> Filters:
         data = self.validated_data

@@ -26,6 +26,13 @@ PRESETS: dict[str, str] = {
     "custom": "Custom range",
 }
 DEFAULT_PRESET = "last_30_days"
+# Dates outside these are brought to them: no record is that old or that far ahead, and the
+# arithmetic around them (the previous period, a local midnight in UTC) stays in range.
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def clamp(day: date | None) -> date | None:
+    return None if day is None else min(max(day, EARLIEST), LATEST)
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,8 @@ class Period:
 
     def previous(self) -> Period | None:
         """The period of equal length that ends the day before this one starts."""
-        if self.start is None or self.end is None:
-            return None
+        if self.start is None or self.end is None or self.days <= 0:
+            return None  # all time, open-ended, or a range that ends before it starts
         end = self.start - timedelta(days=1)
         return Period("previous", end - timedelta(days=self.days - 1), end)
 
@@ -104,8 +111,9 @@ def preset(key: str, *, on: date | None = None) -> Period:
 
 
 def custom(start: date | None, end: date | None) -> Period:
-    if start and end and start > end:
-        raise ValueError("The start of the period is after its end.")
+    """Days ``start`` to ``end`` (clamped to ``EARLIEST``…``LATEST``); a range that ends
+    before it starts holds no days."""
+    start, end = clamp(start), clamp(end)
     if start is None and end is None:
         return Period("all", None, None)
     return Period("custom", start, end)
