@@ -38,6 +38,7 @@ def _common(request: HttpRequest, tab: str, form: FilterForm, filters: Filters) 
         "query": filters.query(),
         "sees_team": selectors.sees_team(user),
         "sources": Lead.Source.choices,
+        "currency": settings.DEFAULT_CURRENCY,
     }
 
 
