@@ -460,6 +460,29 @@ def team_dashboard(
     }
 
 
+def summary_facts(data: dict) -> dict:
+    """The team dashboard's figures as plain data for a written summary: labels, shown
+    values and changes, the funnel, sources and the observations. No record contents."""
+    figures = [*data["lead_figures"], *data["deal_figures"]]
+    return {
+        "period": data["filters"].period.label,
+        "dates": [str(data["filters"].period.start), str(data["filters"].period.end)],
+        "figures": [
+            {"label": f.label, "value": f.display, "change": f.change_display or None}
+            for f in figures
+        ],
+        "funnel": [
+            {"step": r["name"], "reached": r["reached"], "median_time_in_step": r["median"]}
+            for r in data["funnel"]
+        ],
+        "sources": [
+            {"source": r["label"], "leads": r["count"], "converted": r["converted"]}
+            for r in data["by_source"]
+        ],
+        "observations": [i.text for i in data["insights"]],
+    }
+
+
 def _deal_steps(by_stage: dict[int, dict], steps=None) -> list[tuple[int, str, dict]]:
     """The open stages in pipeline order, with their names (from ``steps`` when given)."""
     if not by_stage:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.team, name="team"),
     path("my-day/", views.my_day, name="my_day"),
+    path("dashboard/summary/", views.summary, name="summary"),
 ]

@@ -4,13 +4,15 @@ who see every lead, My day for the others); both are tabs of the same page."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
 
-from analytics import dashboard, selectors
+from analytics import dashboard, registry, selectors
 from analytics.filters import FilterForm, Filters
 from analytics.periods import PRESETS
 from crm import selectors as crm_selectors
@@ -36,6 +38,7 @@ def _common(request: HttpRequest, tab: str, form: FilterForm, filters: Filters) 
         "filters": filters,
         "presets": [(k, v) for k, v in PRESETS.items() if k != "custom"],
         "query": filters.query(),
+        "query_string": urlencode(filters.query()),
         "sees_team": selectors.sees_team(user),
         "sources": Lead.Source.choices,
         "currency": settings.DEFAULT_CURRENCY,
@@ -85,6 +88,25 @@ def my_day(request: HttpRequest) -> HttpResponse:
     context.update(dashboard.my_day(user=request.user, filters=filters))
     context["stale_days"] = settings.DASHBOARD_STALE_DAYS
     return render_page(request, "analytics/my_day.html", context, partial="body")
+
+
+@login_required
+@require_POST
+def summary(request: HttpRequest) -> HttpResponse:
+    """The optional written summary of the period (a registered writer, e.g. the AI agent),
+    from the very figures the dashboard shows the user, and only those."""
+    _, filters = _filters(request)
+    writer = registry.period_summary()
+    text, problem = "", ""
+    if writer is None:
+        problem = "No summary writer is installed."
+    else:
+        data = dashboard.team_dashboard(user=request.user, filters=filters)
+        try:
+            text = writer(user=request.user, facts=dashboard.summary_facts(data))
+        except registry.SummaryUnavailable as exc:
+            problem = exc.message
+    return render(request, "analytics/_summary.html", {"text": text, "problem": problem})
 
 
 def _charts(context: dict) -> dict:

@@ -250,6 +250,7 @@ EXPECTED: dict[str, Entry] = {
     "analytics:home": page(),
     "analytics:team": page(),
     "analytics:my_day": page(),
+    "analytics:summary": write_only(None, status(PASS)),
     "metrics-leads": Entry(get=everyone(), anonymous=401),
     "metrics-deals": Entry(get=everyone(), anonymous=401),
     # --- the API
