@@ -192,7 +192,6 @@ def team_dashboard(
     lead = lambda **extra: lead_url(filters, kind, **extra)  # noqa: E731
     deal = lambda **extra: deal_url(filters, kind, **extra)  # noqa: E731
     week_start = today - timedelta(days=today.weekday())
-    from analytics.periods import Period as P
 
     lead_figures = [
         _figure(
@@ -209,14 +208,14 @@ def team_dashboard(
             "New today",
             kpis["new_today"],
             fmt_int(kpis["new_today"]),
-            url=lead_url(filters, kind, period=P("today", today, today)),
+            url=lead_url(filters, kind, period=Period("today", today, today)),
         ),
         _figure(
             "new_this_week",
             "New this week",
             kpis["new_this_week"],
             fmt_int(kpis["new_this_week"]),
-            url=lead_url(filters, kind, period=P("this_week", week_start, today)),
+            url=lead_url(filters, kind, period=Period("this_week", week_start, today)),
         ),
         _figure(
             "average_score",
@@ -423,7 +422,7 @@ def team_dashboard(
         today=today,
         weeks=selectors.INSIGHT_WEEKS,
         link=lambda source, start, end: lead_url(
-            filters, kind, period=P("custom", start, end), source=source
+            filters, kind, period=Period("custom", start, end), source=source
         ),
     )
     found += insights.step_times(funnel_rows, link=lambda step_id: lead(reached_step=step_id))
@@ -439,6 +438,17 @@ def team_dashboard(
         prev.get("qualification_rate"),
         url=lead(is_qualified="true"),
     )
+    over_time = selectors.over_time_series(daily, filters.period)
+    for dataset in over_time["datasets"]:  # each bar segment: its source's leads of its days
+        dataset["urls"] = [
+            lead_url(
+                filters,
+                kind,
+                period=Period("custom", date.fromisoformat(a), date.fromisoformat(b)),
+                source=dataset["source"],
+            )
+            for a, b in over_time["ranges"]
+        ]
     model = selectors.model_quality()
     del steps_by_id, labels
     return {
@@ -449,7 +459,7 @@ def team_dashboard(
         "first_touch": touch_rows(breakdown.first_touch, "first_touch_source"),
         "last_touch": touch_rows(breakdown.last_touch, "last_touch_source"),
         "temperature": temperature,
-        "over_time": selectors.over_time_series(daily, filters.period),
+        "over_time": over_time,
         "funnel": funnel,
         "pipeline": pipeline,
         "forecast": forecast_rows,

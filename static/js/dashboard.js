@@ -49,7 +49,13 @@
     if (!holder) return;
     var data = JSON.parse(holder.textContent);
     var colors = themeColors();
-    var stacked = base(colors);
+    var stacked = base(colors, {
+      onClick: function (event, elements) {
+        if (!elements.length) return;
+        var ds = data.over_time.datasets[elements[0].datasetIndex];
+        if (ds && ds.urls && ds.urls[elements[0].index]) window.location.href = ds.urls[elements[0].index];
+      },
+    });
     stacked.scales.x.stacked = true;
     stacked.scales.y.stacked = true;
     make("chart-over-time", {

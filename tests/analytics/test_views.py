@@ -232,3 +232,18 @@ def test_stale_days_setting(web, rep1, settings):
     assert f"/leads/{lead.pk}/" not in section()
     settings.DASHBOARD_STALE_DAYS = 7
     assert f"/leads/{lead.pk}/" in section()
+
+
+def test_each_over_time_segment_links_to_its_leads(web, manager, rep1):
+    import json
+
+    make_leads(rep1, 2, source="web", days_ago=3)
+    make_leads(rep1, 1, source="event", days_ago=3)
+    client = web(manager)
+    html = client.get(reverse("analytics:team") + "?period=last_7_days").content.decode()
+    raw = re.search(r'id="dashboard-data" type="application/json">(.*?)</script>', html, re.S)
+    data = json.loads(raw.group(1))
+    for dataset in data["over_time"]["datasets"]:
+        for n, url in zip(dataset["data"], dataset["urls"], strict=True):
+            if n:
+                assert table_count(client, url) == n
