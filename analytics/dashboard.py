@@ -24,8 +24,6 @@ from analytics.filters import Filters
 from analytics.periods import Period
 from crm import formatting
 from crm.models import User
-from deals.models import Deal
-from leads.models import Lead
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -331,7 +329,6 @@ def team_dashboard(
         ),
     ]
 
-    labels = dict(Lead.Source.choices)
     temperature = [
         {
             "key": "cold",
@@ -381,7 +378,6 @@ def team_dashboard(
             for r in rows
         ]
 
-    steps_by_id = {s.pk: s for s in steps}
     funnel = [
         {
             **row,
@@ -450,7 +446,6 @@ def team_dashboard(
             for a, b in over_time["ranges"]
         ]
     model = selectors.model_quality()
-    del steps_by_id, labels
     return {
         "filters": filters,
         "lead_figures": lead_figures,
@@ -553,7 +548,6 @@ def my_day(*, user: User, filters: Filters) -> dict:
         mark_changeable(user, sections[key].activities)
     numbers = selectors.my_numbers(user=user, filters=filters)
     has_prev = filters.previous is not None
-    me = Filters(period=filters.period, compare=False, owner=user.pk)
     figures = [
         _figure(
             "qualified",
@@ -584,7 +578,6 @@ def my_day(*, user: User, filters: Filters) -> dict:
             fmt_money(numbers["weighted"] or 0),
         ),
     ]
-    del me
     return {
         "filters": filters,
         "overdue": sections["overdue"],
@@ -594,10 +587,3 @@ def my_day(*, user: User, filters: Filters) -> dict:
         "closing_deals": selectors.deals_closing_this_month(user=user),
         "figures": figures,
     }
-
-
-def day_label(day: date) -> str:
-    return day.strftime("%d %b")
-
-
-__all__ = ["team_dashboard", "my_day", "Deal"]
