@@ -39,7 +39,8 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     workflow = BigIntFilter(field_name="wfm_project__workflow_id", label="Workflow")
     # The dashboard's funnel (issue 16): leads that entered this step at some time, whatever
-    # their step now (the status history).
+    # their step now (the status history). A URL parameter only, not in the filter bar: an
+    # input there would cost the board (whose columns are the steps) a second read of them.
     reached_step = BigIntFilter(method="filter_reached_step", label="Reached step")
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")

@@ -122,7 +122,6 @@ FILTERS = (
     Filter("owner", "Owner", "user"),
     Filter("is_qualified", "Qualified", "boolean"),
     Filter("is_converted", "Converted", "boolean", more=True),
-    Filter("reached_step", "Reached step", "select", choices=_steps, more=True),
     Filter("priority", "Priority", "select", choices=lambda: Lead.Priority.choices, more=True),
     Filter("score_min", "Score from", "number", more=True, placeholder="0"),
     Filter("score_max", "Score to", "number", more=True, placeholder="100"),
