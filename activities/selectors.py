@@ -51,6 +51,17 @@ def activity_list(*, user: User) -> QuerySet[Activity]:
     return visible_activities(user, Activity.objects.select_related(*LIST_RELATED))
 
 
+def assigned_activities(*, user: User) -> QuerySet[Activity]:
+    """The activities assigned to ``user`` (My day, the navigation badge's kind of read).
+
+    ``visible_activities`` admits every activity assigned to its user, so this is a subset
+    of what the user may see; read without its OR of link subqueries, which PostgreSQL cannot
+    narrow to the assignee index (measured: 0.4 s for a rep's 60,000 activities)."""
+    if not user.is_authenticated or not user.is_active:
+        return Activity.objects.none()
+    return Activity.objects.select_related(*LIST_RELATED).filter(assigned_to=user)
+
+
 def activity_get(*, user: User, activity_id, action: permissions.Action = "view") -> Activity:
     """One activity: 404 when missing or invisible, 403 when visible but not changeable /
     deletable."""

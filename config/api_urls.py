@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from activities import api as activities_api
 from aiagent import api as aiagent_api
+from analytics import api as analytics_api
 from crm import api as crm_api
 from customfields import api as cf_api
 from deals import api as deals_api
@@ -38,6 +39,8 @@ urlpatterns = [
     path("leads/<uuid:pk>/rescore/", LeadRescoreView.as_view(), name="lead-rescore"),
     path("leads/<uuid:pk>/analyze/", aiagent_api.LeadAnalyzeView.as_view(), name="lead-analyze"),
     path("imports/<int:pk>/errors/", crm_api.ImportErrorsView.as_view(), name="api-import-errors"),
+    path("metrics/leads/", analytics_api.LeadMetricsView.as_view(), name="metrics-leads"),
+    path("metrics/deals/", analytics_api.DealMetricsView.as_view(), name="metrics-deals"),
     path("lead-capture/", capture_api.LeadCaptureView.as_view(), name="lead-capture"),
     *router.urls,
 ]

@@ -10,6 +10,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from environs import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "leads",
     "deals",
     "activities",
+    "analytics",
     "aiagent",
 ]
 
@@ -410,3 +412,11 @@ WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 SITE_NAME = "PipeCRM"
 CUSTOM_FIELDS_EDITABLE_BY_REPS = env.bool("CUSTOM_FIELDS_EDITABLE_BY_REPS", default=False)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
+# Dashboard (issue 16): an open lead with no activity for this many days is "going stale" on
+# My day; the live dashboard refreshes at most once per DASHBOARD_LIVE_SECONDS.
+DASHBOARD_STALE_DAYS = env.int("DASHBOARD_STALE_DAYS", default=14)
+DASHBOARD_LIVE_SECONDS = env.float("DASHBOARD_LIVE_SECONDS", default=3.0)
+if DASHBOARD_STALE_DAYS < 1:
+    raise ImproperlyConfigured("DASHBOARD_STALE_DAYS must be a whole number of days, at least 1.")
+if not 0 <= DASHBOARD_LIVE_SECONDS <= 3600:
+    raise ImproperlyConfigured("DASHBOARD_LIVE_SECONDS must be between 0 and 3600.")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", crm_rest.api_not_found),  # any other /api/ path: the JSON 404
+    path("", include("analytics.urls")),  # "/": the dashboard that fits the role
     path("", include("crm.urls")),
     path("wfm/", include("wfm.urls")),
     path("leads/", include("leads.urls")),

@@ -22,7 +22,6 @@ def record_urls(prefix: str, record_type) -> list:
 
 
 urlpatterns = [
-    path("", views.home, name="home"),
     *record_urls("people", PEOPLE),
     *record_urls("organizations", ORGANIZATIONS),
     # Spreadsheet imports (issue 15): the upload is each type's <type>/import/.

@@ -6,8 +6,6 @@ functions driven by their record descriptions (``crm.record_types``).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -23,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm import notifications, permissions, selectors, tokens
+from crm import notifications, permissions, tokens
 from crm.errors import DomainError, PermissionDenied
 from crm.forms import ApiTokenForm, add_domain_errors
 from crm.htmx import paginate, saved
@@ -138,31 +136,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503
     )
-
-
-# --- dashboard shell -------------------------------------------------------------------------
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    week_ago = timezone.now() - timedelta(days=7)
-    people = selectors.person_list(user=user)
-    organizations = selectors.organization_list(user=user)
-    context = {
-        "kpis": [
-            {"label": "People", "value": people.count(), "url": reverse("crm:person_list")},
-            {
-                "label": "People added this week",
-                "value": people.filter(created_at__gte=week_ago).count(),
-                "url": reverse("crm:person_list"),
-            },
-            {
-                "label": "Organizations",
-                "value": organizations.count(),
-                "url": reverse("crm:organization_list"),
-            },
-        ],
-    }
-    return render(request, "crm/home.html", context)
 
 
 # --- people and organizations: the shared detail and edit views of crm.record_types ---------

@@ -32,6 +32,12 @@ ORDERING_FIELDS = (
     ("updated_at", "updated_at"),
 )
 
+
+def _lead_sources():
+    # The lead model through the relation: deals do not import the leads app.
+    return Deal._meta.get_field("source_lead").related_model.Source.choices
+
+
 OUTCOME_CHOICES = (("open", "Open"), ("won", "Won"), ("lost", "Lost"))
 
 
@@ -65,6 +71,15 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     )
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    # The dashboard's drill-downs (issue 16): deals won / lost on these local days, and the
+    # source of the lead a deal was converted from.
+    won_after = django_filters.DateFilter(field_name="won_at", lookup_expr="date__gte")
+    won_before = django_filters.DateFilter(field_name="won_at", lookup_expr="date__lte")
+    lost_after = django_filters.DateFilter(field_name="lost_at", lookup_expr="date__gte")
+    lost_before = django_filters.DateFilter(field_name="lost_at", lookup_expr="date__lte")
+    lead_source = django_filters.MultipleChoiceFilter(
+        field_name="source_lead__source", choices=_lead_sources, label="Lead source"
+    )
     ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
 
     class Meta:
@@ -82,6 +97,11 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
             "expected_close_before",
             "created_after",
             "created_before",
+            "won_after",
+            "won_before",
+            "lost_after",
+            "lost_before",
+            "lead_source",
         ]
 
     def filter_search(self, queryset, name, value):

@@ -81,6 +81,11 @@ COLUMNS = (
     Column("created", "Created", lambda d: fmt.ago(d.created_at), "created_at", default=False),
 )
 
+
+def _lead_sources():
+    return Deal._meta.get_field("source_lead").related_model.Source.choices
+
+
 FILTERS = (
     Filter("step", "Step", "select", choices=_steps),
     Filter("outcome", "Status", "select", choices=lambda: OUTCOME_CHOICES),
@@ -92,6 +97,11 @@ FILTERS = (
     Filter("expected_close_before", "Close to", "date", more=True),
     Filter("created_after", "Created from", "date", more=True),
     Filter("created_before", "Created to", "date", more=True),
+    Filter("won_after", "Won from", "date", more=True),
+    Filter("won_before", "Won to", "date", more=True),
+    Filter("lost_after", "Lost from", "date", more=True),
+    Filter("lost_before", "Lost to", "date", more=True),
+    Filter("lead_source", "Lead source", "select", choices=_lead_sources, more=True),
 )
 
 EXPORT_COLUMNS = (

@@ -1,11 +1,12 @@
 """The lead FilterSet, shared by the table page, the board, CSV export and the API (SPEC §7)."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from crm.filters import BigIntFilter, SearchTextFilter, StableOrderingFilter, StrictBooleanFilter
 from customfields.filters import CustomFieldFilterSetMixin
 from leads.models import Lead
+from wfm.models import StatusHistory
 
 
 class TouchFilter(django_filters.CharFilter):
@@ -36,6 +37,11 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     score_max = BigIntFilter(field_name="lead_score", lookup_expr="lte")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    workflow = BigIntFilter(field_name="wfm_project__workflow_id", label="Workflow")
+    # The dashboard's funnel (issue 16): leads that entered this step at some time, whatever
+    # their step now (the status history). A URL parameter only, not in the filter bar: an
+    # input there would cost the board (whose columns are the steps) a second read of them.
+    reached_step = BigIntFilter(method="filter_reached_step", label="Reached step")
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")
     # Attribution (issue 15): the first touch is on the lead, the last one kept beside it.
@@ -77,6 +83,12 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
             | Q(contact_email__icontains=value)
             | Q(company_name__icontains=value)
         )
+
+    def filter_reached_step(self, queryset, name, value):
+        moves = StatusHistory.objects.filter(
+            project_id=OuterRef("wfm_project_id"), to_step_id=value
+        )
+        return queryset.filter(Exists(moves))
 
     def filter_assigned_to(self, queryset, name, value):
         # 0 means "unassigned", useful for the triage view.

@@ -121,6 +121,7 @@ FILTERS = (
     Filter("assigned_to", "Assignee", "user", none_value="0"),
     Filter("owner", "Owner", "user"),
     Filter("is_qualified", "Qualified", "boolean"),
+    Filter("is_converted", "Converted", "boolean", more=True),
     Filter("priority", "Priority", "select", choices=lambda: Lead.Priority.choices, more=True),
     Filter("score_min", "Score from", "number", more=True, placeholder="0"),
     Filter("score_max", "Score to", "number", more=True, placeholder="100"),

@@ -275,13 +275,17 @@ def _users(rt: RecordType, user) -> list:
 
 
 def _filter_inputs(rt: RecordType, state: TableState, users: list) -> list[dict]:
-    """The filter bar's inputs with their values; user filters share one list of users."""
+    """The filter bar's inputs with their values; user filters share one list of users, and
+    filters with the same choices (a lead's step and the step it reached) one read of them."""
     inputs = []
+    loaded: dict = {}
     for f in rt.filters:
         if f.kind == "user":
             choices = [(u.pk, u.display_name) for u in users]
         else:
-            choices = list(f.choices()) if f.choices else []
+            if f.choices not in loaded:
+                loaded[f.choices] = list(f.choices()) if f.choices else []
+            choices = loaded[f.choices]
         inputs.append(
             {
                 "spec": f,

@@ -247,7 +247,12 @@ EXPECTED: dict[str, Entry] = {
     "api_tokens": Entry(get=everyone(), post=status(PASS)),
     "api_token_revoke": write_only("token", mine()),
     "healthz": Entry(get=everyone(), anonymous=200),
-    "crm:home": page(),
+    "analytics:home": page(),
+    "analytics:team": page(),
+    "analytics:my_day": page(),
+    "analytics:summary": write_only(None, status(PASS)),
+    "metrics-leads": Entry(get=everyone(), anonymous=401),
+    "metrics-deals": Entry(get=everyone(), anonymous=401),
     # --- the API
     "api-token": Entry(get=POST_ONLY, post=status(PASS), anonymous=405),
     "api-me": Entry(get=everyone(), anonymous=401),

@@ -25,6 +25,9 @@ TARGETS = {
     "API list": 100,
     "API list filtered and sorted": 100,
     "API list filtered by custom field": 200,
+    # SPEC §11 (issue 16): ≤ 15 / 10 queries too.
+    "team dashboard, 90 days": 300,
+    "My day": 150,
 }
 
 
@@ -154,6 +157,8 @@ class Command(BaseCommand):
                 "manager",
                 False,
             ),
+            ("team dashboard, 90 days", "analytics:team", "?period=last_90_days", "manager", False),
+            ("My day", "analytics:my_day", "", "rep", False),
         ]
 
     def _print(self, figures: list[Figure]) -> None:
