@@ -484,12 +484,17 @@ class ImportRequestSerializer(InputSerializer):
         for name in ("mapping",):
             value = data.get(name)
             if isinstance(value, str):
+                if not value.strip():  # a form's field left empty: as if left out
+                    data.pop(name)
+                    continue
                 try:
-                    data[name] = json.loads(value) if value.strip() else None
+                    data[name] = json.loads(value)
                 except ValueError:
                     raise serializers.ValidationError({name: ["Not valid JSON."]}) from None
-            if data.get(name) is None and name in data:
-                data.pop(name)
+                if not isinstance(data[name], dict):  # JSON null, a list, a number…
+                    raise serializers.ValidationError(
+                        {name: ["Must be a JSON object from column header to field name."]}
+                    )
         return super().to_internal_value(data)
 
 

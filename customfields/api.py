@@ -418,9 +418,13 @@ def custom_field_schema(entity_type: str) -> ViewInspector:
     """
 
     class CustomFieldFilterSchema(api_settings.DEFAULT_SCHEMA_CLASS):
+        def _is_filtered_list(self) -> bool:
+            # The list itself, not any action answering a list (a lead's history is one).
+            return self._is_list_view() and getattr(self.view, "action", "list") == "list"
+
         def get_override_parameters(self):
             parameters = list(super().get_override_parameters())
-            if self._is_list_view():
+            if self._is_filtered_list():
                 # A schema generated without a migrated database just lacks the cf_ filters.
                 with contextlib.suppress(DatabaseError):
                     parameters += openapi_parameters(entity_type)
@@ -428,7 +432,7 @@ def custom_field_schema(entity_type: str) -> ViewInspector:
 
         def get_description(self):
             description = super().get_description() or ""
-            if self._is_list_view():
+            if self._is_filtered_list():
                 description = f"{description}\n\n{OPENAPI_DESCRIPTION}".strip()
             return description
 

@@ -78,7 +78,7 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     lost_after = django_filters.DateFilter(field_name="lost_at", lookup_expr="date__gte")
     lost_before = django_filters.DateFilter(field_name="lost_at", lookup_expr="date__lte")
     lead_source = django_filters.MultipleChoiceFilter(
-        field_name="source_lead__source", choices=_lead_sources, label="Lead source"
+        field_name="source_lead__source", choices=_lead_sources(), label="Lead source"
     )
     ordering = StableOrderingFilter(fields=ORDERING_FIELDS)
 

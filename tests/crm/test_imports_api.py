@@ -65,6 +65,7 @@ def test_post_a_file_runs_the_import_and_reports_it(
         ({"record_type": "lead", "file": "FILE", "mode": "merge"}, "mode"),
         ({"record_type": "lead", "file": "FILE", "mapping": "[1, 2]"}, "mapping"),
         ({"record_type": "lead", "file": "FILE", "mapping": "{not json"}, "mapping"),
+        ({"record_type": "lead", "file": "FILE", "mapping": "null"}, "mapping"),
     ],
 )
 def test_bad_requests_are_400_naming_the_field(api_as, rep1, data, field):

@@ -103,6 +103,23 @@ def test_custom_field_values_list_the_active_fields(db):
     assert values["properties"]["size"]["enum"] == ["S"]
 
 
+def test_custom_field_filters_are_documented_on_the_list_only(db):
+    CustomFieldFactory(entity_type="lead", name="size", type=FieldType.DROPDOWN, options=["S"])
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    def names(path):
+        return {p["name"] for p in schema["paths"][path]["get"].get("parameters", [])}
+
+    assert "cf_size" in names("/api/v1/leads/")
+    # a lead's history answers a list too, but takes no filter: it must not promise one
+    assert names("/api/v1/leads/{id}/history/") == {"id"}
+
+
+def test_choice_filters_list_their_choices(schema):
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/deals/"]["get"]["parameters"]}
+    assert "referral" in parameters["lead_source"]["schema"]["items"]["enum"]
+
+
 # --- patterns agree with what the server takes -------------------------------------------------
 def test_not_blank_pattern_is_pythons_idea_of_blank():
     pattern = re.compile(NOT_BLANK)
