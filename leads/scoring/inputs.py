@@ -152,12 +152,12 @@ def lead_rows(rows: list[dict], settings: Settings) -> list[LeadRow]:
 
 
 def new_lead_rows(leads: Sequence[Lead], settings: Settings, now: datetime) -> list[LeadRow]:
-    """Leads built but not saved yet (an import's batch) as the rules' inputs: what
-    ``lead_rows`` reads from the database, read from the instances (a custom field value as
-    the database hands it back, as text). A new lead has no activity and the score 0."""
-    fields = _custom_fields(settings)
+    """Leads built but not saved yet (an import's batch) as the rules' inputs: the rows
+    ``iter_batches`` would read from the database (a custom field value as the database hands
+    it back, as text), read from the instances. A new lead has no activity."""
+    fields = list(enumerate(_custom_fields(settings)))
     steps: dict[int, Any] = {}
-    out = []
+    rows = []
     for lead in leads:
         organization = lead.organization if lead.organization_id else None
         project = lead.wfm_project
@@ -165,37 +165,25 @@ def new_lead_rows(leads: Sequence[Lead], settings: Settings, now: datetime) -> l
             steps[project.current_step_id] = project.current_step
         step = steps[project.current_step_id]
         values = lead.custom_field_values or {}
-        inputs = LeadInputs(
-            created_at=lead.created_at or now,
-            source=lead.source or "",
-            company_name=lead.company_name or "",
-            contact_email=lead.contact_email or "",
-            custom_field_values={
-                name: _plain(_as_text(values[name]))
-                for name in fields
-                if values.get(name) is not None
-            },
-            organization_name=organization.name if organization else "",
-            organization_industry=organization.industry if organization else "",
-            organization_size=organization.size if organization else "",
-            organization_address=organization.address if organization else "",
-            organization_domain=organization.domain if organization else "",
-            ai_insights=lead.ai_insights or {},
-            last_activity_at=lead.last_activity_at,
+        row = {name: getattr(lead, name) for name in LEAD_VALUES if "__" not in name}
+        row.update(
+            {
+                "created_at": lead.created_at or now,
+                "wfm_project__workflow_id": project.workflow_id,
+                "wfm_project__current_step__order": step.order,
+                "wfm_project__current_step__is_final": step.is_final,
+                **{
+                    f"organization__{name}": getattr(organization, name) if organization else None
+                    for name in ("name", "industry", "size", "address", "domain")
+                },
+                **{
+                    f"cf_{n}": None if values.get(name) is None else _as_text(values[name])
+                    for n, name in fields
+                },
+            }
         )
-        out.append(
-            LeadRow(
-                id=lead.pk,
-                old_score=lead.lead_score,
-                is_qualified=lead.is_qualified,
-                is_converted=lead.converted_at is not None,
-                workflow_id=project.workflow_id,
-                step_order=step.order,
-                step_is_final=step.is_final,
-                inputs=inputs,
-            )
-        )
-    return out
+        rows.append(row)
+    return lead_rows(rows, settings)
 
 
 def _as_text(value: Any) -> str:
