@@ -103,30 +103,27 @@ def workflow_kind(workflow_id: int | None) -> str | None:
 def lead_scope(*, user: User, filters: Filters, kind: str | None = "?") -> QuerySet[Lead]:
     """The leads ``user`` may see, narrowed to the owner, source and workflow filters (not
     to the period). ``kind``: the workflow's entity type when already known."""
-    # No joins and no ordering: the table's ordering would sort every row an aggregate reads.
-    qs = lead_list(user=user).select_related(None).order_by()
-    if filters.owner:
-        qs = qs.filter(owner_id=filters.owner)
-    if filters.source:
-        qs = qs.filter(source=filters.source)
-    if filters.workflow:
-        kind = workflow_kind(filters.workflow) if kind == "?" else kind
-        if kind == "lead":
-            qs = qs.filter(wfm_project__workflow_id=filters.workflow)
-    return qs
+    return _narrowed(lead_list(user=user), filters, kind, entity="lead", source="source")
 
 
 def deal_scope(*, user: User, filters: Filters, kind: str | None = "?") -> QuerySet[Deal]:
     """The deals ``user`` may see, narrowed like ``lead_scope``; the source filter reads the
     source of the lead a deal was converted from."""
-    qs = deal_list(user=user).select_related(None).order_by()
+    return _narrowed(
+        deal_list(user=user), filters, kind, entity="deal", source="source_lead__source"
+    )
+
+
+def _narrowed(qs: QuerySet, filters: Filters, kind: str | None, *, entity: str, source: str):
+    # No joins and no ordering: the table's ordering would sort every row an aggregate reads.
+    qs = qs.select_related(None).order_by()
     if filters.owner:
         qs = qs.filter(owner_id=filters.owner)
     if filters.source:
-        qs = qs.filter(source_lead__source=filters.source)
+        qs = qs.filter(**{source: filters.source})
     if filters.workflow:
         kind = workflow_kind(filters.workflow) if kind == "?" else kind
-        if kind == "deal":
+        if kind == entity:  # a workflow of the other kind leaves these records alone
             qs = qs.filter(wfm_project__workflow_id=filters.workflow)
     return qs
 
