@@ -191,99 +191,99 @@ def team_dashboard(
     deal = lambda **extra: deal_url(filters, kind, **extra)  # noqa: E731
     week_start = today - timedelta(days=today.weekday())
 
+    def kpi(key, label, name, fmt, *, compare=True, **options):
+        """A lead figure: the KPI ``name`` shown with ``fmt``, against the previous period."""
+        value = kpis[name]
+        return _figure(
+            key, label, value, fmt(value), prev.get(name) if compare else None, **options
+        )
+
     lead_figures = [
-        _figure(
+        kpi(
             "total_leads",
             "Leads",
-            kpis["total"],
-            fmt_int(kpis["total"]),
-            prev.get("total"),
+            "total",
+            fmt_int,
             url=lead(),
             help="Leads created in the period.",
         ),
-        _figure(
+        kpi(
             "new_today",
             "New today",
-            kpis["new_today"],
-            fmt_int(kpis["new_today"]),
+            "new_today",
+            fmt_int,
+            compare=False,
             url=lead_url(filters, kind, period=Period("today", today, today)),
         ),
-        _figure(
+        kpi(
             "new_this_week",
             "New this week",
-            kpis["new_this_week"],
-            fmt_int(kpis["new_this_week"]),
+            "new_this_week",
+            fmt_int,
+            compare=False,
             url=lead_url(filters, kind, period=Period("this_week", week_start, today)),
         ),
-        _figure(
+        kpi(
             "average_score",
             "Average score",
-            kpis["avg_score"],
-            fmt_score(kpis["avg_score"]),
-            prev.get("avg_score"),
+            "avg_score",
+            fmt_score,
             url=lead(ordering="-lead_score"),
         ),
-        _figure(
+        kpi(
             "qualified",
             "Qualified",
-            kpis["qualified"],
-            fmt_int(kpis["qualified"]),
-            prev.get("qualified"),
+            "qualified",
+            fmt_int,
             url=lead(is_qualified="true"),
         ),
-        _figure(
+        kpi(
             "qualification_rate",
             "Qualification rate",
-            kpis["qualification_rate"],
-            fmt_pct(kpis["qualification_rate"]),
-            prev.get("qualification_rate"),
+            "qualification_rate",
+            fmt_pct,
             url=lead(is_qualified="true"),
             help="Share of the period's leads qualified.",
             is_rate=True,
         ),
-        _figure(
+        kpi(
             "converted",
             "Converted",
-            kpis["converted"],
-            fmt_int(kpis["converted"]),
-            prev.get("converted"),
+            "converted",
+            fmt_int,
             url=lead(is_converted="true"),
         ),
-        _figure(
+        kpi(
             "conversion_rate",
             "Conversion rate",
-            kpis["conversion_rate"],
-            fmt_pct(kpis["conversion_rate"]),
-            prev.get("conversion_rate"),
+            "conversion_rate",
+            fmt_pct,
             url=lead(is_converted="true"),
             help="Share of the period's leads converted.",
             is_rate=True,
         ),
-        _figure(
+        kpi(
             "avg_first_response",
             "First response",
-            kpis["avg_first_response_seconds"],
-            fmt_duration(kpis["avg_first_response_seconds"]),
-            prev.get("avg_first_response_seconds"),
+            "avg_first_response_seconds",
+            fmt_duration,
             url=lead(),
             better="down",
             help="Average time from a lead's creation to its first activity.",
         ),
-        _figure(
+        kpi(
             "avg_time_to_qualify",
             "Time to qualify",
-            kpis["avg_qualify_seconds"],
-            fmt_duration(kpis["avg_qualify_seconds"]),
-            prev.get("avg_qualify_seconds"),
+            "avg_qualify_seconds",
+            fmt_duration,
             url=lead(is_qualified="true"),
             better="down",
         ),
-        _figure(
+        kpi(
             "avg_time_to_convert",
             "Time to convert",
-            kpis["avg_convert_seconds"],
-            fmt_duration(kpis["avg_convert_seconds"]),
-            prev.get("avg_convert_seconds"),
+            "avg_convert_seconds",
+            fmt_duration,
             url=lead(is_converted="true"),
             better="down",
         ),
