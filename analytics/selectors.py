@@ -752,5 +752,12 @@ def my_numbers(*, user: User, filters: Filters) -> dict:
 
 # --- access ----------------------------------------------------------------------------------
 def sees_team(user: User) -> bool:
-    """Managers, analysts and admins (who see every lead) land on the team dashboard."""
+    """Managers, analysts and admins see every lead: their dashboard is the team's."""
     return permissions.has_all_access(user, Lead)
+
+
+def lands_on_my_day(user: User) -> bool:
+    """``/`` opens My day for those who work their own leads without seeing everyone's
+    (Sales Reps); the others land on the dashboard of what they may see (a Viewer owns
+    nothing, so its My day would only hold zeros)."""
+    return permissions.works_on(user, Lead) and not sees_team(user)

@@ -48,10 +48,10 @@ def _common(request: HttpRequest, tab: str, form: FilterForm, filters: Filters) 
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """``/``: the team dashboard for roles that see every lead, My day for the others."""
-    if selectors.sees_team(request.user):
-        return team(request)
-    return my_day(request)
+    """``/``: My day for Sales Reps, the dashboard of what they may see for the others."""
+    if selectors.lands_on_my_day(request.user):
+        return my_day(request)
+    return team(request)
 
 
 @login_required

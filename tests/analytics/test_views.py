@@ -40,6 +40,8 @@ def test_home_lands_on_the_dashboard_for_the_role(web, manager, rep1):
 
 
 def test_viewer_sees_a_helpful_empty_state(web, viewer):
+    # A viewer owns nothing, so My day would be all zeros: it lands on what it may see.
+    assert 'data-testid="dashboard-body"' in web(viewer).get("/").content.decode()
     html = web(viewer).get(reverse("analytics:team")).content.decode()
     assert 'data-testid="dashboard-empty"' in html
     assert "records you may see" in html

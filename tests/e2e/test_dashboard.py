@@ -101,3 +101,16 @@ def test_one_click_complete_on_my_day(page) -> None:
     entry.get_by_test_id("complete-activity").click()
     # Done: the page re-reads My day, and nothing is overdue any more.
     expect(section.get_by_test_id("no-activities")).to_be_visible()
+
+
+def test_a_viewer_lands_on_what_it_may_see_and_is_told_why_it_is_empty(page) -> None:
+    UserFactory(username="dashviewer", role=Role.VIEWER)
+    LeadFactory(name="Someone else's lead")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, "dashviewer", PASSWORD)
+    page.goto("/")
+    expect(page.get_by_test_id("dashboard-empty")).to_contain_text("yours or shared with you")
+    page.get_by_label("Period", exact=True).select_option("all")
+    expect(page.get_by_test_id("period-label")).to_contain_text("only the records you may see")
+    expect(page.get_by_test_id("dashboard-empty")).to_be_visible()
