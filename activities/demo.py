@@ -324,6 +324,7 @@ def _move_last_activity(lead_ids: list) -> None:
         .values("at")
     )
     Lead.all_objects.filter(pk__in=lead_ids).update(last_activity_at=Subquery(last))
+    services.lead_first_activity_refresh(lead_ids=lead_ids)
 
 
 def _history(state: _LeadState, heat: float, until, rng: random.Random) -> list[Activity]:

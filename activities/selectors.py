@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Case, Count, F, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from activities.models import Activity, Sequence, SequenceEnrollment, WebhookSubscription
 from crm import permissions
 from crm.errors import NotFound, PermissionDenied
 from crm.models import Organization, Person, User
+from crm.subqueries import pk_in_any
 
 LIST_RELATED = ("assigned_to", "created_by")
 
@@ -223,6 +224,49 @@ def my_activities(
         section.total = activity.section_total
         if len(section.activities) < (DONE_LIMIT if section.key == "done" else SECTION_LIMIT):
             section.activities.append(activity)
+    return sections
+
+
+def due_activities(
+    *, user: User, now: datetime | None = None, limit: int = SECTION_LIMIT
+) -> dict[str, Section]:
+    """The user's open activities overdue and due today (My day), each section's first
+    ``limit`` in ``my_activities``' order (due first, then newest) with its total: one query.
+
+    Each section's rows are a ``LIMIT`` subquery on the assignee index (assignee, open, due
+    date) and its total a count over the same index; only the at most 2 × ``limit`` rows shown
+    are read and joined. ``my_activities`` numbers every open activity in a window first, which
+    for a rep with 7,000 overdue activities sorted them all on disk (190 ms)."""
+    now = now or timezone.now()
+    titles = {"overdue": "Overdue", "today": "Today"}
+    sections = {key: Section(key, title, [], 0) for key, title in titles.items()}
+    if not user.is_authenticated or not user.is_active:
+        return sections
+    bounds = {
+        "overdue": Q(due_at__lt=now),
+        "today": Q(due_at__gte=now, due_at__lt=end_of_today(now)),
+    }
+    open_ = Activity.objects.filter(assigned_to=user, is_done=False)
+
+    def total(q: Q) -> Coalesce:
+        counted = open_.filter(q).order_by().values("assigned_to").annotate(n=Count("pk"))
+        return Coalesce(Subquery(counted.values("n")), 0)
+
+    picks = [
+        open_.filter(q).order_by("due_at", "-created_at", "pk").values("pk")[:limit]
+        for q in bounds.values()
+    ]
+    rows = (
+        Activity.objects.select_related(*LIST_RELATED, "lead", "deal", "person", "organization")
+        .filter(pk_in_any(*picks))
+        .annotate(**{f"{key}_total": total(q) for key, q in bounds.items()})
+        .order_by("due_at", "-created_at", "pk")
+    )
+    for activity in rows:
+        key = "overdue" if activity.due_at < now else "today"
+        sections[key].activities.append(activity)
+        for name, section in sections.items():
+            section.total = getattr(activity, f"{name}_total")
     return sections
 
 

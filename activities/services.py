@@ -12,12 +12,12 @@ Permissions (``activities.selectors`` answers the questions):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Min, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -123,6 +123,29 @@ def _touch_lead(lead_id, at: datetime) -> None:
     ).update(last_activity_at=at)
 
 
+def _first_activity(lead_id, at: datetime) -> None:
+    """The lead's first activity: set once, by the first non-system activity logged on it."""
+    from leads.models import Lead
+
+    Lead.all_objects.filter(pk=lead_id, first_activity_at__isnull=True).update(first_activity_at=at)
+
+
+def lead_first_activity_refresh(*, lead_ids: Iterable) -> None:
+    """Set the leads' ``first_activity_at`` again from their activities: after one was
+    deleted or moved to another lead, or activities were written in bulk (demo data). One
+    UPDATE."""
+    from leads.models import Lead
+
+    first = (
+        Activity.objects.filter(lead_id=OuterRef("pk"), is_system_activity=False)
+        .order_by()
+        .values("lead_id")
+        .annotate(at=Min("created_at"))
+        .values("at")
+    )
+    Lead.all_objects.filter(pk__in=list(lead_ids)).update(first_activity_at=Subquery(first))
+
+
 def _duplicate() -> Conflict:
     return Conflict("This automation already created its activity.", code="duplicate_automation")
 
@@ -200,6 +223,7 @@ def activity_create(
         raise _duplicate() from None
     if activity.lead_id and not activity.is_system_activity:
         _touch_lead(activity.lead_id, now)
+        _first_activity(activity.lead_id, activity.created_at)
     emit(
         "activity.created",
         actor=by,
@@ -234,6 +258,7 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
     if "subject" in data:
         data["subject"] = (data["subject"] or "").strip()
     _check_direction(activity, data)
+    lead_before = activity.lead_id
     changed = crm_services.apply_changes(activity, data, EDITABLE_FIELDS)
     if "due_at" in changed and OVERDUE_FLAG in activity.metadata:
         activity.metadata = {k: v for k, v in activity.metadata.items() if k != OVERDUE_FLAG}
@@ -241,6 +266,8 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
     if changed:
         crm_services.full_clean_or_raise(activity)
         activity.save(update_fields=[*changed, "updated_at"])
+    if activity.lead_id != lead_before and not activity.is_system_activity:
+        lead_first_activity_refresh(lead_ids={lead_before, activity.lead_id} - {None})
     if done is True and not activity.is_done:
         activity = activity_complete(by=by, activity=activity)
     elif done is False and activity.is_done:
@@ -323,7 +350,10 @@ def activity_reopen(*, by: User, activity: Activity) -> Activity:
 def activity_delete(*, by: User, activity: Activity) -> None:
     if not selectors.can_delete_activity(by, activity):
         raise PermissionDenied("You may not delete this activity.")
+    lead_id = activity.lead_id
     activity.delete()
+    if lead_id and not activity.is_system_activity:
+        lead_first_activity_refresh(lead_ids=[lead_id])
 
 
 # --- automation helpers: welcome tasks, conversion ---------------------------------------------

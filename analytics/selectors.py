@@ -10,7 +10,8 @@ Definitions (a period is ``[since, until)``, analytics.periods):
 - *leads in the period*: created in it (a cohort). Qualification rate and conversion rate are
   the shares of that cohort qualified (``is_qualified``) and converted (``converted_at``);
   average times (to qualify, to convert, to first response) are over the cohort's leads that
-  got there. First response: creation → the first activity that is not a system one.
+  got there. First response: creation → the first activity that is not a system one
+  (``Lead.first_activity_at``).
 - *deals*: pipeline and weighted pipeline are the open deals now (not bound to the period);
   won value, won and lost counts are deals won / lost in the period; win rate is won ÷
   (won + lost).
@@ -27,7 +28,6 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 from django.db.models import (
-    Avg,
     BooleanField,
     Case,
     Count,
@@ -36,7 +36,6 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
@@ -45,15 +44,17 @@ from django.db.models.functions import Coalesce, NullIf, TruncDate, TruncMonth
 from django.utils import timezone
 
 from activities.models import Activity
-from activities.selectors import assigned_activities, end_of_today, my_activities
+from activities.selectors import due_activities
 from analytics.db import SecondsBetween
 from analytics.filters import Filters
 from analytics.periods import Period, local_midnight, month_bounds
 from crm import formatting, permissions
 from crm.models import User
+from crm.subqueries import pk_in_any
 from deals.models import Deal
 from deals.selectors import WEIGHTED_AMOUNT, deal_list
 from leads.models import ConversionModel, Lead
+from leads.selectors import LIST_RELATED as LEAD_LIST_RELATED
 from leads.selectors import lead_list
 from wfm.models import StatusHistory, Workflow, WorkflowStep
 
@@ -86,6 +87,37 @@ def period_q(period: Period | None, field_name: str = "created_at") -> Q:
     if until:
         q &= Q(**{f"{field_name}__lt": until})
     return q
+
+
+Bounds = tuple[datetime | None, datetime | None]  # [since, until); None: open
+
+
+def within_any(ranges: list[Bounds], field_name: str = "created_at") -> Q:
+    """Rows whose ``field_name`` falls in any of ``ranges``, the ranges that overlap or touch
+    merged first (nothing when there are none). A period, the one before it and this week
+    are usually one span: one range on the creation time is an index-only scan of the cohort
+    index on PostgreSQL, an ``OR`` of ranges a read of the whole table."""
+    lowest = datetime.min.replace(tzinfo=UTC)
+    merged: list[list] = []
+    for since, until in sorted(ranges, key=lambda r: r[0] or lowest):
+        if merged and (merged[-1][1] is None or (since or lowest) <= merged[-1][1]):
+            last = merged[-1]
+            last[1] = None if last[1] is None or until is None else max(last[1], until)
+        else:
+            merged.append([since, until])
+    q = Q(pk__in=[])
+    for since, until in merged:
+        part = Q(**{f"{field_name}__isnull": False})
+        if since:
+            part &= Q(**{f"{field_name}__gte": since})
+        if until:
+            part &= Q(**{f"{field_name}__lt": until})
+        q |= part
+    return q
+
+
+def _bounds(*periods: Period | None) -> list[Bounds]:
+    return [p.bounds() for p in periods if p is not None]
 
 
 # --- scope -----------------------------------------------------------------------------------
@@ -129,19 +161,13 @@ def _narrowed(qs: QuerySet, filters: Filters, kind: str | None, *, entity: str, 
 
 
 # --- lead KPIs -------------------------------------------------------------------------------
-def _first_activity_at():
-    return Subquery(
-        Activity.objects.filter(lead_id=OuterRef("pk"), is_system_activity=False)
-        .order_by("created_at")
-        .values("created_at")[:1]
-    )
-
-
 def _lead_sums(prefix: str, in_period: Q) -> dict[str, Any]:
     """Per group: counts and sums that add up across groups (averages are sum ÷ count)."""
     warm, hot = formatting.WARM_FROM, formatting.HOT_FROM
     qualify = SecondsBetween(F("qualified_at"), F("created_at"))
     convert = SecondsBetween(F("converted_at"), F("created_at"))
+    respond = SecondsBetween(F("first_activity_at"), F("created_at"))
+    responded = in_period & Q(first_activity_at__isnull=False)
     return {
         f"{prefix}total": Count("pk", filter=in_period),
         f"{prefix}qualified": Count("pk", filter=in_period & Q(is_qualified=True)),
@@ -156,12 +182,14 @@ def _lead_sums(prefix: str, in_period: Q) -> dict[str, Any]:
         f"{prefix}qualify_n": Count("pk", filter=in_period & Q(qualified_at__isnull=False)),
         f"{prefix}convert_sum": Sum(convert, filter=in_period & Q(converted_at__isnull=False)),
         f"{prefix}convert_n": Count("pk", filter=in_period & Q(converted_at__isnull=False)),
+        f"{prefix}response_sum": Sum(respond, filter=responded),
+        f"{prefix}response_n": Count("pk", filter=responded),
     }
 
 
 SUMMED = (
     "total", "qualified", "converted", "score_sum", "cold", "warm", "hot", "qualify_sum",
-    "qualify_n", "convert_sum", "convert_n",
+    "qualify_n", "convert_sum", "convert_n", "response_sum", "response_n",
 )  # fmt: skip
 
 
@@ -177,6 +205,7 @@ def _kpis_of(totals: dict[str, Any]) -> dict[str, Any]:
         "avg_score": ratio(totals["score_sum"], n),
         "avg_qualify_seconds": ratio(totals["qualify_sum"], totals["qualify_n"]),
         "avg_convert_seconds": ratio(totals["convert_sum"], totals["convert_n"]),
+        "avg_first_response_seconds": ratio(totals["response_sum"], totals["response_n"]),
         "qualification_rate": ratio(totals["qualified"], n),
         "conversion_rate": ratio(totals["converted"], n),
     }
@@ -214,16 +243,18 @@ def lead_figures(
     """The lead KPIs of the period and (with ``compare``) the previous one, new today and this
     week (whatever the period), and the period's leads by source, by first- and last-touch
     source and by owner: one grouped query (a group per source, touch and owner), added up
-    here (averages are sums over counts, so adding groups up is exact); the first-response
-    time is a second query (``first_response``)."""
+    here (averages are sums over counts, so adding groups up is exact). The first response
+    is the lead's stored ``first_activity_at`` (kept by the activity services)."""
     scope = lead_scope(user=user, filters=filters) if scope is None else scope
     today = timezone.localdate()
     today_start = local_midnight(today)
-    since_week = Q(created_at__gte=local_midnight(today - timedelta(days=today.weekday())))
+    since_week_start = local_midnight(today - timedelta(days=today.weekday()))
+    since_week = Q(created_at__gte=since_week_start)
     current, previous = period_q(filters.period), period_q(filters.previous)
     won = current & Q(converted_to_deal__won_at__isnull=False)
+    spans = [*_bounds(filters.period, filters.previous), (since_week_start, None)]
     rows = (
-        scope.filter(current | previous | since_week)
+        scope.filter(within_any(spans))
         .annotate(
             first_touch=Coalesce(NullIf(F("utm_source"), Value("")), Value(UNTRACKED)),
             last_touch=Coalesce(
@@ -279,13 +310,9 @@ def lead_figures(
             key=lambda i: (-i.total, i.label.lower()),
         )
 
-    response = first_response(scope=scope, filters=filters)
     kpis = _kpis_of(totals)
-    kpis["avg_first_response_seconds"] = response["current"]
     kpis["new_today"], kpis["new_this_week"] = new_today, new_this_week
     kpis["previous"] = _kpis_of(prev_totals) if filters.previous else None
-    if kpis["previous"] is not None:
-        kpis["previous"]["avg_first_response_seconds"] = response["previous"]
     breakdown = Breakdown(
         by_source=ordered(by["source"]),
         first_touch=ordered(by["first"]),
@@ -293,24 +320,6 @@ def lead_figures(
         by_owner=dict(owners),
     )
     return kpis, breakdown
-
-
-def first_response(*, scope: QuerySet[Lead], filters: Filters) -> dict[str, float | None]:
-    """Average seconds from a lead's creation to its first activity that is not a system one,
-    over the period's leads that have one (and the previous period's). Its own query: the
-    first activity is a correlated subquery, which the ORM evaluates once per row only in an
-    ``aggregate()`` (wrapped in a subquery), not in the grouped query of ``lead_figures``."""
-    current, previous = period_q(filters.period), period_q(filters.previous)
-    seconds = SecondsBetween(F("first_activity_at"), F("created_at"))
-    aggregates = {"current": Avg(seconds, filter=current)}
-    if filters.previous:
-        aggregates["previous"] = Avg(seconds, filter=previous)
-    found = (
-        scope.filter(current | previous)
-        .annotate(first_activity_at=_first_activity_at())
-        .aggregate(**aggregates)
-    )
-    return {"current": found["current"], "previous": found.get("previous")}
 
 
 def lead_kpis(*, user: User, filters: Filters, scope: QuerySet[Lead] | None = None) -> dict:
@@ -336,7 +345,7 @@ def lead_daily_counts(
     today = today or timezone.localdate()
     weeks_since = local_midnight(today - timedelta(days=7 * (INSIGHT_WEEKS + 1) - 1))
     rows = (
-        scope.filter(period_q(filters.period) | Q(created_at__gte=weeks_since))
+        scope.filter(within_any([*_bounds(filters.period), (weeks_since, None)]))
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "source")
         .annotate(n=Count("pk"))
@@ -433,7 +442,12 @@ def funnel(
     move), against the previous period's leads. One query."""
     scope = lead_scope(user=user, filters=filters) if scope is None else scope
     current, previous = period_q(filters.period), period_q(filters.previous)
-    rows = _funnel_rows(scope, current, previous if filters.previous else None)
+    rows = _funnel_rows(
+        scope,
+        current,
+        previous if filters.previous else None,
+        spans=_bounds(filters.period, filters.previous),
+    )
     by_step = {row["to_step_id"]: row for row in rows}
     result = []
     previous_reached = None
@@ -458,14 +472,16 @@ def funnel(
     return result
 
 
-def _funnel_rows(scope: QuerySet[Lead], current: Q, previous: Q | None) -> list[dict]:
+def _funnel_rows(
+    scope: QuerySet[Lead], current: Q, previous: Q | None, *, spans: list[Bounds]
+) -> list[dict]:
     """Per step entered: distinct projects of the cohort (``now``: the period's leads, or the
     previous period's) and the median seconds until their next move.
 
     Raw SQL around the ORM's own cohort query: the time in a step is a window function
     (``LEAD`` over each project's moves) aggregated by step, which the ORM cannot express;
     a correlated subquery per move instead took seconds at 100k leads."""
-    cohort = scope.filter(current | previous if previous is not None else current).annotate(
+    cohort = scope.filter(within_any(spans)).annotate(
         is_now=Case(
             When(current, then=Value(True)), default=Value(False), output_field=BooleanField()
         )
@@ -637,6 +653,9 @@ def model_quality() -> ConversionModel | None:
 
 # --- My day ----------------------------------------------------------------------------------
 MY_DAY_LIMIT = 8
+# Overdue and today's activities shown on My day, each; the rest are a link to the activities
+# page (a busy rep's 50 + 50 rows were most of the page's rendering time).
+MY_DAY_ACTIVITIES = 15
 
 
 def _mine(user: User) -> Q:
@@ -648,15 +667,9 @@ def _open_lead() -> Q:
 
 
 def my_activity_sections(*, user: User, now: datetime | None = None) -> dict:
-    """The user's overdue and today's activities (the activities page's selector, over only
-    the open ones due by tonight: the assignee index's range)."""
-    now = now or timezone.now()
-    qs = (
-        assigned_activities(user=user)
-        .filter(is_done=False, due_at__lt=end_of_today(now))
-        .select_related("lead", "deal", "person", "organization")
-    )
-    return my_activities(user=user, queryset=qs, now=now)
+    """The user's first ``MY_DAY_ACTIVITIES`` overdue and today's activities with their
+    totals (``activities.selectors.due_activities``)."""
+    return due_activities(user=user, now=now, limit=MY_DAY_ACTIVITIES)
 
 
 def leads_needing_attention(
@@ -666,45 +679,50 @@ def leads_needing_attention(
 
     - *hot with no next step*: hot (``HOT_FROM``+) and no open activity planned, best first;
     - *going stale*: no activity for ``DASHBOARD_STALE_DAYS`` days (or never worked and that
-      old), longest-quiet first.
+      old), never-worked first, then longest-quiet first.
 
     A lead may be in both lists. Each list holds at most ``limit`` leads.
+
+    Three index-ordered picks of ``limit`` keys (hot by score; never worked by creation; quiet
+    by last activity) are read together (``crm.subqueries.pk_in_any``), and each list is the
+    first ``limit`` of the picked rows that meet its rule: every lead a list would hold is in
+    its own pick. One ordered pick for "stale" (last activity, nulls first) matches no index,
+    so PostgreSQL sorted all of a rep's open leads for it.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.DASHBOARD_STALE_DAYS)
     planned = Activity.objects.filter(lead_id=OuterRef("pk"), is_done=False)
-    hot = Q(lead_score__gte=formatting.HOT_FROM) & ~Exists(planned)
-    quiet = Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
-
     base = lead_list(user=user).select_related(None).filter(_mine(user), _open_lead())
-    hot_ids = base.filter(hot).order_by("-lead_score", "-created_at", "pk").values("pk")[:limit]
-    stale_ids = (
-        base.filter(quiet)
-        .order_by(F("last_activity_at").asc(nulls_first=True), "created_at", "pk")
-        .values("pk")[:limit]
+    picks = (
+        base.filter(lead_score__gte=formatting.HOT_FROM)
+        .filter(~Exists(planned))
+        .order_by("-lead_score", "-created_at", "pk"),
+        base.filter(last_activity_at__isnull=True, created_at__lt=cutoff).order_by(
+            "created_at", "pk"
+        ),
+        base.filter(last_activity_at__lt=cutoff).order_by("last_activity_at", "created_at", "pk"),
     )
-
-    def member(ids) -> Case:
-        return Case(
-            When(pk__in=ids, then=Value(True)), default=Value(False), output_field=BooleanField()
-        )
-
-    # Each list is a LIMIT subquery (cheap to plan: an index or a top-N sort), and the outer
-    # query only reads and labels their at most 2 × ``limit`` rows.
     rows = list(
-        lead_list(user=user)
-        .filter(Q(pk__in=hot_ids) | Q(pk__in=stale_ids))
-        .annotate(is_hot=member(hot_ids), is_stale=member(stale_ids))
+        Lead.objects.select_related(*LEAD_LIST_RELATED)
+        .filter(pk_in_any(*(pick.values("pk")[:limit] for pick in picks)))
+        .annotate(has_planned=Exists(planned))
     )
-    hot_leads = sorted(
-        (r for r in rows if r.is_hot), key=lambda r: (-r.lead_score, -r.created_at.timestamp())
+
+    def stale_rule(lead: Lead) -> bool:
+        if lead.last_activity_at is None:
+            return lead.created_at < cutoff
+        return lead.last_activity_at < cutoff
+
+    hot = sorted(
+        (r for r in rows if r.lead_score >= formatting.HOT_FROM and not r.has_planned),
+        key=lambda r: (-r.lead_score, -r.created_at.timestamp(), str(r.pk)),
     )
     never = datetime.min.replace(tzinfo=UTC)
     stale = sorted(
-        (r for r in rows if r.is_stale),
+        filter(stale_rule, rows),
         key=lambda r: (r.last_activity_at is not None, r.last_activity_at or never, r.created_at),
     )
-    return hot_leads, stale
+    return hot[:limit], stale[:limit]
 
 
 def deals_closing_this_month(*, user: User, limit: int = MY_DAY_LIMIT) -> list[Deal]:

@@ -324,7 +324,7 @@ def build_activities(
     emails, calls, meetings, web visits, form submissions, downloads, tasks), in bulk, and
     move the leads' ``last_activity_at``. Returns how many activities were created."""
     from django.apps import apps
-    from django.db.models import Max, OuterRef, Subquery
+    from django.db.models import Max, Min, OuterRef, Subquery
 
     try:
         Activity = apps.get_model("activities", "Activity")
@@ -376,13 +376,10 @@ def build_activities(
                 )
         with transaction.atomic():
             Activity.objects.bulk_create(activities, batch_size=5000)
+            times = Activity.objects.filter(lead_id=OuterRef("pk")).values("lead_id")
             Lead.all_objects.filter(pk__in=[r[0] for r in todo]).update(
-                last_activity_at=Subquery(
-                    Activity.objects.filter(lead_id=OuterRef("pk"))
-                    .values("lead_id")
-                    .annotate(last=Max("created_at"))
-                    .values("last")[:1]
-                )
+                last_activity_at=Subquery(times.annotate(at=Max("created_at")).values("at")[:1]),
+                first_activity_at=Subquery(times.annotate(at=Min("created_at")).values("at")[:1]),
             )
         created += len(activities)
         rate = created / max(time.perf_counter() - started, 1e-6)

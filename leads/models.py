@@ -150,6 +150,13 @@ class Lead(TimestampedModel, SoftDeleteModel):
     wfm_project = models.OneToOneField("wfm.Project", on_delete=models.PROTECT, related_name="lead")
     custom_field_values = models.JSONField(default=dict, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    first_activity_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the first activity that is not a system one was logged on this lead "
+        "(kept by the activity services): the dashboard's first-response time.",
+    )
     ai_insights = models.JSONField(default=dict, blank=True)
 
     # First-touch attribution: kept as first set; every touch (the first too) is a TouchPoint.
@@ -174,6 +181,8 @@ class Lead(TimestampedModel, SoftDeleteModel):
             "lead_score_factors",
             "ai_insights",
             "custom_field_values",
+            # Derived from the activities, which are their own record.
+            "first_activity_at",
             # Derived from the touch points, which are their own history.
             "last_touch_source",
             "last_touch_campaign",
@@ -199,10 +208,23 @@ class Lead(TimestampedModel, SoftDeleteModel):
             models.Index(fields=["utm_campaign"], name="lead_first_campaign_idx"),
             models.Index(fields=["last_touch_source"], name="lead_last_source_idx"),
             models.Index(fields=["last_touch_campaign"], name="lead_last_campaign_idx"),
+            # My day's numbers and the tables' "qualified / converted from–to" (issue 16):
+            # partial, as most leads have neither.
+            models.Index(
+                fields=["qualified_at"],
+                name="lead_qualified_at_idx",
+                condition=models.Q(qualified_at__isnull=False),
+            ),
+            models.Index(
+                fields=["converted_at"],
+                name="lead_converted_at_idx",
+                condition=models.Q(converted_at__isnull=False),
+            ),
         ]
         # Every index is written again when a score moves (a nightly rescore touches most
         # leads): keep only those a screen or a rule reads. PostgreSQL also has the partial
-        # covering index ``lead_live_cover_idx`` (migration 0007) for the board totals.
+        # covering index ``lead_live_cover_idx`` (migration 0007) for the board totals and
+        # ``lead_cohort_cover_idx`` (migration 0011) for the dashboard's cohort figures.
 
     def __str__(self) -> str:
         return self.name

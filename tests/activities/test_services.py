@@ -92,7 +92,49 @@ def test_system_activities_do_not_count_as_lead_activity(lead):
     services.activity_create(
         by=system_user(), type=T.TASK, subject="Review", lead=lead, is_system_activity=True
     )
-    assert Lead.objects.get(pk=lead.pk).last_activity_at is None
+    stored = Lead.objects.get(pk=lead.pk)
+    assert stored.last_activity_at is None and stored.first_activity_at is None
+
+
+def test_first_activity_is_set_once_by_the_first_logged(rep1, lead):
+    first = services.activity_create(by=rep1, type=T.CALL, subject="Call", lead=lead)
+    services.activity_create(by=rep1, type=T.NOTE, subject="Later", lead=lead)
+    assert Lead.objects.get(pk=lead.pk).first_activity_at == first.created_at
+
+
+def test_first_activity_follows_a_delete_and_a_move(rep1, manager, lead):
+    other = LeadFactory(owner=rep1)
+    first = services.activity_create(by=rep1, type=T.CALL, subject="Call", lead=lead)
+    second = services.activity_create(by=rep1, type=T.NOTE, subject="Note", lead=lead)
+    Activity.objects.filter(pk=second.pk).update(created_at=first.created_at + timedelta(hours=2))
+
+    services.activity_delete(by=manager, activity=first)
+    assert Lead.objects.get(pk=lead.pk).first_activity_at == first.created_at + timedelta(hours=2)
+
+    second.refresh_from_db()
+    services.activity_update(by=rep1, activity=second, data={"lead": other})
+    assert Lead.objects.get(pk=lead.pk).first_activity_at is None
+    assert Lead.objects.get(pk=other.pk).first_activity_at == second.created_at
+
+
+def test_first_activity_refresh_reads_bulk_written_activities(rep1, lead):
+    at = timezone.now() - timedelta(days=3)
+    Activity.objects.bulk_create(
+        [
+            Activity(type=T.CALL, subject="a", lead=lead, created_by=rep1, created_at=at),
+            Activity(type=T.NOTE, subject="b", lead=lead, created_by=rep1),
+            Activity(
+                type=T.TASK,
+                subject="system",
+                lead=lead,
+                created_by=rep1,
+                is_system_activity=True,
+                created_at=at - timedelta(days=1),
+            ),
+        ]
+    )
+    services.lead_first_activity_refresh(lead_ids=[lead.pk])
+    assert Lead.objects.get(pk=lead.pk).first_activity_at == at
 
 
 def test_links_are_inherited_from_the_main_record(rep1):

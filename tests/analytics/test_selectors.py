@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from activities import services as activity_services
 from activities.models import Activity
 from analytics import periods, selectors
 from analytics.filters import Filters
 from analytics.periods import Period
+from crm.services import system_user
 from leads.models import Lead
 from tests.leads.factories import LeadFactory
 
@@ -62,10 +64,18 @@ def test_lead_kpis_hand_computed(manager, rep1):
     make_lead(rep1, at(date(2026, 3, 5)), lead_score=10)
     make_lead(rep1, at(date(2026, 2, 25)), lead_score=10)  # previous period
     make_lead(rep1, at(date(2026, 1, 5)), lead_score=10)  # outside both
-    Activity.objects.create(
-        type="call", subject="Call", lead=qualified, assigned_to=rep1, created_by=rep1
+    activity_services.activity_create(by=rep1, type="call", subject="Call", lead=qualified)
+    # A system activity earlier than the call is not a response.
+    activity_services.activity_create(
+        by=system_user(), type="task", subject="Welcome", lead=qualified, is_system_activity=True
     )
-    Activity.objects.filter(lead=qualified).update(created_at=at(date(2026, 3, 2), 18))
+    Activity.objects.filter(lead=qualified, is_system_activity=False).update(
+        created_at=at(date(2026, 3, 2), 18)
+    )
+    Activity.objects.filter(lead=qualified, is_system_activity=True).update(
+        created_at=at(date(2026, 3, 2), 13)
+    )
+    activity_services.lead_first_activity_refresh(lead_ids=[qualified.pk])
 
     kpis = selectors.lead_kpis(user=manager, filters=march())
     assert kpis["total"] == 3
