@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from activities.selectors import mark_changeable
@@ -27,9 +28,17 @@ from crm.models import User
 
 
 # --- links ------------------------------------------------------------------------------------
+@lru_cache(maxsize=32)
+def _path(name: str, prefix: str) -> str:
+    # A page links its tables a couple of hundred times (every figure, cell and chart
+    # segment): the path is resolved once per name and script prefix, not per link.
+    return reverse(name)
+
+
 def _url(name: str, params: dict[str, Any]) -> str:
     clean = {k: v for k, v in params.items() if v not in (None, "")}
-    return reverse(name) + ("?" + urlencode(clean) if clean else "")
+    path = _path(name, get_script_prefix())
+    return path + ("?" + urlencode(clean) if clean else "")
 
 
 def _dates(prefix: str, period: Period | None) -> dict[str, str]:
