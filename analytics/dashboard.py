@@ -21,7 +21,7 @@ from django.utils import timezone
 from activities.selectors import mark_changeable
 from analytics import insights, selectors
 from analytics.filters import Filters
-from analytics.periods import Period
+from analytics.periods import EARLIEST, Period
 from crm import formatting
 from crm.models import User
 
@@ -541,12 +541,35 @@ def _leaderboard(
 
 
 # --- My day -----------------------------------------------------------------------------------
+def _days(prefix: str, period: Period) -> dict[str, str]:
+    """``<prefix>_after`` / ``_before`` for the period's days. All time starts at
+    ``EARLIEST``: "on any day", which a table filter can only say as a first day."""
+    params = {f"{prefix}_after": (period.start or EARLIEST).isoformat()}
+    if period.end:
+        params[f"{prefix}_before"] = period.end.isoformat()
+    return params
+
+
+def my_number_urls(*, user: User, period: Period) -> dict[str, str]:
+    """The tables of exactly the records ``selectors.my_numbers`` counts: the user's own
+    (owner or assignee), qualified / converted / won on the period's days, and the open
+    deals of the weighted pipeline."""
+    mine = {"owner_or_assignee": user.pk}
+    return {
+        "qualified": _url("leads:list", {**mine, **_days("qualified", period)}),
+        "converted": _url("leads:list", {**mine, **_days("converted", period)}),
+        "won": _url("deals:list", {**mine, "outcome": "won", **_days("won", period)}),
+        "weighted": _url("deals:list", {**mine, "outcome": "open", "ordering": "-weighted_amount"}),
+    }
+
+
 def my_day(*, user: User, filters: Filters) -> dict:
     sections = selectors.my_activity_sections(user=user)
     hot, stale = selectors.leads_needing_attention(user=user)
     for key in ("overdue", "today"):
         mark_changeable(user, sections[key].activities)
     numbers = selectors.my_numbers(user=user, filters=filters)
+    urls = my_number_urls(user=user, period=filters.period)
     has_prev = filters.previous is not None
     figures = [
         _figure(
@@ -555,6 +578,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["qualified"],
             fmt_int(numbers["qualified"]),
             numbers["prev_qualified"] if has_prev else None,
+            url=urls["qualified"],
         ),
         _figure(
             "converted",
@@ -562,6 +586,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["converted"],
             fmt_int(numbers["converted"]),
             numbers["prev_converted"] if has_prev else None,
+            url=urls["converted"],
         ),
         _figure(
             "won",
@@ -569,6 +594,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["won"],
             fmt_int(numbers["won"]),
             numbers["prev_won"] if has_prev else None,
+            url=urls["won"],
             help=fmt_money(numbers["won_value"] or 0) + " won",
         ),
         _figure(
@@ -576,6 +602,8 @@ def my_day(*, user: User, filters: Filters) -> dict:
             "Weighted pipeline",
             numbers["weighted"] or Decimal("0"),
             fmt_money(numbers["weighted"] or 0),
+            url=urls["weighted"],
+            help="Your open deals: amount × the step's probability.",
         ),
     ]
     return {

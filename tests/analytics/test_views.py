@@ -249,3 +249,63 @@ def test_each_over_time_segment_links_to_its_leads(web, manager, rep1):
         for n, url in zip(dataset["data"], dataset["urls"], strict=True):
             if n:
                 assert table_count(client, url) == n
+
+
+@pytest.mark.parametrize("period", ["last_30_days", "all"])
+def test_my_day_numbers_link_to_exactly_the_counted_records(
+    web, api_as, manager, rep1, rep2, period
+):
+    from decimal import Decimal
+
+    from django.conf import settings
+
+    from crm import permissions
+    from crm.formatting import money
+    from tests.deals.factories import make_deal
+    from wfm.defaults import DealStep
+
+    now = timezone.now()
+    ago = lambda days: now - timedelta(days=days)  # noqa: E731
+    qualified = [
+        LeadFactory(owner=rep1),  # owned
+        LeadFactory(owner=rep2, assigned_to=rep1),  # assigned to me
+        LeadFactory(owner=rep1, assigned_to=rep2),  # owned, given to someone else
+    ]
+    Lead.objects.filter(pk__in=[x.pk for x in qualified]).update(qualified_at=ago(2))
+    old = LeadFactory(owner=rep1)  # qualified before this period
+    Lead.objects.filter(pk=old.pk).update(qualified_at=ago(45), converted_at=ago(40))
+    theirs = LeadFactory(owner=rep2)  # not mine, but shared with me: I see it
+    Lead.objects.filter(pk=theirs.pk).update(qualified_at=ago(2), converted_at=ago(1))
+    permissions.share(rep1, theirs)
+    Lead.objects.filter(pk=qualified[0].pk).update(converted_at=ago(1))
+    make_deal(rep1, amount=1000, step=DealStep.PROPOSAL)
+    make_deal(rep2, amount=2000, step=DealStep.DISCOVERY, assigned_to=rep1, by=manager)
+    shared = make_deal(rep2, amount=4000, step=DealStep.DISCOVERY)  # not mine
+    permissions.share(rep1, shared)
+    make_deal(rep1, amount=700, step=DealStep.CLOSED_WON)
+    permissions.share(rep1, make_deal(rep2, amount=900, step=DealStep.CLOSED_WON))
+
+    client = web(rep1)
+    api = api_as(rep1)
+    html = client.get(reverse("analytics:my_day") + f"?period={period}").content.decode()
+
+    def figure(key: str) -> tuple[str, str]:
+        match = re.search(rf'href="([^"]+)" data-testid="kpi-{key}-value"[^>]*>([^<]*)<', html)
+        assert match, f"{key} has no link"
+        return unescape(match.group(1)), match.group(2).strip()
+
+    expected = {"qualified": 4 if period == "all" else 3, "converted": 2 if period == "all" else 1}
+    for key, count in expected.items():
+        url, shown = figure(key)
+        assert url.startswith("/leads/?")
+        assert int(shown) == count, key
+        assert table_count(client, url) == count, key
+        assert api.get(f"/api/v1/leads/?{url.split('?', 1)[1]}").json()["count"] == count
+    url, shown = figure("won")
+    assert url.startswith("/deals/?") and int(shown) == 1
+    assert deal_count(api, url) == 1
+    url, shown = figure("weighted")
+    open_deals = api.get(f"/api/v1/deals/?{url.split('?', 1)[1]}").json()["results"]
+    assert len(open_deals) == 2
+    total = sum(Decimal(str(d["weighted_amount"])) for d in open_deals)
+    assert total and shown == money(total, settings.DEFAULT_CURRENCY)
