@@ -19,11 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from activities.selectors import mark_changeable
-from analytics import insights, selectors
+from analytics import insights, registry, selectors
 from analytics.filters import Filters
 from analytics.periods import EARLIEST, Period
 from crm import formatting
 from crm.models import User
+from leads.predictive import CALIBRATION_MIN_HELD_OUT
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -445,7 +446,6 @@ def team_dashboard(
             )
             for a, b in over_time["ranges"]
         ]
-    model = selectors.model_quality()
     return {
         "filters": filters,
         "lead_figures": lead_figures,
@@ -460,9 +460,93 @@ def team_dashboard(
         "forecast": forecast_rows,
         "leaderboard": leaderboard,
         "insights": found,
-        "model": model,
+        **ai_section(user=user, filters=filters),
         "is_empty": not kpis["total"] and not d.open_count and not d.won_count and not d.lost_count,
     }
+
+
+# --- the AI section ---------------------------------------------------------------------------
+def ai_section(*, user: User, filters: Filters) -> dict:
+    """The predictive model's quality (AUC, and calibration when enough held-out leads exist)
+    and what the AI assistant suggested and what came of it (the registered ``ai_usage``,
+    ``aiagent.selectors.ai_usage``, defines each figure; None when no assistant is
+    installed)."""
+    model = selectors.model_quality()
+    count_usage = registry.ai_usage()
+    usage = count_usage(user=user, filters=filters) if count_usage is not None else None
+    figures = []
+    if usage is not None:
+        prev = usage["previous"] or {}
+
+        def figure(key, label, name, fmt, **options):
+            return _figure(key, label, usage[name], fmt(usage[name]), prev.get(name), **options)
+
+        figures = [
+            figure(
+                "ai_suggestions_shown",
+                "AI suggestions shown",
+                "suggestions_shown",
+                fmt_int,
+                help=f"{usage['proposals_shown']} actions proposed by the assistant, "
+                f"{usage['field_suggestions_shown']} field values offered by analyses.",
+            ),
+            figure(
+                "ai_suggestions_applied",
+                "Suggestions applied",
+                "suggestions_applied",
+                fmt_int,
+                help=f"{usage['proposals_applied']} actions confirmed and done, "
+                f"{usage['field_suggestions_applied']} field values applied.",
+            ),
+            figure(
+                "ai_apply_rate",
+                "Applied rate",
+                "apply_rate",
+                fmt_pct,
+                help="Suggestions applied ÷ shown.",
+                is_rate=True,
+            ),
+            figure(
+                "ai_analyses",
+                "Qualification analyses",
+                "analyses_run",
+                fmt_int,
+                help="Run on leads in the period (AI panel, API or assistant).",
+            ),
+        ]
+    return {
+        "model": model,
+        "calibration": model_calibration(model),
+        "ai_usage": usage,
+        "ai_figures": figures,
+    }
+
+
+def model_calibration(model) -> dict:
+    """The model's calibration as the AI section shows it. ``state``: "shown" (``rows`` per
+    probability bin, ``brier``), "too_few" (fewer held-out leads than
+    ``leads.predictive.CALIBRATION_MIN_HELD_OUT``: a bin would hold one or two leads),
+    "not_recorded" (trained before calibration was stored) or "no_model"."""
+    if model is None:
+        return {"state": "no_model"}
+    calibration = model.calibration or {}
+    if not calibration.get("bins"):
+        return {"state": "not_recorded"}
+    n, minimum = calibration.get("n", 0), CALIBRATION_MIN_HELD_OUT
+    if n < minimum:
+        return {"state": "too_few", "n": n, "minimum": minimum}
+    rows = [
+        {
+            "label": f"{row['low']:.0%}–{row['high']:.0%}",
+            "count": row["count"],
+            "predicted": row["predicted"],
+            "observed": row["observed"],
+            "predicted_display": fmt_pct(row["predicted"]),
+            "observed_display": fmt_pct(row["observed"]),
+        }
+        for row in calibration["bins"]
+    ]
+    return {"state": "shown", "rows": rows, "brier": calibration["brier"], "n": n}
 
 
 def summary_facts(data: dict) -> dict:

@@ -125,6 +125,34 @@
       },
       options: forecast,
     });
+    if (data.calibration && data.calibration.length) {
+      var calibration = base(colors, {
+        plugins: {
+          legend: { labels: { color: colors.text, boxWidth: 12 } },
+          tooltip: {
+            callbacks: {
+              afterBody: function (items) {
+                var row = data.calibration[items[0].dataIndex];
+                return row.count + " held-out lead" + (row.count === 1 ? "" : "s");
+              },
+            },
+          },
+        },
+      });
+      calibration.scales.y.max = 100;
+      calibration.scales.y.ticks.callback = function (value) { return value + " %"; };
+      make("chart-calibration", {
+        type: "bar",
+        data: {
+          labels: data.calibration.map(function (c) { return c.label; }),
+          datasets: [
+            { label: "Predicted (mean)", data: data.calibration.map(function (c) { return c.predicted; }), backgroundColor: "#6f42c1" },
+            { label: "Converted", data: data.calibration.map(function (c) { return c.observed; }), backgroundColor: "#20c997" },
+          ],
+        },
+        options: calibration,
+      });
+    }
     document.getElementById("dashboard-body").setAttribute("data-drawn", String(Date.now()));
   }
 

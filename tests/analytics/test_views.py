@@ -309,3 +309,110 @@ def test_my_day_numbers_link_to_exactly_the_counted_records(
     assert len(open_deals) == 2
     total = sum(Decimal(str(d["weighted_amount"])) for d in open_deals)
     assert total and shown == money(total, settings.DEFAULT_CURRENCY)
+
+
+# --- the AI section ------------------------------------------------------------------------------
+def shown(html: str, key: str) -> str:
+    match = re.search(rf'data-testid="kpi-{key}-value"[^>]*>([^<]*)<', html)
+    assert match, key
+    return match.group(1).strip()
+
+
+def test_ai_section_counts_suggestions_and_analyses(web, api_as, manager, rep1, rep2):
+    from tests.aiagent.factories import AnalysisRunFactory, ProposalFactory
+
+    ProposalFactory(user=rep1, status="confirmed")
+    ProposalFactory(user=rep2, status="rejected")
+    AnalysisRunFactory(user=rep1, suggested=2, applied=1)
+    AnalysisRunFactory(user=rep2, stored=False)
+    old = AnalysisRunFactory(user=rep1)  # before the period
+    type(old).objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=45))
+
+    team = web(manager).get(reverse("analytics:team")).content.decode()
+    assert shown(team, "ai_suggestions_shown") == "4"
+    assert shown(team, "ai_suggestions_applied") == "2"
+    assert shown(team, "ai_apply_rate") == "50%"
+    assert shown(team, "ai_analyses") == "2"
+    own = web(rep1).get(reverse("analytics:team")).content.decode()
+    assert shown(own, "ai_suggestions_shown") == "3" and shown(own, "ai_analyses") == "1"
+    assert "your own use" in own
+
+    metrics = api_as(manager).get("/api/v1/metrics/ai/").json()  # all time
+    assert metrics["usage"]["suggestions_shown"] == 4
+    assert metrics["usage"]["analyses_run"] == 3
+    assert metrics["previous"] is None and metrics["model"] is None
+    today = timezone.localdate()
+    window = f"date_from={today - timedelta(days=29)}&date_to={today}"
+    recent = api_as(rep1).get(f"/api/v1/metrics/ai/?{window}").json()
+    # The old analysis (45 days ago) falls in the previous 30 days.
+    assert recent["usage"]["analyses_run"] == 1 and recent["previous"]["analyses_run"] == 1
+    assert api_as(rep1).get(f"/api/v1/metrics/ai/?owner={rep2.pk}").json()["usage"] == {
+        **metrics["usage"],
+        **dict.fromkeys(
+            (
+                "suggestions_shown",
+                "suggestions_applied",
+                "proposals_shown",
+                "proposals_applied",
+                "field_suggestions_shown",
+                "field_suggestions_applied",
+                "analyses_run",
+            ),
+            0,
+        ),
+        "apply_rate": None,
+    }
+    assert api_as(manager).get("/api/v1/metrics/ai/?owner=x").status_code == 400
+
+
+def trained_model(n_test: int, *, calibration: bool = True):
+    import random
+
+    from leads import predictive
+    from leads.models import ConversionModel
+
+    rng = random.Random(4)
+    scores = [rng.random() for _ in range(n_test)]
+    labels = [rng.random() < s for s in scores]
+    return ConversionModel.objects.create(
+        version=ConversionModel.objects.count() + 1,
+        auc=0.81,
+        n_train=4 * n_test,
+        n_test=n_test,
+        calibration=predictive.calibration(scores, labels) if calibration else {},
+    )
+
+
+def test_calibration_is_shown_next_to_the_auc(web, api_as, manager):
+    import json
+
+    model = trained_model(40)
+    html = web(manager).get(reverse("analytics:team")).content.decode()
+    section = html.split('data-testid="model-quality"')[1].split("</section>")[0]
+    assert 'data-testid="model-auc">0.810<' in section
+    assert f'data-testid="model-brier">{model.calibration["brier"]:.3f}<' in section
+    rows = re.findall(r'<tr><th scope="row">(\d+%–\d+%)</th><td class="text-end">(\d+)<', section)
+    assert [label for label, _ in rows] == ["0%–20%", "20%–40%", "40%–60%", "60%–80%", "80%–100%"]
+    assert sum(int(n) for _, n in rows) == 40
+    raw = re.search(r'id="dashboard-data" type="application/json">(.*?)</script>', html, re.S)
+    chart = json.loads(raw.group(1))["calibration"]
+    assert [c["count"] for c in chart] == [int(n) for _, n in rows]
+    first = model.calibration["bins"][0]
+    assert chart[0]["predicted"] == pytest.approx(first["predicted"] * 100)
+
+    data = api_as(manager).get("/api/v1/metrics/ai/").json()["model"]
+    assert data["version"] == model.version and data["auc"] == 0.81
+    assert data["brier"] == model.calibration["brier"] and data["calibration_reliable"]
+    assert len(data["calibration"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("n_test", "recorded", "says"),
+    [(12, True, "at least 20 leads (this model's had 12)"), (40, False, "was not recorded")],
+)
+def test_calibration_is_explained_when_it_cannot_be_shown(web, manager, n_test, recorded, says):
+    trained_model(n_test, calibration=recorded)
+    html = web(manager).get(reverse("analytics:team")).content.decode()
+    assert 'data-testid="chart-calibration"' not in html
+    explained = html.split('data-testid="calibration-missing">')[1].split("</p>")[0]
+    assert says in explained
