@@ -484,34 +484,34 @@ def ai_section(*, user: User, filters: Filters) -> dict:
         figures = [
             figure(
                 "ai_suggestions_shown",
-                "AI suggestions shown",
+                "Suggestions shown",
                 "suggestions_shown",
                 fmt_int,
-                help=f"{usage['proposals_shown']} actions proposed by the assistant, "
-                f"{usage['field_suggestions_shown']} field values offered by analyses.",
+                help=f"{usage['proposals_shown']} actions, "
+                f"{usage['field_suggestions_shown']} field values",
             ),
             figure(
                 "ai_suggestions_applied",
                 "Suggestions applied",
                 "suggestions_applied",
                 fmt_int,
-                help=f"{usage['proposals_applied']} actions confirmed and done, "
-                f"{usage['field_suggestions_applied']} field values applied.",
+                help=f"{usage['proposals_applied']} actions, "
+                f"{usage['field_suggestions_applied']} field values",
             ),
             figure(
                 "ai_apply_rate",
                 "Applied rate",
                 "apply_rate",
                 fmt_pct,
-                help="Suggestions applied ÷ shown.",
+                help="Applied ÷ shown",
                 is_rate=True,
             ),
             figure(
                 "ai_analyses",
-                "Qualification analyses",
+                "Analyses run",
                 "analyses_run",
                 fmt_int,
-                help="Run on leads in the period (AI panel, API or assistant).",
+                help="Qualification analyses",
             ),
         ]
     return {
@@ -687,7 +687,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["weighted"] or Decimal("0"),
             fmt_money(numbers["weighted"] or 0),
             url=urls["weighted"],
-            help="Your open deals: amount × the step's probability.",
+            help="Your open deals now",
         ),
     ]
     return {

@@ -144,7 +144,7 @@
       make("chart-calibration", {
         type: "bar",
         data: {
-          labels: data.calibration.map(function (c) { return c.label; }),
+          labels: data.calibration.map(function (c) { return [c.label, c.count + (c.count === 1 ? " lead" : " leads")]; }),
           datasets: [
             { label: "Predicted (mean)", data: data.calibration.map(function (c) { return c.predicted; }), backgroundColor: "#6f42c1" },
             { label: "Converted", data: data.calibration.map(function (c) { return c.observed; }), backgroundColor: "#20c997" },
@@ -166,11 +166,15 @@
     button.textContent = open ? "Hide table" : "Show as table";
   });
 
-  // The custom range's inputs only for "Custom range"; choosing it waits for the dates.
+  // The custom range's inputs only for "Custom range"; choosing it waits for the dates. A
+  // preset disables them, so the request (and the pushed URL) carries no stale dates.
   document.addEventListener("change", function (event) {
     if (event.target.id !== "dash-period") return;
     var custom = event.target.value === "custom";
-    document.querySelectorAll(".dash-custom").forEach(function (el) { el.classList.toggle("d-none", !custom); });
+    document.querySelectorAll(".dash-custom").forEach(function (el) {
+      el.classList.toggle("d-none", !custom);
+      el.querySelectorAll("input").forEach(function (input) { input.disabled = !custom; });
+    });
     if (custom) event.stopPropagation();
   }, true);
 

@@ -335,7 +335,7 @@ def test_ai_section_counts_suggestions_and_analyses(web, api_as, manager, rep1, 
     assert shown(team, "ai_analyses") == "2"
     own = web(rep1).get(reverse("analytics:team")).content.decode()
     assert shown(own, "ai_suggestions_shown") == "3" and shown(own, "ai_analyses") == "1"
-    assert "your own use" in own
+    assert "(your own)" in own
 
     metrics = api_as(manager).get("/api/v1/metrics/ai/").json()  # all time
     assert metrics["usage"]["suggestions_shown"] == 4
