@@ -6,7 +6,7 @@ class ActivitiesConfig(AppConfig):
     verbose_name = "Activities and automation"
 
     def ready(self) -> None:
-        from activities import handlers, touches  # noqa: F401  (register the outbox handlers)
+        from activities import handlers, realtime, touches  # noqa: F401  (register the handlers)
         from activities.automation import chain_tag
         from crm import events
 

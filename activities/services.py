@@ -28,6 +28,7 @@ from activities.models import (
     Sequence,
     SequenceEnrollment,
 )
+from activities.realtime import publish_activity_change
 from crm import assignment, permissions, realtime
 from crm import services as crm_services
 from crm.errors import Conflict, PermissionDenied, ValidationFailed
@@ -343,6 +344,7 @@ def activity_reopen(*, by: User, activity: Activity) -> Activity:
     activity.is_done = False
     activity.done_at = None
     activity.save(update_fields=["is_done", "done_at", "updated_at"])
+    publish_activity_change(activity.pk, "reopened")
     return activity
 
 
@@ -350,10 +352,11 @@ def activity_reopen(*, by: User, activity: Activity) -> Activity:
 def activity_delete(*, by: User, activity: Activity) -> None:
     if not selectors.can_delete_activity(by, activity):
         raise PermissionDenied("You may not delete this activity.")
-    lead_id = activity.lead_id
+    activity_id, lead_id = activity.pk, activity.lead_id
     activity.delete()
     if lead_id and not activity.is_system_activity:
         lead_first_activity_refresh(lead_ids=[lead_id])
+    publish_activity_change(activity_id, "deleted")
 
 
 # --- automation helpers: welcome tasks, conversion ---------------------------------------------

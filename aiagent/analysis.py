@@ -15,6 +15,9 @@ scoring engine's AI-derived factors (their ``level`` words are the engine's voca
      "suggested_fields": [{"field", "label", "value", "display", "reason"}],
      "source": "claude" | "rules", "model", "analyzed_at", "text_excerpt"}
 
+Stored on a lead, the insights also name the ``AnalysisRun`` that made them
+(``"analysis_run": id``, added by ``aiagent.services.lead_analyze``).
+
 A key the text says nothing about is left out (the score treats it as neutral).
 """
 

@@ -6,7 +6,8 @@ class AiagentConfig(AppConfig):
     verbose_name = "AI agent"
 
     def ready(self) -> None:
-        from analytics.registry import register_period_summary
+        from aiagent.selectors import ai_usage
+        from analytics.registry import register_ai_usage, register_period_summary
 
         def summarize_period(**kwargs) -> str:
             # Imported on first use: the SDK takes a while to import, and most processes
@@ -16,3 +17,4 @@ class AiagentConfig(AppConfig):
             return summarize(**kwargs)
 
         register_period_summary(summarize_period)
+        register_ai_usage(ai_usage)

@@ -177,3 +177,38 @@ class ToolCall(models.Model):
     @property
     def proposal_status(self) -> str:
         return self.proposal.status if self.proposal_id else ""
+
+
+class AnalysisRun(models.Model):
+    """One qualification analysis of a lead (``aiagent.services.lead_analyze``), wherever it
+    was asked for (the lead's AI panel, the API, the assistant's tool): what the dashboard
+    counts as an analysis run, with the field values it offered to apply and how many were.
+    The insights themselves live on the lead (``Lead.ai_insights``, with this row's id)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mode = models.CharField(max_length=10, help_text="claude, or rules (the offline analyser).")
+    stored = models.BooleanField(
+        default=False,
+        help_text="Stored on the lead. A user who may not change the lead only sees the "
+        "analysis: it offers nothing to apply.",
+    )
+    suggested = models.PositiveIntegerField(
+        default=0, help_text="Field values the stored analysis offered to apply."
+    )
+    applied = models.PositiveIntegerField(
+        default=0,
+        help_text="Of those, how many were applied (aiagent.services.lead_apply_suggestion).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"], name="ai_run_user_idx")]
+
+    def __str__(self) -> str:
+        return f"Analysis by {self.mode} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from aiagent import analysis, registry
-from aiagent.models import Conversation, Message, Proposal, ToolCall
+from aiagent.models import AnalysisRun, Conversation, Message, Proposal, ToolCall
 from crm import permissions
 from crm import services as crm_services
 from crm.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -336,7 +336,10 @@ def lead_text(lead) -> str:
 
 def lead_analyze(*, by: User, lead, text: str = "") -> AnalyzeOutcome:
     """Analyse ``text`` (or the lead's texts) and store the insights when ``by`` may change
-    the lead; a read-only user gets the analysis without it being stored."""
+    the lead; a read-only user gets the analysis without it being stored. Every analysis is
+    recorded (``AnalysisRun``, its id in the stored insights as ``analysis_run``) with the
+    field values it offers to apply. Not one transaction: the analysis may wait on Claude;
+    recording and storing it are."""
     if not permissions.can_view(by, lead):
         raise NotFound("Lead not found.")
     text = (text or "").replace("\x00", "").strip() or lead_text(lead)
@@ -347,11 +350,21 @@ def lead_analyze(*, by: User, lead, text: str = "") -> AnalyzeOutcome:
             details={"text": ["Give the text to analyse."]},
         )
     result = analysis.analyze(text=text, lead=lead)
-    stored = False
-    if permissions.can_change(by, lead) and not lead.is_converted:
-        lead_set_insights(by=by, lead=lead, insights=result.insights)
-        stored = True
-    crm_services.audit(by=by, action="ai.lead_analyzed", obj=lead, mode=result.mode, stored=stored)
+    stored = permissions.can_change(by, lead) and not lead.is_converted
+    with transaction.atomic():
+        run = AnalysisRun.objects.create(
+            user=by,
+            lead=lead,
+            mode=result.mode,
+            stored=stored,
+            suggested=len(result.insights.get("suggested_fields") or []) if stored else 0,
+        )
+        if stored:
+            result.insights["analysis_run"] = run.pk
+            lead_set_insights(by=by, lead=lead, insights=result.insights)
+        crm_services.audit(
+            by=by, action="ai.lead_analyzed", obj=lead, mode=result.mode, stored=stored
+        )
     return AnalyzeOutcome(lead, result.insights, result.mode, stored, result.notice)
 
 
@@ -396,6 +409,8 @@ def lead_apply_suggestion(*, by: User, lead, field: str):
     insights["applied_fields"] = applied[-20:]
     lead.ai_insights = insights
     crm_services.save(lead, by=by, update_fields=["ai_insights", "updated_at"])
+    if isinstance(insights.get("analysis_run"), int):  # the run that offered it counts it
+        AnalysisRun.objects.filter(pk=insights["analysis_run"]).update(applied=F("applied") + 1)
     return lead, suggestion
 
 

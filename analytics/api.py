@@ -1,8 +1,11 @@
-"""The metrics API (SPEC §7): ``GET /api/v1/metrics/leads/`` and ``/metrics/deals/``.
+"""The metrics API (SPEC §7): ``GET /api/v1/metrics/leads/``, ``/metrics/deals/`` and
+``/metrics/ai/``.
 
 The same selectors as the dashboard, as the requesting user: every figure counts only the
 records that user may see. Without ``date_from`` / ``date_to`` the period is all time, and
-``total_leads`` then equals the ``count`` of ``GET /api/v1/leads/`` for the same user.
+``total_leads`` then equals the ``count`` of ``GET /api/v1/leads/`` for the same user. The
+AI figures count people's use of the assistant: the team's for those who see every lead,
+otherwise the user's own (``aiagent.selectors.ai_usage``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import dashboard, periods, selectors
+from analytics import dashboard, periods, registry, selectors
 from analytics.filters import MAX_ID, Filters
 from leads.models import Lead
 
 
-class MetricsQuerySerializer(serializers.Serializer):
+class PeriodQuerySerializer(serializers.Serializer):
     date_from = serializers.DateField(
         required=False,
         help_text="First day of the period (ISO date, local time zone; before 1900-01-01 "
@@ -30,13 +33,6 @@ class MetricsQuerySerializer(serializers.Serializer):
         "2999-12-31). Before date_from: a period of no days (every count 0).",
     )
     owner = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)
-    workflow = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=MAX_ID,
-        help_text="A workflow id: narrows the records of that workflow's kind (lead or deal).",
-    )
 
     def filters(self) -> Filters:
         data = self.validated_data
@@ -47,6 +43,16 @@ class MetricsQuerySerializer(serializers.Serializer):
             source=data.get("source"),
             workflow=data.get("workflow"),
         )
+
+
+class MetricsQuerySerializer(PeriodQuerySerializer):
+    source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)
+    workflow = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A workflow id: narrows the records of that workflow's kind (lead or deal).",
+    )
 
 
 class PeriodSerializer(serializers.Serializer):
@@ -101,6 +107,65 @@ class DealMetricsSerializer(DealFiguresSerializer):
     series = serializers.DictField(
         help_text="``pipeline_by_stage`` (open deals per step) and ``forecast`` (weighted "
         "value by expected close month)."
+    )
+
+
+class AIUsageSerializer(serializers.Serializer):
+    suggestions_shown = serializers.IntegerField(
+        help_text="Actions the assistant proposed for confirmation (created in the period) "
+        "plus field values the period's stored qualification analyses offered to apply."
+    )
+    suggestions_applied = serializers.IntegerField(
+        help_text="Of those: proposals confirmed and done, and field values applied "
+        "(whenever that happened)."
+    )
+    apply_rate = serializers.FloatField(
+        allow_null=True, help_text="Applied ÷ shown; null when nothing was shown."
+    )
+    proposals_shown = serializers.IntegerField()
+    proposals_applied = serializers.IntegerField()
+    field_suggestions_shown = serializers.IntegerField()
+    field_suggestions_applied = serializers.IntegerField()
+    analyses_run = serializers.IntegerField(
+        help_text="Qualification analyses run in the period (stored or not), from a lead's "
+        "AI panel, the API or the assistant."
+    )
+
+
+class CalibrationBinSerializer(serializers.Serializer):
+    low = serializers.FloatField(help_text="Predicted probability from (included).")
+    high = serializers.FloatField(help_text="Up to (excluded; 1.0 included in the last bin).")
+    count = serializers.IntegerField(help_text="Held-out leads in the bin.")
+    predicted = serializers.FloatField(allow_null=True, help_text="Their mean probability.")
+    observed = serializers.FloatField(allow_null=True, help_text="The share that converted.")
+
+
+class ModelQualitySerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    trained_at = serializers.DateTimeField()
+    n_train = serializers.IntegerField()
+    n_test = serializers.IntegerField(help_text="Held-out finished leads.")
+    auc = serializers.FloatField(allow_null=True)
+    brier = serializers.FloatField(
+        allow_null=True, help_text="Brier score on the held-out leads; null if not recorded."
+    )
+    calibration = CalibrationBinSerializer(
+        many=True,
+        help_text="Per probability bin; empty for models trained before it was recorded.",
+    )
+    calibration_reliable = serializers.BooleanField(
+        help_text="Enough held-out leads for the bins' rates to mean something (the "
+        "dashboard shows calibration only then)."
+    )
+
+
+class AIMetricsSerializer(serializers.Serializer):
+    period = PeriodSerializer()
+    previous_period = PeriodSerializer(allow_null=True)
+    usage = AIUsageSerializer(allow_null=True, help_text="Null when no AI assistant is installed.")
+    previous = AIUsageSerializer(allow_null=True)
+    model = ModelQualitySerializer(
+        allow_null=True, help_text="The newest conversion model; null before the first."
     )
 
 
@@ -230,3 +295,43 @@ class DealMetricsView(APIView):
             },
         }
         return Response(DealMetricsSerializer(data).data)
+
+
+class AIMetricsView(APIView):
+    """The AI section: suggestions the assistant made and how many were applied, qualification
+    analyses run (the team's for those who see every lead, otherwise your own; ``owner``
+    narrows to one user), and the conversion model's quality on its held-out leads."""
+
+    @extend_schema(
+        parameters=[PeriodQuerySerializer],
+        responses=AIMetricsSerializer,
+        operation_id="metrics_ai",
+    )
+    def get(self, request: Request) -> Response:
+        query = PeriodQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.filters()
+        count_usage = registry.ai_usage()
+        usage = count_usage(user=request.user, filters=filters) if count_usage else None
+        model = selectors.model_quality()
+        model_data = None
+        if model is not None:
+            calibration = model.calibration or {}
+            model_data = {
+                "version": model.version,
+                "trained_at": model.trained_at,
+                "n_train": model.n_train,
+                "n_test": model.n_test,
+                "auc": model.auc,
+                "brier": calibration.get("brier"),
+                "calibration": calibration.get("bins", []),
+                "calibration_reliable": dashboard.model_calibration(model)["state"] == "shown",
+            }
+        data = {
+            "period": _period(filters.period),
+            "previous_period": _period(filters.previous),
+            "usage": usage,
+            "previous": usage["previous"] if usage else None,
+            "model": model_data,
+        }
+        return Response(AIMetricsSerializer(data).data)

@@ -1,10 +1,11 @@
 """``/ws/dashboard/``: tells an open dashboard that its figures may have changed.
 
-It joins the lead and deal tables' change groups (``crm.realtime.table_group``), which every
-lead and deal service already publishes to, and coalesces their signals: at most one
-notice per ``DASHBOARD_LIVE_SECONDS``. The notice carries no figures and no record: the page
-re-reads the dashboard over HTTP as its own user, so it only ever shows what that user may
-see.
+It joins the lead, deal and activity change groups (``crm.realtime.table_group``), which
+every lead and deal service (through their outbox handlers) and every activity change
+(``activities.realtime``: created, completed, reopened, deleted) publish to, and coalesces
+their signals: at most one notice per ``DASHBOARD_LIVE_SECONDS``. The notice carries no
+figures and no record: the page re-reads the dashboard over HTTP as its own user, so it only
+ever shows what that user may see.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.conf import settings
 from crm.realtime import table_group
 
 UNAUTHENTICATED = 4401
-KINDS = ("lead", "deal")
+KINDS = ("lead", "deal", "activity")
 NOTICE = '<div id="dashboard-stale" hidden hx-swap-oob="true" data-at="{at}"></div>'
 
 

@@ -20,11 +20,12 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from activities.selectors import mark_changeable
-from analytics import insights, selectors
+from analytics import insights, registry, selectors
 from analytics.filters import Filters
-from analytics.periods import Period
+from analytics.periods import EARLIEST, Period
 from crm import formatting
 from crm.models import User
+from leads.predictive import CALIBRATION_MIN_HELD_OUT
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -454,7 +455,6 @@ def team_dashboard(
             )
             for a, b in over_time["ranges"]
         ]
-    model = selectors.model_quality()
     return {
         "filters": filters,
         "lead_figures": lead_figures,
@@ -469,9 +469,93 @@ def team_dashboard(
         "forecast": forecast_rows,
         "leaderboard": leaderboard,
         "insights": found,
-        "model": model,
+        **ai_section(user=user, filters=filters),
         "is_empty": not kpis["total"] and not d.open_count and not d.won_count and not d.lost_count,
     }
+
+
+# --- the AI section ---------------------------------------------------------------------------
+def ai_section(*, user: User, filters: Filters) -> dict:
+    """The predictive model's quality (AUC, and calibration when enough held-out leads exist)
+    and what the AI assistant suggested and what came of it (the registered ``ai_usage``,
+    ``aiagent.selectors.ai_usage``, defines each figure; None when no assistant is
+    installed)."""
+    model = selectors.model_quality()
+    count_usage = registry.ai_usage()
+    usage = count_usage(user=user, filters=filters) if count_usage is not None else None
+    figures = []
+    if usage is not None:
+        prev = usage["previous"] or {}
+
+        def figure(key, label, name, fmt, **options):
+            return _figure(key, label, usage[name], fmt(usage[name]), prev.get(name), **options)
+
+        figures = [
+            figure(
+                "ai_suggestions_shown",
+                "Suggestions shown",
+                "suggestions_shown",
+                fmt_int,
+                help=f"{usage['proposals_shown']} actions, "
+                f"{usage['field_suggestions_shown']} field values",
+            ),
+            figure(
+                "ai_suggestions_applied",
+                "Suggestions applied",
+                "suggestions_applied",
+                fmt_int,
+                help=f"{usage['proposals_applied']} actions, "
+                f"{usage['field_suggestions_applied']} field values",
+            ),
+            figure(
+                "ai_apply_rate",
+                "Applied rate",
+                "apply_rate",
+                fmt_pct,
+                help="Applied ÷ shown",
+                is_rate=True,
+            ),
+            figure(
+                "ai_analyses",
+                "Analyses run",
+                "analyses_run",
+                fmt_int,
+                help="Qualification analyses",
+            ),
+        ]
+    return {
+        "model": model,
+        "calibration": model_calibration(model),
+        "ai_usage": usage,
+        "ai_figures": figures,
+    }
+
+
+def model_calibration(model) -> dict:
+    """The model's calibration as the AI section shows it. ``state``: "shown" (``rows`` per
+    probability bin, ``brier``), "too_few" (fewer held-out leads than
+    ``leads.predictive.CALIBRATION_MIN_HELD_OUT``: a bin would hold one or two leads),
+    "not_recorded" (trained before calibration was stored) or "no_model"."""
+    if model is None:
+        return {"state": "no_model"}
+    calibration = model.calibration or {}
+    if not calibration.get("bins"):
+        return {"state": "not_recorded"}
+    n, minimum = calibration.get("n", 0), CALIBRATION_MIN_HELD_OUT
+    if n < minimum:
+        return {"state": "too_few", "n": n, "minimum": minimum}
+    rows = [
+        {
+            "label": f"{row['low']:.0%}–{row['high']:.0%}",
+            "count": row["count"],
+            "predicted": row["predicted"],
+            "observed": row["observed"],
+            "predicted_display": fmt_pct(row["predicted"]),
+            "observed_display": fmt_pct(row["observed"]),
+        }
+        for row in calibration["bins"]
+    ]
+    return {"state": "shown", "rows": rows, "brier": calibration["brier"], "n": n}
 
 
 def summary_facts(data: dict) -> dict:
@@ -550,12 +634,35 @@ def _leaderboard(
 
 
 # --- My day -----------------------------------------------------------------------------------
+def _days(prefix: str, period: Period) -> dict[str, str]:
+    """``<prefix>_after`` / ``_before`` for the period's days. All time starts at
+    ``EARLIEST``: "on any day", which a table filter can only say as a first day."""
+    params = {f"{prefix}_after": (period.start or EARLIEST).isoformat()}
+    if period.end:
+        params[f"{prefix}_before"] = period.end.isoformat()
+    return params
+
+
+def my_number_urls(*, user: User, period: Period) -> dict[str, str]:
+    """The tables of exactly the records ``selectors.my_numbers`` counts: the user's own
+    (owner or assignee), qualified / converted / won on the period's days, and the open
+    deals of the weighted pipeline."""
+    mine = {"owner_or_assignee": user.pk}
+    return {
+        "qualified": _url("leads:list", {**mine, **_days("qualified", period)}),
+        "converted": _url("leads:list", {**mine, **_days("converted", period)}),
+        "won": _url("deals:list", {**mine, "outcome": "won", **_days("won", period)}),
+        "weighted": _url("deals:list", {**mine, "outcome": "open", "ordering": "-weighted_amount"}),
+    }
+
+
 def my_day(*, user: User, filters: Filters) -> dict:
     sections = selectors.my_activity_sections(user=user)
     hot, stale = selectors.leads_needing_attention(user=user)
     for key in ("overdue", "today"):
         mark_changeable(user, sections[key].activities)
     numbers = selectors.my_numbers(user=user, filters=filters)
+    urls = my_number_urls(user=user, period=filters.period)
     has_prev = filters.previous is not None
     figures = [
         _figure(
@@ -564,6 +671,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["qualified"],
             fmt_int(numbers["qualified"]),
             numbers["prev_qualified"] if has_prev else None,
+            url=urls["qualified"],
         ),
         _figure(
             "converted",
@@ -571,6 +679,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["converted"],
             fmt_int(numbers["converted"]),
             numbers["prev_converted"] if has_prev else None,
+            url=urls["converted"],
         ),
         _figure(
             "won",
@@ -578,6 +687,7 @@ def my_day(*, user: User, filters: Filters) -> dict:
             numbers["won"],
             fmt_int(numbers["won"]),
             numbers["prev_won"] if has_prev else None,
+            url=urls["won"],
             help=fmt_money(numbers["won_value"] or 0) + " won",
         ),
         _figure(
@@ -585,6 +695,8 @@ def my_day(*, user: User, filters: Filters) -> dict:
             "Weighted pipeline",
             numbers["weighted"] or Decimal("0"),
             fmt_money(numbers["weighted"] or 0),
+            url=urls["weighted"],
+            help="Your open deals now",
         ),
     ]
     return {

@@ -647,8 +647,9 @@ def deal_forecast(
 
 # --- the AI section --------------------------------------------------------------------------
 def model_quality() -> ConversionModel | None:
-    """The newest trained conversion model (its AUC on the held-out finished leads)."""
-    return ConversionModel.objects.order_by("-version").first()
+    """The newest trained conversion model (its AUC and calibration on the held-out finished
+    leads), without its parameters (the section does not read them)."""
+    return ConversionModel.objects.defer("parameters").order_by("-version").first()
 
 
 # --- My day ----------------------------------------------------------------------------------

@@ -143,4 +143,13 @@ def _charts(context: dict) -> dict:
             {"label": f["label"], "weighted": float(f["weighted"]), "url": f["url"]}
             for f in context["forecast"]
         ],
+        "calibration": [
+            {
+                "label": row["label"],
+                "count": row["count"],
+                "predicted": None if row["predicted"] is None else row["predicted"] * 100,
+                "observed": None if row["observed"] is None else row["observed"] * 100,
+            }
+            for row in context["calibration"].get("rows", [])
+        ],
     }

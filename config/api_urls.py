@@ -41,6 +41,7 @@ urlpatterns = [
     path("imports/<int:pk>/errors/", crm_api.ImportErrorsView.as_view(), name="api-import-errors"),
     path("metrics/leads/", analytics_api.LeadMetricsView.as_view(), name="metrics-leads"),
     path("metrics/deals/", analytics_api.DealMetricsView.as_view(), name="metrics-deals"),
+    path("metrics/ai/", analytics_api.AIMetricsView.as_view(), name="metrics-ai"),
     path("lead-capture/", capture_api.LeadCaptureView.as_view(), name="lead-capture"),
     *router.urls,
 ]

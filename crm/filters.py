@@ -46,6 +46,15 @@ class BigIntFilter(django_filters.NumberFilter):
     field_class = BigIntField
 
 
+class OwnerOrAssigneeFilter(BigIntFilter):
+    """Records a user owns or is assigned (a user id): what My day counts as "mine"."""
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        return qs.filter(Q(owner_id=value) | Q(assigned_to_id=value))
+
+
 class StrictNullBooleanField(forms.NullBooleanField):
     """``true`` / ``false`` (any case) or ``1`` / ``0``; empty is no filter; anything else is
     an error (Django's own field reads an unknown word as "no filter")."""

@@ -2,7 +2,8 @@
 
 Parameters: ``search`` (name, organization, person), ``step`` (step id, repeatable),
 ``workflow``, ``outcome`` (open / won / lost), ``owner``, ``assigned_to`` (a user id, or
-``none`` for unassigned deals), ``amount_min`` / ``amount_max``, ``expected_close_after`` /
+``none`` for unassigned deals), ``owner_or_assignee`` (a user id: deals the user owns or
+is assigned), ``amount_min`` / ``amount_max``, ``expected_close_after`` /
 ``expected_close_before``, ``created_after`` / ``created_before``, ``cf_<name>`` custom field
 filters (``customfields.filters``) and ``ordering`` (e.g. ``-amount``, ``step``,
 ``weighted_amount``, ``cf_<name>``).
@@ -14,7 +15,13 @@ import django_filters
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
-from crm.filters import BigIntFilter, IdOrNoneFilter, SearchTextFilter, StableOrderingFilter
+from crm.filters import (
+    BigIntFilter,
+    IdOrNoneFilter,
+    OwnerOrAssigneeFilter,
+    SearchTextFilter,
+    StableOrderingFilter,
+)
 from customfields.filters import CustomFieldFilterSetMixin
 from deals.models import Deal
 
@@ -61,6 +68,7 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     )
     owner = BigIntFilter(field_name="owner_id")
     assigned_to = IdOrNoneFilter(method="filter_assigned_to", label="Assignee")
+    owner_or_assignee = OwnerOrAssigneeFilter(label="Owner or assignee")
     amount_min = AmountFilter(field_name="amount", lookup_expr="gte")
     amount_max = AmountFilter(field_name="amount", lookup_expr="lte")
     expected_close_after = django_filters.DateFilter(
@@ -91,6 +99,7 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
             "outcome",
             "owner",
             "assigned_to",
+            "owner_or_assignee",
             "amount_min",
             "amount_max",
             "expected_close_after",

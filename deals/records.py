@@ -91,6 +91,7 @@ FILTERS = (
     Filter("outcome", "Status", "select", choices=lambda: OUTCOME_CHOICES),
     Filter("assigned_to", "Assignee", "user", none_value="none"),
     Filter("owner", "Owner", "user"),
+    Filter("owner_or_assignee", "Owner or assignee", "user", more=True),
     Filter("amount_min", "Amount from", "number", more=True),
     Filter("amount_max", "Amount to", "number", more=True),
     Filter("expected_close_after", "Close from", "date", more=True),

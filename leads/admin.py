@@ -219,6 +219,7 @@ class ConversionModelAdmin(admin.ModelAdmin):
         "n_test",
         "n_converted",
         "n_disqualified",
+        "calibration",
         "parameters",
     )
     actions = ["train_now"]

@@ -3,7 +3,13 @@
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from crm.filters import BigIntFilter, SearchTextFilter, StableOrderingFilter, StrictBooleanFilter
+from crm.filters import (
+    BigIntFilter,
+    OwnerOrAssigneeFilter,
+    SearchTextFilter,
+    StableOrderingFilter,
+    StrictBooleanFilter,
+)
 from customfields.filters import CustomFieldFilterSetMixin
 from leads.models import Lead
 from wfm.models import StatusHistory
@@ -29,6 +35,7 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     priority = django_filters.MultipleChoiceFilter(choices=Lead.Priority.choices)
     owner = BigIntFilter(field_name="owner_id")
     assigned_to = BigIntFilter(method="filter_assigned_to", label="Assignee")
+    owner_or_assignee = OwnerOrAssigneeFilter(label="Owner or assignee")
     is_qualified = StrictBooleanFilter()
     is_converted = StrictBooleanFilter(
         field_name="converted_at", lookup_expr="isnull", exclude=True
@@ -37,6 +44,12 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     score_max = BigIntFilter(field_name="lead_score", lookup_expr="lte")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    # My day's numbers (issue 16): leads qualified / converted on these local days, whatever
+    # their flags say now (a disqualified lead keeps the day it was qualified).
+    qualified_after = django_filters.DateFilter(field_name="qualified_at", lookup_expr="date__gte")
+    qualified_before = django_filters.DateFilter(field_name="qualified_at", lookup_expr="date__lte")
+    converted_after = django_filters.DateFilter(field_name="converted_at", lookup_expr="date__gte")
+    converted_before = django_filters.DateFilter(field_name="converted_at", lookup_expr="date__lte")
     workflow = BigIntFilter(field_name="wfm_project__workflow_id", label="Workflow")
     # The dashboard's funnel (issue 16): leads that entered this step at some time, whatever
     # their step now (the status history). A URL parameter only, not in the filter bar: an

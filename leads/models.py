@@ -661,6 +661,14 @@ class ConversionModel(models.Model):
     auc = models.FloatField(
         null=True, blank=True, help_text="Area under the ROC curve on the held-out split."
     )
+    calibration = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Calibration on the held-out split (leads.predictive.calibration): per "
+        "probability bin (low–high) its number of leads, their mean predicted probability "
+        "and the share that converted; the Brier score (0 is perfect, 0.25 is always saying "
+        "50 %) and n, the held-out leads. Empty for models trained before it was recorded.",
+    )
     n_train = models.PositiveIntegerField(default=0)
     n_test = models.PositiveIntegerField(default=0)
     n_converted = models.PositiveIntegerField(default=0)

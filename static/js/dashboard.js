@@ -125,6 +125,34 @@
       },
       options: forecast,
     });
+    if (data.calibration && data.calibration.length) {
+      var calibration = base(colors, {
+        plugins: {
+          legend: { labels: { color: colors.text, boxWidth: 12 } },
+          tooltip: {
+            callbacks: {
+              afterBody: function (items) {
+                var row = data.calibration[items[0].dataIndex];
+                return row.count + " held-out lead" + (row.count === 1 ? "" : "s");
+              },
+            },
+          },
+        },
+      });
+      calibration.scales.y.max = 100;
+      calibration.scales.y.ticks.callback = function (value) { return value + " %"; };
+      make("chart-calibration", {
+        type: "bar",
+        data: {
+          labels: data.calibration.map(function (c) { return [c.label, c.count + (c.count === 1 ? " lead" : " leads")]; }),
+          datasets: [
+            { label: "Predicted (mean)", data: data.calibration.map(function (c) { return c.predicted; }), backgroundColor: "#6f42c1" },
+            { label: "Converted", data: data.calibration.map(function (c) { return c.observed; }), backgroundColor: "#20c997" },
+          ],
+        },
+        options: calibration,
+      });
+    }
     document.getElementById("dashboard-body").setAttribute("data-drawn", String(Date.now()));
   }
 
@@ -138,11 +166,15 @@
     button.textContent = open ? "Hide table" : "Show as table";
   });
 
-  // The custom range's inputs only for "Custom range"; choosing it waits for the dates.
+  // The custom range's inputs only for "Custom range"; choosing it waits for the dates. A
+  // preset disables them, so the request (and the pushed URL) carries no stale dates.
   document.addEventListener("change", function (event) {
     if (event.target.id !== "dash-period") return;
     var custom = event.target.value === "custom";
-    document.querySelectorAll(".dash-custom").forEach(function (el) { el.classList.toggle("d-none", !custom); });
+    document.querySelectorAll(".dash-custom").forEach(function (el) {
+      el.classList.toggle("d-none", !custom);
+      el.querySelectorAll("input").forEach(function (input) { input.disabled = !custom; });
+    });
     if (custom) event.stopPropagation();
   }, true);
 

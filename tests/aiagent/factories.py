@@ -1,10 +1,19 @@
-"""Records for the AI tests, made through the services (so permissions are real)."""
+"""Records for the AI tests, made through the services (so permissions are real), and
+factory-boy factories of the assistant's own rows (proposals, analysis runs) for the counts
+that read them."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from decimal import Decimal
 
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
 from activities import services as activity_services
+from aiagent.models import AnalysisRun, Proposal
 from crm import services as crm_services
 from deals import services as deal_services
 from leads import services as lead_services
@@ -36,3 +45,31 @@ def make_person(owner, first: str, last: str = "", **fields):
 def make_activity(owner, subject: str, **links):
     links.setdefault("type", "task")
     return activity_services.activity_create(by=owner, subject=subject, **links)
+
+
+class ProposalFactory(DjangoModelFactory):
+    """A confirm-only action the assistant proposed (pending unless ``status`` says)."""
+
+    class Meta:
+        model = Proposal
+
+    token = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
+    user = factory.SubFactory("tests.factories.UserFactory", role="Sales Rep")
+    tool = "convert_lead"
+    arguments = factory.LazyFunction(dict)
+    arguments_hash = factory.Faker("sha256")
+    summary = factory.Faker("sentence")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=10))
+
+
+class AnalysisRunFactory(DjangoModelFactory):
+    """A recorded qualification analysis (stored, by the offline rules)."""
+
+    class Meta:
+        model = AnalysisRun
+
+    user = factory.SubFactory("tests.factories.UserFactory", role="Sales Rep")
+    mode = "rules"
+    stored = True
+    suggested = 0
+    applied = 0

@@ -249,3 +249,170 @@ def test_each_over_time_segment_links_to_its_leads(web, manager, rep1):
         for n, url in zip(dataset["data"], dataset["urls"], strict=True):
             if n:
                 assert table_count(client, url) == n
+
+
+@pytest.mark.parametrize("period", ["last_30_days", "all"])
+def test_my_day_numbers_link_to_exactly_the_counted_records(
+    web, api_as, manager, rep1, rep2, period
+):
+    from decimal import Decimal
+
+    from django.conf import settings
+
+    from crm import permissions
+    from crm.formatting import money
+    from tests.deals.factories import make_deal
+    from wfm.defaults import DealStep
+
+    now = timezone.now()
+    ago = lambda days: now - timedelta(days=days)  # noqa: E731
+    qualified = [
+        LeadFactory(owner=rep1),  # owned
+        LeadFactory(owner=rep2, assigned_to=rep1),  # assigned to me
+        LeadFactory(owner=rep1, assigned_to=rep2),  # owned, given to someone else
+    ]
+    Lead.objects.filter(pk__in=[x.pk for x in qualified]).update(qualified_at=ago(2))
+    old = LeadFactory(owner=rep1)  # qualified before this period
+    Lead.objects.filter(pk=old.pk).update(qualified_at=ago(45), converted_at=ago(40))
+    theirs = LeadFactory(owner=rep2)  # not mine, but shared with me: I see it
+    Lead.objects.filter(pk=theirs.pk).update(qualified_at=ago(2), converted_at=ago(1))
+    permissions.share(rep1, theirs)
+    Lead.objects.filter(pk=qualified[0].pk).update(converted_at=ago(1))
+    make_deal(rep1, amount=1000, step=DealStep.PROPOSAL)
+    make_deal(rep2, amount=2000, step=DealStep.DISCOVERY, assigned_to=rep1, by=manager)
+    shared = make_deal(rep2, amount=4000, step=DealStep.DISCOVERY)  # not mine
+    permissions.share(rep1, shared)
+    make_deal(rep1, amount=700, step=DealStep.CLOSED_WON)
+    permissions.share(rep1, make_deal(rep2, amount=900, step=DealStep.CLOSED_WON))
+
+    client = web(rep1)
+    api = api_as(rep1)
+    html = client.get(reverse("analytics:my_day") + f"?period={period}").content.decode()
+
+    def figure(key: str) -> tuple[str, str]:
+        match = re.search(rf'href="([^"]+)" data-testid="kpi-{key}-value"[^>]*>([^<]*)<', html)
+        assert match, f"{key} has no link"
+        return unescape(match.group(1)), match.group(2).strip()
+
+    expected = {"qualified": 4 if period == "all" else 3, "converted": 2 if period == "all" else 1}
+    for key, count in expected.items():
+        url, shown = figure(key)
+        assert url.startswith("/leads/?")
+        assert int(shown) == count, key
+        assert table_count(client, url) == count, key
+        assert api.get(f"/api/v1/leads/?{url.split('?', 1)[1]}").json()["count"] == count
+    url, shown = figure("won")
+    assert url.startswith("/deals/?") and int(shown) == 1
+    assert deal_count(api, url) == 1
+    url, shown = figure("weighted")
+    open_deals = api.get(f"/api/v1/deals/?{url.split('?', 1)[1]}").json()["results"]
+    assert len(open_deals) == 2
+    total = sum(Decimal(str(d["weighted_amount"])) for d in open_deals)
+    assert total and shown == money(total, settings.DEFAULT_CURRENCY)
+
+
+# --- the AI section ------------------------------------------------------------------------------
+def shown(html: str, key: str) -> str:
+    match = re.search(rf'data-testid="kpi-{key}-value"[^>]*>([^<]*)<', html)
+    assert match, key
+    return match.group(1).strip()
+
+
+def test_ai_section_counts_suggestions_and_analyses(web, api_as, manager, rep1, rep2):
+    from tests.aiagent.factories import AnalysisRunFactory, ProposalFactory
+
+    ProposalFactory(user=rep1, status="confirmed")
+    ProposalFactory(user=rep2, status="rejected")
+    AnalysisRunFactory(user=rep1, suggested=2, applied=1)
+    AnalysisRunFactory(user=rep2, stored=False)
+    old = AnalysisRunFactory(user=rep1)  # before the period
+    type(old).objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=45))
+
+    team = web(manager).get(reverse("analytics:team")).content.decode()
+    assert shown(team, "ai_suggestions_shown") == "4"
+    assert shown(team, "ai_suggestions_applied") == "2"
+    assert shown(team, "ai_apply_rate") == "50%"
+    assert shown(team, "ai_analyses") == "2"
+    own = web(rep1).get(reverse("analytics:team")).content.decode()
+    assert shown(own, "ai_suggestions_shown") == "3" and shown(own, "ai_analyses") == "1"
+    assert "(your own)" in own
+
+    metrics = api_as(manager).get("/api/v1/metrics/ai/").json()  # all time
+    assert metrics["usage"]["suggestions_shown"] == 4
+    assert metrics["usage"]["analyses_run"] == 3
+    assert metrics["previous"] is None and metrics["model"] is None
+    today = timezone.localdate()
+    window = f"date_from={today - timedelta(days=29)}&date_to={today}"
+    recent = api_as(rep1).get(f"/api/v1/metrics/ai/?{window}").json()
+    # The old analysis (45 days ago) falls in the previous 30 days.
+    assert recent["usage"]["analyses_run"] == 1 and recent["previous"]["analyses_run"] == 1
+    assert api_as(rep1).get(f"/api/v1/metrics/ai/?owner={rep2.pk}").json()["usage"] == {
+        **metrics["usage"],
+        **dict.fromkeys(
+            (
+                "suggestions_shown",
+                "suggestions_applied",
+                "proposals_shown",
+                "proposals_applied",
+                "field_suggestions_shown",
+                "field_suggestions_applied",
+                "analyses_run",
+            ),
+            0,
+        ),
+        "apply_rate": None,
+    }
+    assert api_as(manager).get("/api/v1/metrics/ai/?owner=x").status_code == 400
+
+
+def trained_model(n_test: int, *, calibration: bool = True):
+    import random
+
+    from leads import predictive
+    from leads.models import ConversionModel
+
+    rng = random.Random(4)
+    scores = [rng.random() for _ in range(n_test)]
+    labels = [rng.random() < s for s in scores]
+    return ConversionModel.objects.create(
+        version=ConversionModel.objects.count() + 1,
+        auc=0.81,
+        n_train=4 * n_test,
+        n_test=n_test,
+        calibration=predictive.calibration(scores, labels) if calibration else {},
+    )
+
+
+def test_calibration_is_shown_next_to_the_auc(web, api_as, manager):
+    import json
+
+    model = trained_model(40)
+    html = web(manager).get(reverse("analytics:team")).content.decode()
+    section = html.split('data-testid="model-quality"')[1].split("</section>")[0]
+    assert 'data-testid="model-auc">0.810<' in section
+    assert f'data-testid="model-brier">{model.calibration["brier"]:.3f}<' in section
+    rows = re.findall(r'<tr><th scope="row">(\d+%–\d+%)</th><td class="text-end">(\d+)<', section)
+    assert [label for label, _ in rows] == ["0%–20%", "20%–40%", "40%–60%", "60%–80%", "80%–100%"]
+    assert sum(int(n) for _, n in rows) == 40
+    raw = re.search(r'id="dashboard-data" type="application/json">(.*?)</script>', html, re.S)
+    chart = json.loads(raw.group(1))["calibration"]
+    assert [c["count"] for c in chart] == [int(n) for _, n in rows]
+    first = model.calibration["bins"][0]
+    assert chart[0]["predicted"] == pytest.approx(first["predicted"] * 100)
+
+    data = api_as(manager).get("/api/v1/metrics/ai/").json()["model"]
+    assert data["version"] == model.version and data["auc"] == 0.81
+    assert data["brier"] == model.calibration["brier"] and data["calibration_reliable"]
+    assert len(data["calibration"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("n_test", "recorded", "says"),
+    [(12, True, "at least 20 leads (this model's had 12)"), (40, False, "was not recorded")],
+)
+def test_calibration_is_explained_when_it_cannot_be_shown(web, manager, n_test, recorded, says):
+    trained_model(n_test, calibration=recorded)
+    html = web(manager).get(reverse("analytics:team")).content.decode()
+    assert 'data-testid="chart-calibration"' not in html
+    explained = html.split('data-testid="calibration-missing">')[1].split("</p>")[0]
+    assert says in explained

@@ -253,6 +253,7 @@ EXPECTED: dict[str, Entry] = {
     "analytics:summary": write_only(None, status(PASS)),
     "metrics-leads": Entry(get=everyone(), anonymous=401),
     "metrics-deals": Entry(get=everyone(), anonymous=401),
+    "metrics-ai": Entry(get=everyone(), anonymous=401),
     # --- the API
     "api-token": Entry(get=POST_ONLY, post=status(PASS), anonymous=405),
     "api-me": Entry(get=everyone(), anonymous=401),

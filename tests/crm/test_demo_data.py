@@ -20,7 +20,7 @@ from crm.formatting import HOT_FROM, temperature
 from crm.models import Organization, Person
 from deals.models import Deal
 from leads.models import ConversionModel, Lead, TouchPoint
-from leads.predictive import MIN_FINISHED, finished_leads
+from leads.predictive import CALIBRATION_MIN_HELD_OUT, MIN_FINISHED, finished_leads
 from leads.scoring.services import open_leads
 from wfm.defaults import DealStep
 from wfm.models import StatusHistory, WorkflowStep
@@ -91,6 +91,8 @@ def test_enough_finished_leads_for_the_conversion_model(seeded):
     assert converted.count() >= 20 and finished.count() - converted.count() >= 20
     model = ConversionModel.objects.get()
     assert model.auc is not None and model.auc > 0.6
+    # Enough held-out leads that the dashboard shows the model's calibration.
+    assert model.calibration["n"] == model.n_test >= CALIBRATION_MIN_HELD_OUT
     assert "conversion model: Trained" in output
     # Every converted lead became a person, an organization and a deal.
     assert not converted.filter(converted_to_deal__isnull=True).exists()
@@ -223,6 +225,12 @@ def test_some_leads_were_analysed_and_a_suggestion_applied(seeded):
     analysed = [i for i in Lead.objects.values_list("ai_insights", flat=True) if i]
     assert len(analysed) >= 10
     assert any(i.get("applied_fields") for i in analysed)
+    # The dashboard's AI section counts them: each analysis was recorded as it ran.
+    from aiagent.models import AnalysisRun
+
+    runs = AnalysisRun.objects.filter(stored=True)
+    assert runs.count() == len(analysed)
+    assert runs.filter(applied__gt=0).exists()
 
 
 def test_no_two_organizations_share_a_domain(seeded):

@@ -240,6 +240,10 @@ def test_step_owner_and_assignee_filters(api_as, manager, rep1, rep2, spread, st
     assert names(client.get(f"{URL}?owner={rep1.pk}")) == ["Alpha robots"]
     assert sorted(names(client.get(f"{URL}?owner={rep2.pk}"))) == ["Beta", "Gamma"]
     assert names(client.get(f"{URL}?assigned_to={rep1.pk}")) == ["Beta"]
+    # Owned by rep1 (Alpha) or assigned to rep1 (Beta, owned by rep2): My day's "mine".
+    mine = f"{URL}?owner_or_assignee={rep1.pk}"
+    assert sorted(names(client.get(mine))) == ["Alpha robots", "Beta"]
+    assert names(client.get(f"{URL}?owner_or_assignee={rep2.pk}&outcome=won")) == ["Gamma"]
 
 
 def test_custom_field_filter(api_as, rep1):

@@ -188,3 +188,47 @@ def test_list_query_count_is_constant(api_as, rep1, rows, django_assert_max_num_
     client = api_as(rep1)
     with django_assert_max_num_queries(10):
         assert client.get("/api/v1/leads/?page_size=50").json()["count"] == rows
+
+
+def test_qualified_and_converted_day_filters_read_local_days(api_as, manager, rep1, settings):
+    """``qualified_after`` / ``_before`` and ``converted_after`` / ``_before`` take whole local
+    days (both included), like the dashboard's periods, whatever the lead's flags say now."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    berlin = ZoneInfo("Europe/Berlin")
+    late = LeadFactory(owner=rep1, name="late")  # 23:30 local on 2 March: still 2 March
+    Lead.objects.filter(pk=late.pk).update(
+        qualified_at=datetime(2026, 3, 2, 23, 30, tzinfo=berlin), is_qualified=False
+    )
+    early = LeadFactory(owner=rep1, name="early")
+    Lead.objects.filter(pk=early.pk).update(
+        qualified_at=datetime(2026, 3, 3, 0, 10, tzinfo=berlin),
+        converted_at=datetime(2026, 3, 4, 9, 0, tzinfo=berlin),
+    )
+    LeadFactory(owner=rep1, name="never")
+    client = api_as(manager)
+
+    def names(query: str) -> set[str]:
+        return {r["name"] for r in client.get(f"/api/v1/leads/?{query}").json()["results"]}
+
+    assert names("qualified_after=2026-03-02&qualified_before=2026-03-02") == {"late"}
+    assert names("qualified_after=2026-03-03") == {"early"}
+    assert names("qualified_before=2026-03-03") == {"late", "early"}
+    assert names("converted_after=2026-03-01&converted_before=2026-03-04") == {"early"}
+    assert names("converted_before=2026-03-03") == set()
+
+
+def test_owner_or_assignee_filter(api_as, manager, rep1, rep2):
+    owned = LeadFactory(owner=rep1, name="owned")
+    LeadFactory(owner=rep2, assigned_to=rep1, name="assigned")
+    LeadFactory(owner=rep2, name="theirs")
+    Lead.objects.filter(pk=owned.pk).update(assigned_to=rep2)  # owned, given to someone else
+    client = api_as(manager)
+    found = client.get(f"/api/v1/leads/?owner_or_assignee={rep1.pk}").json()["results"]
+    assert {r["name"] for r in found} == {"owned", "assigned"}
+    assert client.get("/api/v1/leads/?owner_or_assignee=x").status_code == 400
+    # A rep's filter never reaches what it may not see: rep2's own "theirs" stays hidden.
+    found = api_as(rep1).get(f"/api/v1/leads/?owner_or_assignee={rep2.pk}").json()["results"]
+    assert {r["name"] for r in found} == {"owned", "assigned"}

@@ -26,6 +26,32 @@ def test_auc_is_the_mann_whitney_statistic():
     assert predictive.auc([0.1, 0.2], [True, True]) is None
 
 
+def test_calibration_bins_and_brier_score_by_hand():
+    scores = [0.1, 0.15, 0.5, 0.55, 0.9, 1.0, 0.3]
+    labels = [False, False, True, False, True, True, False]
+
+    found = predictive.calibration(scores, labels, bins=5)
+
+    assert found["n"] == 7
+    # Mean squared error of the probabilities: (0.01 + 0.0225 + 0.25 + 0.3025 + 0.01 + 0 +
+    # 0.09) / 7.
+    assert found["brier"] == pytest.approx(0.685 / 7, abs=1e-4)
+    bins = found["bins"]
+    assert [(b["low"], b["high"]) for b in bins] == [
+        (0.0, 0.2),
+        (0.2, 0.4),
+        (0.4, 0.6),
+        (0.6, 0.8),
+        (0.8, 1.0),
+    ]
+    assert [b["count"] for b in bins] == [2, 1, 2, 0, 2]  # 1.0 falls in the last bin
+    assert bins[0]["predicted"] == pytest.approx(0.125) and bins[0]["observed"] == 0.0
+    assert bins[2]["predicted"] == pytest.approx(0.525) and bins[2]["observed"] == 0.5
+    assert bins[3]["predicted"] is None and bins[3]["observed"] is None  # nothing to say
+    assert bins[4]["predicted"] == pytest.approx(0.95) and bins[4]["observed"] == 1.0
+    assert predictive.calibration([], []) is None
+
+
 def test_naive_bayes_log_likelihood_ratios_by_hand():
     examples = (
         [({"source": "a"}, True)] * 3
@@ -96,6 +122,14 @@ def test_model_trained_on_a_planted_signal_finds_it_and_explains_with_it(steps):
     model = ConversionModel.objects.get()
     assert model.version == 1
     assert model.auc == report.auc
+    # Calibration on the same 48 held-out leads: every one in a bin, and the planted signal
+    # shows (the leads predicted likeliest converted more often than the least likely).
+    assert model.calibration["n"] == 48
+    assert sum(b["count"] for b in model.calibration["bins"]) == 48
+    assert 0 < model.calibration["brier"] < 0.25  # better than always saying 50 %
+    filled = [b for b in model.calibration["bins"] if b["count"]]
+    assert filled[-1]["observed"] > filled[0]["observed"]
+    assert "Brier" in report.message
 
     referral = LeadFactory(source="referral")
     shown = predictive.likelihood_for(referral)
@@ -143,6 +177,7 @@ def test_train_command_prints_the_held_out_auc(steps):
 
     text = out.getvalue()
     assert "Held-out split: 48 leads (trained on 192)" in text
+    assert "Brier score: 0." in text and "80%–100%:" in text
     auc = float(text.split("AUC: ")[1].split()[0])
     assert auc >= 0.75
     assert ConversionModel.objects.count() == 1

@@ -6,7 +6,8 @@ from leads.predictive import train_conversion_model
 class Command(BaseCommand):
     help = (
         "Train the conversion likelihood model (naive Bayes) on converted and disqualified "
-        "leads; prints its AUC on a held-out split and stores it as a new version."
+        "leads; prints its AUC and calibration on a held-out split and stores it as a new "
+        "version."
     )
 
     def add_arguments(self, parser):
@@ -24,4 +25,14 @@ class Command(BaseCommand):
             f"Held-out split: {report.n_test} leads (trained on {report.n_train})\n"
             f"AUC: {auc}"
         )
+        calibration = report.model.calibration
+        if calibration:
+            self.stdout.write(f"Brier score: {calibration['brier']:.3f}")
+            for row in calibration["bins"]:
+                rates = (
+                    f"predicted {row['predicted']:.0%}, converted {row['observed']:.0%}"
+                    if row["count"]
+                    else "no leads"
+                )
+                self.stdout.write(f"  {row['low']:.0%}–{row['high']:.0%}: {row['count']} · {rates}")
         self.stdout.write(self.style.SUCCESS(report.message))
