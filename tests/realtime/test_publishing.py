@@ -133,3 +133,33 @@ def test_deal_reassigned_away_leaves_the_board(rt, rep1, rep2, manager):
         assert 'hx-swap-oob="delete"' in html and "Passing Deal" not in html
 
     run(scenario, rt)
+
+
+def test_activity_changes_are_published_to_the_activity_group_with_ids_only(sent, rep1):
+    """Created and completed (their events' handler), reopened and deleted (their services):
+    each a signal on ``table.activity`` naming the activity and what changed, after commit."""
+    from activities import services as activity_services
+
+    assert "activities.realtime.publish_activity_event" in handlers_for("activity.created")
+    activity = activity_services.activity_create(by=rep1, type="task", subject="Secret plan")
+    activity_services.activity_complete(by=rep1, activity=activity)
+    activity_services.activity_reopen(by=rep1, activity=activity)
+    pk = activity.pk
+    with transaction.atomic():
+        activity_services.activity_delete(by=rep1, activity=activity)
+        assert [m["changed"] for g, m in sent if g == "table.activity"] == [
+            ["created"],
+            ["completed"],
+            ["reopened"],
+        ]  # the deletion waits for the commit
+    published = [m for g, m in sent if g == "table.activity"]
+    assert [m["changed"] for m in published] == [
+        ["created"],
+        ["completed"],
+        ["reopened"],
+        ["deleted"],
+    ]
+    assert {m["pk"] for m in published} == {str(pk)} and {m["kind"] for m in published} == {
+        "activity"
+    }
+    assert "Secret plan" not in repr(published)
