@@ -87,8 +87,10 @@ def ai_usage(*, user: User, filters: Filters) -> dict:
       stored or not (a user who may not change the lead only sees it), from the lead's AI
       panel, the API or the assistant's tool.
 
-    The split is kept (``proposals_*``, ``field_suggestions_*``). One query: a UNION of the
-    two tables' aggregates, each over the period and the previous one.
+    The split is kept (``proposals_*``, ``field_suggestions_*``). A conversation the user
+    deletes takes its proposals with it, and so out of these counts; analysis runs stay (they
+    hold no text). One query: a UNION of the two tables' aggregates, each over the period
+    and the previous one.
     """
     who = Q()
     if not analytics_selectors.sees_team(user):
