@@ -416,3 +416,27 @@ def test_calibration_is_explained_when_it_cannot_be_shown(web, manager, n_test, 
     assert 'data-testid="chart-calibration"' not in html
     explained = html.split('data-testid="calibration-missing">')[1].split("</p>")[0]
     assert says in explained
+
+
+def test_my_day_shows_the_first_activities_and_links_to_the_rest(web, rep1):
+    from activities.models import Activity
+    from analytics.selectors import MY_DAY_ACTIVITIES
+
+    lead = make_leads(rep1, 1)[0]
+    late = timezone.now() - timedelta(days=2)
+    Activity.objects.bulk_create(
+        Activity(
+            type=Activity.Type.TASK,
+            subject=f"Late task {i}",
+            due_at=late + timedelta(minutes=i),
+            lead=lead,
+            assigned_to=rep1,
+            created_by=rep1,
+        )
+        for i in range(MY_DAY_ACTIVITIES + 1)
+    )
+    html = web(rep1).get(reverse("analytics:my_day")).content.decode()
+    section = html.split('data-testid="my-day-activities"')[1].split("</section>")[0]
+    assert "Late task 0<" in section or "Late task 0 " in section
+    assert f"Late task {MY_DAY_ACTIVITIES}" not in section  # the 16th, due last
+    assert f"{MY_DAY_ACTIVITIES + 1} in all" in section
