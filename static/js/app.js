@@ -104,6 +104,28 @@
     var form = elt && elt.closest ? elt.closest("form[data-keep-input]") : null;
     if (form) delete typed[form.dataset.keepInput];
   });
+  // A refresh that lands while the form's own submission is on the way would replace the form
+  // before the answer comes: the answer (the saved entry, or the input with its errors) and its
+  // events (the toast) would go to the old copy, out of the page, and the new copy would get
+  // back what was just saved. Such a refresh waits: it is made again once the answer is in.
+  var submitting = [];
+  document.body.addEventListener("htmx:beforeSend", function (e) {
+    var form = e.detail.elt;
+    if (!form.matches || !form.matches("form[data-keep-input]")) return;
+    submitting.push(form);
+    form.addEventListener("htmx:afterRequest", function () {
+      submitting = submitting.filter(function (f) { return f !== form; });
+    }, { once: true });
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target, source = e.detail.elt, config = e.detail.requestConfig;
+    var form = submitting.filter(function (f) { return target.contains(f) && !f.contains(source); })[0];
+    if (!form || !config || config.verb !== "get") return;
+    e.detail.shouldSwap = false;
+    form.addEventListener("htmx:afterRequest", function () {
+      if (document.body.contains(target)) htmx.ajax("GET", config.path, { source: source, target: target });
+    }, { once: true });
+  });
   htmx.onLoad(function (content) {
     var forms = content.matches && content.matches("form[data-keep-input]") ? [content] : [];
     forms = forms.concat(Array.prototype.slice.call(content.querySelectorAll ? content.querySelectorAll("form[data-keep-input]") : []));
