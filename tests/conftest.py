@@ -84,6 +84,30 @@ if settings.REDIS_URL and XDIST_WORKER:
         settings.CELERY_BROKER_URL = worker_redis_url(settings.CELERY_BROKER_URL, XDIST_WORKER)
 
 
+# `make test` runs pytest-xdist with --dist loadgroup --no-loadscope-reorder: every test is a
+# work unit of its own, handed out in collection order (pytest-django's: rolled-back `db` tests,
+# then transactional ones, whose flush empties the tables), a few at a time. The tests of these
+# modules share an expensive module-scoped fixture and form one unit instead, so one worker
+# builds it once; each module's tests must all be of one kind (rolled back or transactional).
+# xdist_group marks should say this, but pytest-xdist 3.8 ignores them under pytest 9.2
+# (pytest-dev/pytest-xdist#1386), hence the module list.
+SHARED_FIXTURE_MODULES = {"tests/crm/test_demo_data.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Scheduler(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in SHARED_FIXTURE_MODULES else super()._split_scope(nodeid)
+
+    return Scheduler(config, log)
+
+
 def clear_cache() -> None:
     from django.core.cache import cache
 
