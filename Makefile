@@ -9,6 +9,10 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-m 'not browser' -x"`.
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): `auto` is one per CPU core, at most 4 (each worker builds its
+# own test database first); a number sets it, `0` runs everything in this one process (as
+# plain `pytest` does; needed for --pdb).
+TEST_WORKERS ?= auto
 
 STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
@@ -56,9 +60,19 @@ run: $(STAMP)
 	@echo ""
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
 
+# Workers take the tests a few at a time, in collection order (--dist loadgroup without
+# its reordering), so each keeps pytest-django's order: tests in a rolled-back transaction
+# first, transactional ones after them (their flush empties every table, the data migrations'
+# rows too; handing out whole files would run one file's transactional tests before another's
+# `db` tests), and no worker is left with a queue of slow browser tests while the other idles.
+# A module in SHARED_FIXTURE_MODULES (tests/conftest.py) goes to one worker whole, so its
+# module-scoped fixture (the seeded demo data) is built once.
+XDIST_ARGS := -n $(TEST_WORKERS) $(if $(filter auto,$(TEST_WORKERS)),--maxprocesses=4) \
+	--dist loadgroup --no-loadscope-reorder
+
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: $(STAMP_DEV)
-	@status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(BIN)/pytest $(XDIST_ARGS) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; failing." >&2; exit 1; fi; \
 	exit $$status
 

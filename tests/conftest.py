@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -48,12 +49,63 @@ def _reference_data(request):
 # With REDIS_URL set (CI) the cache and the channel layer live in a Redis server that other
 # processes on the machine may share (another test run, a dev server): this run keeps its keys
 # and groups under a prefix of its own, so their throttle counters and group messages never
-# meet ours, and clearing the cache between tests deletes only our keys (never FLUSHDB).
-# Settings are loaded but no cache or layer is open yet when this module is imported.
+# meet ours, and clearing the cache between tests deletes only our keys (never FLUSHDB: the
+# database may hold another run's live keys). The prefix is new in every process, so no key
+# of an earlier run is ever read. Settings are loaded but no cache, layer or broker connection
+# is open yet when this module is imported.
 RUN_PREFIX = f"pipecrm-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 settings.CACHES["default"]["KEY_PREFIX"] = RUN_PREFIX
 if "prefix" in settings.CHANNEL_LAYERS["default"].get("CONFIG", {}):
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = RUN_PREFIX
+
+# Under pytest-xdist (`make test`) every worker is a process with its own test database
+# (pytest-django names it test_<name>_gw0, test_<name>_gw1, ...) and, here, its own Redis
+# database: gwN uses database 5 + N, clear of the app's (REDIS_URL's, usually 0) and of the
+# smoke run's (1). Redis has 16 databases by default, so beyond 11 workers two share one,
+# still apart by their prefixes.
+REDIS_WORKER_DB_FIRST, REDIS_WORKER_DB_LAST = 5, 15
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """``url`` with its database number replaced by the one of xdist worker ``worker``."""
+    span = REDIS_WORKER_DB_LAST - REDIS_WORKER_DB_FIRST + 1
+    number = REDIS_WORKER_DB_FIRST + int(worker.removeprefix("gw")) % span
+    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+
+
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if settings.REDIS_URL and XDIST_WORKER:
+    settings.REDIS_URL = worker_redis_url(settings.REDIS_URL, XDIST_WORKER)
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        settings.CACHES["default"]["LOCATION"] = settings.REDIS_URL
+    for host in settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts", []):
+        host["address"] = settings.REDIS_URL
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        settings.CELERY_BROKER_URL = worker_redis_url(settings.CELERY_BROKER_URL, XDIST_WORKER)
+
+
+# `make test` runs pytest-xdist with --dist loadgroup --no-loadscope-reorder: every test is a
+# work unit of its own, handed out in collection order (pytest-django's: rolled-back `db` tests,
+# then transactional ones, whose flush empties the tables), a few at a time. The tests of these
+# modules share an expensive module-scoped fixture and form one unit instead, so one worker
+# builds it once; each module's tests must all be of one kind (rolled back or transactional).
+# xdist_group marks should say this, but pytest-xdist 3.8 ignores them under pytest 9.2
+# (pytest-dev/pytest-xdist#1386), hence the module list.
+SHARED_FIXTURE_MODULES = {"tests/crm/test_demo_data.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Scheduler(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in SHARED_FIXTURE_MODULES else super()._split_scope(nodeid)
+
+    return Scheduler(config, log)
 
 
 def clear_cache() -> None:

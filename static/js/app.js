@@ -66,6 +66,36 @@
     toast(e.detail.message || e.detail.value, e.detail.level || "info");
   });
 
+  // A change sent from inside a region that refreshes live (a quick log, an applied AI
+  // suggestion) makes the server push a refresh of that region, which may land before the
+  // change's own answer. Swapped in at once, it would replace the element that sent the change:
+  // the answer (the saved state, or the input with its errors) and its events (the toast) would
+  // then go to the old copy, out of the page, and a quick log would get back what was just
+  // saved. So a GET the page makes on its own (a pushed refresh, recordSaved, realtimeRefresh:
+  // no user event behind it) that would replace an element whose change is still on the way is
+  // not swapped, and is made again once that answer is in. A GET the user asked for is not held.
+  var sending = [];
+  function isGet(config) { return String(config.verb).toLowerCase() === "get"; }
+  document.body.addEventListener("htmx:beforeSend", function (e) {
+    var elt = e.detail.elt, config = e.detail.requestConfig;
+    if (!config || isGet(config)) return;
+    sending.push(elt);
+    elt.addEventListener("htmx:afterRequest", function () {
+      sending = sending.filter(function (other) { return other !== elt; });
+    }, { once: true });
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target, source = e.detail.elt, config = e.detail.requestConfig;
+    if (!config || !isGet(config) || !target) return;
+    if (config.triggeringEvent && config.triggeringEvent.isTrusted) return;
+    var busy = sending.filter(function (elt) { return elt !== target && target.contains(elt); })[0];
+    if (!busy) return;
+    e.detail.shouldSwap = false;
+    busy.addEventListener("htmx:afterRequest", function () {
+      if (document.body.contains(target)) htmx.ajax("GET", config.path, { source: source, target: target });
+    }, { once: true });
+  });
+
   // Errors: show the API error message (or a plain one) as a toast.
   document.body.addEventListener("htmx:responseError", function (e) {
     var xhr = e.detail.xhr, message = "Something went wrong (" + xhr.status + ").";

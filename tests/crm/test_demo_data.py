@@ -25,6 +25,8 @@ from leads.scoring.services import open_leads
 from wfm.defaults import DealStep
 from wfm.models import StatusHistory, WorkflowStep
 
+# Under `make test` the module's tests go to one xdist worker, so the demo is seeded once
+# (tests/conftest.py, SHARED_FIXTURE_MODULES).
 pytestmark = pytest.mark.django_db
 
 

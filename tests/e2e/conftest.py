@@ -12,7 +12,7 @@
 
 Every test here is marked ``@pytest.mark.browser``. Without Debian's ``/usr/bin/chromium`` the
 browser tests are skipped, except under ``CI=true`` where that is a failure. A failing test
-leaves a screenshot of each of its pages in ``test-artifacts/<test name>.png``.
+leaves a screenshot of each of its pages in ``test-artifacts/<module>.<test name>.png``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,10 @@ def _save_screenshots(item: pytest.Item) -> None:
     if not pages:
         return
     ARTIFACTS_DIR.mkdir(exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name).strip("_")
+    # The module in the name too: tests of one name in two files may fail at the same moment
+    # in two xdist workers.
+    name = f"{Path(item.path).stem}.{item.name}"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
     for number, page in enumerate(pages, start=1):
         suffix = "" if number == 1 else f"-{number}"
         path = ARTIFACTS_DIR / f"{stem}{suffix}.png"

@@ -132,10 +132,14 @@ def test_on_a_phone_the_ask_ai_button_hides_nothing_at_the_end_of_the_page(
     login(page, "airep", PASSWORD)
     page.goto(f"/leads/{lead.pk}/")
     expect(page.get_by_test_id("timeline")).to_be_visible()
+    page.wait_for_load_state("networkidle")  # the lazy regions are in: the page has its length
     page.mouse.wheel(0, 20000)  # scrolled to the end, as a thumb does
+    # The wheel scrolls asynchronously (slowly on a busy machine): wait until the end is reached.
+    page.wait_for_function(
+        "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 1"
+    )
     button = page.get_by_role("button", name="Ask AI")
     last = page.locator("#main .card").last
-    page.wait_for_timeout(300)
     button_box, last_box = button.bounding_box(), last.bounding_box()
     assert button_box["width"] < 60  # an icon on a phone
     assert last_box["y"] + last_box["height"] <= button_box["y"], (last_box, button_box)

@@ -93,6 +93,10 @@ def _watch(page, width: int, problems: list[str]) -> dict:
 
 
 def _crawl(page, base: str, width: int, problems: list[str]) -> set[str]:
+    # The page sign-in landed on loads its bell count and activity badge after its load event;
+    # going to the first link at once would cancel them (a "failed" request that no user can
+    # cause). It is crawled through its own menu link like every other page.
+    page.wait_for_load_state("networkidle")
     where = _watch(page, width, problems)
     queue, seen = _menu_links(page), set()
     while queue:
