@@ -1,11 +1,12 @@
 """Realtime for activities (SPEC §4 Realtime): pages that count activities — the dashboard's
 My day and team page (``analytics.consumers``) — hear that one was created, completed,
-reopened or deleted, on the activities' change group ``crm.realtime.table_group("activity")``.
+changed, reopened or deleted, on the activities' change group
+``crm.realtime.table_group("activity")``.
 
 The message carries the activity's id and what changed, never its contents: each page
 re-reads as its own user. Creation and completion are events, published from their outbox
-handler like the records' changes; reopening and deleting emit no event, so their services
-publish (after commit) through ``publish_activity_change``.
+handler like the records' changes; changing, reopening and deleting emit no event, so their
+services publish (after commit) through ``publish_activity_change``.
 """
 
 from __future__ import annotations

@@ -267,6 +267,7 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
     if changed:
         crm_services.full_clean_or_raise(activity)
         activity.save(update_fields=[*changed, "updated_at"])
+        publish_activity_change(activity.pk, "updated")
     if activity.lead_id != lead_before and not activity.is_system_activity:
         lead_first_activity_refresh(lead_ids={lead_before, activity.lead_id} - {None})
     if done is True and not activity.is_done:

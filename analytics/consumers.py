@@ -2,7 +2,7 @@
 
 It joins the lead, deal and activity change groups (``crm.realtime.table_group``), which
 every lead and deal service (through their outbox handlers) and every activity change
-(``activities.realtime``: created, completed, reopened, deleted) publish to, and coalesces
+(``activities.realtime``: created, changed, completed, reopened, deleted) publish to, and coalesces
 their signals: at most one notice per ``DASHBOARD_LIVE_SECONDS``. The notice carries no
 figures and no record: the page re-reads the dashboard over HTTP as its own user, so it only
 ever shows what that user may see.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from crm import realtime
 from crm.events import handlers_for
@@ -136,12 +138,17 @@ def test_deal_reassigned_away_leaves_the_board(rt, rep1, rep2, manager):
 
 
 def test_activity_changes_are_published_to_the_activity_group_with_ids_only(sent, rep1):
-    """Created and completed (their events' handler), reopened and deleted (their services):
+    """Created and completed (their events' handler), changed, reopened and deleted (their
+    services):
     each a signal on ``table.activity`` naming the activity and what changed, after commit."""
     from activities import services as activity_services
 
     assert "activities.realtime.publish_activity_event" in handlers_for("activity.created")
     activity = activity_services.activity_create(by=rep1, type="task", subject="Secret plan")
+    activity_services.activity_update(
+        by=rep1, activity=activity, data={"due_at": timezone.now() + timedelta(days=1)}
+    )
+    activity_services.activity_update(by=rep1, activity=activity, data={})  # nothing changed
     activity_services.activity_complete(by=rep1, activity=activity)
     activity_services.activity_reopen(by=rep1, activity=activity)
     pk = activity.pk
@@ -149,12 +156,14 @@ def test_activity_changes_are_published_to_the_activity_group_with_ids_only(sent
         activity_services.activity_delete(by=rep1, activity=activity)
         assert [m["changed"] for g, m in sent if g == "table.activity"] == [
             ["created"],
+            ["updated"],
             ["completed"],
             ["reopened"],
         ]  # the deletion waits for the commit
     published = [m for g, m in sent if g == "table.activity"]
     assert [m["changed"] for m in published] == [
         ["created"],
+        ["updated"],
         ["completed"],
         ["reopened"],
         ["deleted"],
