@@ -660,7 +660,7 @@ MY_DAY_ACTIVITIES = 15
 
 
 def _mine(user: User) -> Q:
-    return Q(assigned_to=user) | Q(owner=user)
+    return permissions.owned_or_assigned(user.pk)
 
 
 def _open_lead() -> Q:

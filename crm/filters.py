@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django_filters.rest_framework import FilterSet as RestFilterSet
 from drf_spectacular.utils import extend_schema_field
 
+from crm import permissions
 from crm.models import Organization, Person
 from customfields.filters import CustomFieldFilterSetMixin
 
@@ -52,7 +53,7 @@ class OwnerOrAssigneeFilter(BigIntFilter):
     def filter(self, qs, value):
         if value in (None, ""):
             return qs
-        return qs.filter(Q(owner_id=value) | Q(assigned_to_id=value))
+        return qs.filter(permissions.owned_or_assigned(value))
 
 
 class StrictNullBooleanField(forms.NullBooleanField):

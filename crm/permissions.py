@@ -52,6 +52,12 @@ def _object_perm(model: type[Model], action: Action) -> str:
     return f"{opts.app_label}.{action}_{opts.model_name}"
 
 
+def owned_or_assigned(user_id) -> Q:
+    """Records the user owns or is assigned: what My day counts as "mine", and the tables'
+    ``owner_or_assignee`` filter."""
+    return Q(owner_id=user_id) | Q(assigned_to_id=user_id)
+
+
 def has_all_access(user, model: type[Model], action: Action = "view") -> bool:
     """True when the user may act on every row of ``model`` (role-wide permission)."""
     if not user.is_authenticated or not user.is_active:
