@@ -19,3 +19,9 @@ class ActivitiesConfig(AppConfig):
 
         register_related("person", "activities", related.person_activities, order=40)
         register_related("organization", "activities", related.organization_activities, order=40)
+
+        # A merge of leads moves their enrolments (crm.records.merge).
+        from activities.services import enrollments_merge
+        from crm.records.merge import register_mover
+
+        register_mover("activities.SequenceEnrollment.lead", enrollments_merge)

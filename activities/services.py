@@ -12,7 +12,8 @@ Permissions (``activities.selectors`` answers the questions):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from activities.models import (
     AssignmentRule,
     Sequence,
     SequenceEnrollment,
+    SequenceStep,
 )
 from activities.realtime import publish_activity_change
 from crm import assignment, permissions, realtime
@@ -36,6 +38,8 @@ from crm.events import emit
 from crm.models import Organization, Person, User
 
 WORKDAY_END = time(17, 0)
+
+logger = logging.getLogger(__name__)
 
 
 # --- dates -------------------------------------------------------------------------------------
@@ -584,6 +588,35 @@ def sequence_stop_for_lead(*, lead_id, reason: str) -> int:
     )
 
 
+def enrollments_merge(survivor, merged: list) -> None:
+    """A merge moves the merged-away leads' enrolments to the lead that stays (registered
+    with ``crm.records.merge``). One lead is in a sequence once at a time: an active
+    enrolment in a sequence the survivor is already active in is stopped first."""
+    active = SequenceEnrollment.objects.filter(status=SequenceEnrollment.Status.ACTIVE)
+    running = set(active.filter(lead=survivor).values_list("sequence_id", flat=True))
+    for enrollment in active.filter(lead__in=merged).order_by("-enrolled_at", "-pk"):
+        if enrollment.sequence_id in running:
+            _stop(enrollment, reason=f"Merged into “{survivor}”, already in this sequence.")
+        else:
+            running.add(enrollment.sequence_id)
+    SequenceEnrollment.objects.filter(lead__in=merged).update(lead=survivor)
+
+
+# Checks a step must pass before its activity is created (a registry the apps above fill at
+# start-up: the privacy app's marketing consent). ``gate(lead=, step=)`` returns why the step
+# is skipped, or "" to run it; a skipped step counts as done.
+_step_gates: list[Callable[..., str]] = []
+
+
+def register_step_gate(gate: Callable[..., str]) -> None:
+    if gate not in _step_gates:
+        _step_gates.append(gate)
+
+
+def _step_skip_reason(lead, step: SequenceStep) -> str:
+    return next((reason for gate in _step_gates if (reason := gate(lead=lead, step=step))), "")
+
+
 def sequence_advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Run the due step of each active enrolment (beat, every 5 minutes). One step per
     enrolment per call: a late beat catches up step by step, never in a burst."""
@@ -624,12 +657,22 @@ def _advance(enrollment_id: int, *, now: datetime) -> bool:
 
     context = {"lead": lead}
     assignee = lead.assigned_to or lead.owner
-    exists = Activity.objects.filter(
-        lead_id=lead.pk,
-        metadata__enrollment=enrollment.pk,
-        metadata__sequence_step=step.order,
-    ).exists()
-    if not exists:
+    skipped = _step_skip_reason(lead, step)
+    if skipped:
+        logger.info(
+            "Sequence %s, enrolment %s: step %s skipped (%s)",
+            enrollment.sequence_id,
+            enrollment.pk,
+            step.order,
+            skipped,
+        )
+    if not skipped and not (
+        Activity.objects.filter(
+            lead_id=lead.pk,
+            metadata__enrollment=enrollment.pk,
+            metadata__sequence_step=step.order,
+        ).exists()
+    ):
         activity_create(
             by=crm_services.system_user(),
             type=step.activity_type,

@@ -18,3 +18,14 @@ class AiagentConfig(AppConfig):
 
         register_period_summary(summarize_period)
         register_ai_usage(ai_usage)
+
+        # Conversations name the lead they started from by id: a merge moves them.
+        from crm.records.merge import register_mover
+
+        def conversations_merge(survivor, merged) -> None:
+            # Imported on first use, as above: the services import the SDK.
+            from aiagent.services import conversations_merge as move
+
+            move(survivor, merged)
+
+        register_mover("leads.Lead:conversations", conversations_merge)

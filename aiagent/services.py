@@ -573,3 +573,11 @@ def deal_next_actions(*, deal) -> list[dict]:
             }
         )
     return actions[:6]
+
+
+def conversations_merge(survivor, merged: list) -> None:
+    """Conversations started from a merged-away lead continue on the lead that stays
+    (registered with ``crm.records.merge``: the conversation names its record by id)."""
+    Conversation.objects.filter(
+        context_type=Conversation.ContextType.LEAD, context_id__in=[str(o.pk) for o in merged]
+    ).update(context_id=str(survivor.pk))

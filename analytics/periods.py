@@ -9,9 +9,11 @@ counts and one created at 00:00 the day after does not, whatever the server's UT
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
+
+from crm.dates import local_midnight
 
 PRESETS: dict[str, str] = {
     "today": "Today",
@@ -78,10 +80,6 @@ class Period:
         if self.end:
             params["created_before"] = self.end.isoformat()
         return params
-
-
-def local_midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def today() -> date:

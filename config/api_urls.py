@@ -9,9 +9,11 @@ from analytics import api as analytics_api
 from crm import api as crm_api
 from customfields import api as cf_api
 from deals import api as deals_api
+from duplicates import api as duplicates_api
 from leads import api as leads_api
 from leads.capture import api as capture_api
 from leads.scoring_api import LeadRescoreView
+from privacy import api as privacy_api
 from wfm import api as wfm_api
 
 # No ".json" twins of every route: the API speaks JSON only, the schema never listed them, and
@@ -38,10 +40,36 @@ urlpatterns = [
     path("auth/tokens/<int:pk>/", crm_api.TokenRevokeView.as_view(), name="api-token-revoke"),
     path("leads/<uuid:pk>/rescore/", LeadRescoreView.as_view(), name="lead-rescore"),
     path("leads/<uuid:pk>/analyze/", aiagent_api.LeadAnalyzeView.as_view(), name="lead-analyze"),
+    path(
+        "leads/<uuid:pk>/duplicates/",
+        duplicates_api.LeadDuplicatesView.as_view(),
+        name="lead-duplicates",
+    ),
+    path(
+        "people/<uuid:pk>/duplicates/",
+        duplicates_api.PersonDuplicatesView.as_view(),
+        name="person-duplicates",
+    ),
+    path(
+        "organizations/<uuid:pk>/duplicates/",
+        duplicates_api.OrganizationDuplicatesView.as_view(),
+        name="organization-duplicates",
+    ),
     path("imports/<int:pk>/errors/", crm_api.ImportErrorsView.as_view(), name="api-import-errors"),
     path("metrics/leads/", analytics_api.LeadMetricsView.as_view(), name="metrics-leads"),
     path("metrics/deals/", analytics_api.DealMetricsView.as_view(), name="metrics-deals"),
     path("metrics/ai/", analytics_api.AIMetricsView.as_view(), name="metrics-ai"),
     path("lead-capture/", capture_api.LeadCaptureView.as_view(), name="lead-capture"),
+    # Personal data (issue 18).
+    path(
+        "leads/<uuid:pk>/anonymize/", privacy_api.LeadAnonymizeView.as_view(), name="lead-anonymize"
+    ),
+    path("leads/<uuid:pk>/export/", privacy_api.LeadExportView.as_view(), name="lead-export"),
+    path(
+        "people/<uuid:pk>/anonymize/",
+        privacy_api.PersonAnonymizeView.as_view(),
+        name="person-anonymize",
+    ),
+    path("people/<uuid:pk>/export/", privacy_api.PersonExportView.as_view(), name="person-export"),
     *router.urls,
 ]

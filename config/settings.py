@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "activities",
     "analytics",
     "aiagent",
+    "privacy",
+    "duplicates",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +96,7 @@ TEMPLATES = [
                 "activities.context_processors.navigation",
                 "customfields.context_processors.navigation",
                 "leads.context_processors.navigation",
+                "duplicates.context_processors.navigation",
             ],
         },
     }
@@ -157,6 +160,32 @@ IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=500)  # rows per transa
 # Uploads larger than this go to a temporary file instead of memory while the request reads them.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Duplicate detection (duplicates) -------------------------------------------------------
+# Phone numbers written without a country code are read in this region (ISO 3166 code).
+DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="US").upper()
+DUPLICATE_MIN_SCORE = env.int("DUPLICATE_MIN_SCORE", default=65)  # 0–100: shown from this score
+# A key (domain, company word, name) shared by more records than this is no evidence: skipped.
+DUPLICATE_MAX_BLOCK = env.int("DUPLICATE_MAX_BLOCK", default=200)
+# Records changed since the last run, compared directly by the live checks (newest first).
+DUPLICATE_LIVE_FRESH = env.int("DUPLICATE_LIVE_FRESH", default=500)
+DUPLICATE_PAGE_MAX_PAIRS = env.int("DUPLICATE_PAGE_MAX_PAIRS", default=5000)  # Duplicates page
+
+
+def _check_phone_region(region: str) -> None:
+    import phonenumbers
+
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(f"DEFAULT_PHONE_REGION {region!r} is not a known region.")
+
+
+_check_phone_region(DEFAULT_PHONE_REGION)
+if not 0 <= DUPLICATE_MIN_SCORE <= 100:
+    raise ImproperlyConfigured("DUPLICATE_MIN_SCORE must be between 0 and 100.")
+if min(DUPLICATE_MAX_BLOCK, DUPLICATE_LIVE_FRESH, DUPLICATE_PAGE_MAX_PAIRS) < 1:
+    raise ImproperlyConfigured(
+        "DUPLICATE_MAX_BLOCK, DUPLICATE_LIVE_FRESH and DUPLICATE_PAGE_MAX_PAIRS must be at least 1."
+    )
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
@@ -175,6 +204,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 WORKER_HEARTBEAT_MAX_AGE = env.int("WORKER_HEARTBEAT_MAX_AGE", default=120)
+
+# Reference data (users, roles and their permissions, workflow steps, custom fields) cached
+# until it changes (crm.reference). A change moves the version in the cache, which every
+# process must share: on by default with Redis only; a single process without Redis may turn
+# it on (a process-local cache would let other processes keep a revoked permission).
+REFERENCE_CACHE = env.bool("REFERENCE_CACHE", default=bool(REDIS_URL))
 # Outbox: a failed event handler runs again after EVENT_RETRY_BACKOFF seconds, doubling (at
 # most an hour), until it succeeds or has failed EVENT_HANDLER_MAX_ATTEMPTS times (dead).
 EVENT_HANDLER_MAX_ATTEMPTS = env.int("EVENT_HANDLER_MAX_ATTEMPTS", default=8)
@@ -187,7 +222,8 @@ AUTH_USER_MODEL = "crm.User"
 AUTHENTICATION_BACKENDS = [
     # First: refuses sign-ins of locked-out clients before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, the role permissions cached until a grant changes (crm.reference).
+    "crm.backends.ModelBackendWithCachedPermissions",
     "guardian.backends.ObjectPermissionBackend",
 ]
 GUARDIAN_RAISE_403 = False
@@ -409,6 +445,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["ai"] = env.str("THROTTLE_AI", default=
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 
 # --- Product knobs --------------------------------------------------------------------------
+# Lists (tables and API) count their rows exactly up to this many; above it they show the
+# database's estimate ("about 24,000", crm.paging), so no page scans a large set to count it.
+EXACT_COUNT_LIMIT = env.int("EXACT_COUNT_LIMIT", default=1000)
 SITE_NAME = "PipeCRM"
 CUSTOM_FIELDS_EDITABLE_BY_REPS = env.bool("CUSTOM_FIELDS_EDITABLE_BY_REPS", default=False)
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="EUR")
@@ -420,3 +459,29 @@ if DASHBOARD_STALE_DAYS < 1:
     raise ImproperlyConfigured("DASHBOARD_STALE_DAYS must be a whole number of days, at least 1.")
 if not 0 <= DASHBOARD_LIVE_SECONDS <= 3600:
     raise ImproperlyConfigured("DASHBOARD_LIVE_SECONDS must be between 0 and 3600.")
+
+# --- Privacy (issue 18: privacy app) -----------------------------------------------------------
+# Managers may export and anonymize personal data too (Admins always may).
+PRIVACY_MANAGERS_MANAGE_PERSONAL_DATA = env.bool(
+    "PRIVACY_MANAGERS_MANAGE_PERSONAL_DATA", default=False
+)
+# Days the access log (who viewed, exported or anonymized whose data) is kept; a beat task
+# prunes older entries.
+PRIVACY_ACCESS_LOG_DAYS = env.int("PRIVACY_ACCESS_LOG_DAYS", default=365)
+# Nurture sequences skip their contact steps (calls, emails, meetings) for a lead without
+# marketing consent (its own, or its person's).
+SEQUENCES_REQUIRE_MARKETING_CONSENT = env.bool("SEQUENCES_REQUIRE_MARKETING_CONSENT", default=False)
+# Retention (0: off). Disqualified leads with no activity (nor change) for this many days, and
+# people with no activity, change, open lead or open deal for this many days, are anonymized
+# by a nightly task (``manage.py apply_retention --dry-run`` shows what it would do).
+RETENTION_DISQUALIFIED_LEAD_DAYS = env.int("RETENTION_DISQUALIFIED_LEAD_DAYS", default=0)
+RETENTION_INACTIVE_PERSON_DAYS = env.int("RETENTION_INACTIVE_PERSON_DAYS", default=0)
+if PRIVACY_ACCESS_LOG_DAYS < 1:
+    raise ImproperlyConfigured(
+        "PRIVACY_ACCESS_LOG_DAYS must be a whole number of days, at least 1."
+    )
+if RETENTION_DISQUALIFIED_LEAD_DAYS < 0 or RETENTION_INACTIVE_PERSON_DAYS < 0:
+    raise ImproperlyConfigured(
+        "RETENTION_DISQUALIFIED_LEAD_DAYS and RETENTION_INACTIVE_PERSON_DAYS must be 0 (off) "
+        "or a number of days."
+    )

@@ -21,6 +21,8 @@ urlpatterns = [
     path("activities/", include("activities.urls")),
     path("ai/", include("aiagent.urls")),
     path("custom-fields/", include("customfields.urls")),
+    path("privacy/", include("privacy.urls")),
+    path("duplicates/", include("duplicates.urls")),
     path("", include("leads.capture.urls")),  # /settings/capture-forms/…, /f/<slug>/
 ]
 

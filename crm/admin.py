@@ -27,7 +27,14 @@ class UserAdmin(BaseUserAdmin):
 class RecordAdmin(SimpleHistoryAdmin, GuardedModelAdmin):
     """People and organizations; soft-deleted rows included, with restore."""
 
-    readonly_fields = ("created_at", "updated_at", "created_by", "deleted_at")
+    readonly_fields = (
+        "created_at",
+        "updated_at",
+        "created_by",
+        "deleted_at",
+        "merged_into",
+        "merged_at",
+    )
     actions = ["restore_selected"]
 
     def get_queryset(self, request):
@@ -35,8 +42,17 @@ class RecordAdmin(SimpleHistoryAdmin, GuardedModelAdmin):
 
     @admin.action(description="Restore selected (undo soft delete)")
     def restore_selected(self, request, queryset):
-        count = queryset.exclude(deleted_at=None).update(deleted_at=None)
+        # A merged record stays merged: what pointed at it lives on the survivor now.
+        restorable = queryset.exclude(deleted_at=None).filter(merged_into__isnull=True)
+        count = restorable.update(deleted_at=None)
+        merged = queryset.filter(merged_into__isnull=False).count()
         self.message_user(request, f"Restored {count} record(s).", messages.SUCCESS)
+        if merged:
+            self.message_user(
+                request,
+                f"{merged} merged into another record cannot be restored.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Organization)

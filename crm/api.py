@@ -5,21 +5,28 @@ Thin: serializers describe input and output; writes call crm.services, reads crm
 
 from __future__ import annotations
 
+import copy
+import datetime
 import json
+import operator
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework import ISO_8601, generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.fields import SkipField
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.relations import PKOnlyObject
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from crm import assignment, permissions, selectors, services, tokens
-from crm.errors import NotAuthenticated, PermissionDenied, ValidationFailed
+from crm.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.models import (
     ORGANIZATION_FIELDS,
@@ -33,8 +40,10 @@ from crm.models import (
 from crm.openapi import InputSerializer, ModelInputSerializer
 from crm.records import exports as export_csv
 from crm.records import imports as import_engine
+from crm.records import merge as merging
+from crm.records import privacy as privacy_hooks
 from crm.records import registry
-from crm.rest import TEXT_MAX_LENGTH, FilterBackend
+from crm.rest import TEXT_MAX_LENGTH, FilterBackend, error_body
 from customfields.api import CustomFieldValuesField, custom_field_schema
 
 
@@ -203,10 +212,91 @@ def _custom_field_values(serializer: serializers.ModelSerializer, **kwargs) -> s
 # A record as the API shows it: ``Meta.fields`` names ``id``, the record type's one field list
 # and what its services keep, all read-only, with its active custom field values.
 class RecordSerializer(serializers.ModelSerializer):
+    # The fields are the same for every instance of a serializer class (read from the model
+    # and Meta): built once, then copied (a quarter of building them, 2.5 ms for a lead).
+    _built_fields: dict[type, dict] = {}
+
     def get_fields(self):
-        fields = super().get_fields()
-        fields["custom_field_values"] = _custom_field_values(self, read_only=True)
-        return fields
+        built = RecordSerializer._built_fields.get(type(self))
+        if built is None:
+            built = super().get_fields()
+            built["custom_field_values"] = _custom_field_values(self, read_only=True)
+            RecordSerializer._built_fields[type(self)] = built
+        return copy.deepcopy(built)
+
+    # A list page serializes 50–200 records with one serializer: how to read each field is
+    # worked out once (``_plan``) instead of going through DRF's generic attribute lookup for
+    # every field of every record. The output is DRF's: a plain column is read as DRF reads
+    # it and goes through the field's own ``to_representation``; a foreign key is its id
+    # (DRF's primary-key optimisation); anything else takes DRF's way.
+    def to_representation(self, instance):
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._plan = [_read_plan(field) for field in self._readable_fields]
+        ret = {}
+        for name, read, represent in plan:
+            if read is None:  # DRF's own way, for this field
+                try:
+                    attribute = represent.get_attribute(instance)
+                except SkipField:
+                    continue
+                check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+                ret[name] = None if check is None else represent.to_representation(attribute)
+                continue
+            value = read(instance)
+            ret[name] = value if value is None or represent is None else represent(value)
+        return ret
+
+
+def _read_plan(field: serializers.Field):
+    """``(name, read, represent)`` for one output field: ``read(instance)`` gives the raw
+    value and ``represent`` converts it (None: as it is); ``read`` None: DRF's way."""
+    name = field.field_name
+    parent_meta = getattr(field.parent, "Meta", None)
+    model = getattr(parent_meta, "model", None)
+    attrs = getattr(field, "source_attrs", None) or []
+    if model is None or len(attrs) != 1:
+        return name, None, field
+    try:
+        model_field = model._meta.get_field(attrs[0])
+    except FieldDoesNotExist:
+        return name, None, field
+    if not model_field.concrete:
+        return name, None, field
+    if model_field.is_relation:
+        if (
+            isinstance(field, serializers.PrimaryKeyRelatedField)
+            and field.pk_field is None
+            and model_field.many_to_one
+        ):
+            return name, operator.attrgetter(model_field.attname), None
+        return name, None, field
+    return name, operator.attrgetter(model_field.attname), _represent(field)
+
+
+def _represent(field: serializers.Field):
+    """``field.to_representation``, or the same in fewer steps for ISO 8601 date-times: the
+    time zone is looked up once per page instead of once per value (DRF asks for the active
+    one for every date-time it writes). A value it does not cover goes to DRF's own."""
+    if type(field) is not serializers.DateTimeField or getattr(field, "timezone", None):
+        return field.to_representation
+    if getattr(field, "format", api_settings.DATETIME_FORMAT).lower() != ISO_8601:
+        return field.to_representation
+    zone = field.default_timezone()
+    if zone is None:
+        return field.to_representation
+    generic = field.to_representation
+
+    def represent(value):
+        if not isinstance(value, datetime.datetime) or value.tzinfo is None:
+            return generic(value)
+        try:
+            text = value.astimezone(zone).isoformat()
+        except OverflowError:
+            return generic(value)
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return represent
 
 
 # What a record's create and update take: ``Meta.fields`` names the record type's one field list
@@ -274,6 +364,7 @@ class PersonSerializer(RecordSerializer):
             "owner",
             "owner_name",
             "custom_field_values",
+            "anonymized_at",
             "created_at",
             "updated_at",
         ]
@@ -343,6 +434,11 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_object(self):
         return self.get_selector(self.request.user, self.kwargs["pk"], "view")
 
+    def retrieve(self, request, pk=None):
+        obj = self.get_object()
+        privacy_hooks.viewed(request.user, obj, channel="api")
+        return self._respond(obj)
+
     def _respond(self, obj, code=status.HTTP_200_OK):
         return Response(self.get_serializer(obj).data, status=code)
 
@@ -371,8 +467,93 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# How many records one merge may fold into its survivor.
+
+
+class MergeRequestSerializer(InputSerializer):
+    survivor = serializers.UUIDField(help_text="The record to keep.")
+    merged = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=merging.MAX_RECORDS,
+        help_text="The records to merge into it (soft-deleted afterwards, pointing at it).",
+    )
+    fields = serializers.DictField(
+        child=serializers.UUIDField(),
+        required=False,
+        help_text="Per field, the id of the record (survivor or merged) to take its value "
+        'from, e.g. {"name": "<id>", "cf_budget": "<id>"} (custom fields as cf_<name>). '
+        "Fields left out take the newest non-empty value (the most recently updated record "
+        "that has one).",
+    )
+
+
+class MergeableViewSet(RecordViewSet):
+    """A record type that merges (issue 18): ``POST …/merge/``, and a merged-away record's
+    ``GET …/{id}/`` answers 301 to the survivor (``Location``; the body in the error shape,
+    code ``merged``, with the survivor's id in ``details.survivor``)."""
+
+    merged_redirect = True  # crm.openapi documents the 301
+
+    def merge_service(self, user, survivor, merged, fields):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def retrieve(self, request, *args, **kwargs):
+        try:
+            obj = self.get_object()
+        except NotFound:
+            model = self.get_queryset().model
+            survivor = merging.survivor_of(model, kwargs.get("pk"))
+            if survivor is None or not permissions.can_view(request.user, survivor):
+                raise
+            noun = model._meta.verbose_name
+            url = request.build_absolute_uri(self.reverse_action("detail", args=[survivor.pk]))
+            body = error_body(
+                request,
+                code="merged",
+                message=f"This {noun} was merged into {survivor.pk}; it lives on there.",
+                details={"survivor": [str(survivor.pk)]},
+            )
+            return Response(
+                body, status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": url}
+            )
+        privacy_hooks.viewed(request.user, obj, channel="api")
+        return self._respond(obj)
+
+    def _merge_record(self, user, pk, field: str):
+        model = self.get_queryset().model
+        try:
+            return self.get_selector(user, pk, "view")
+        except NotFound:
+            survivor = merging.survivor_of(model, pk)
+            if survivor is not None and permissions.can_view(user, survivor):
+                raise Conflict(
+                    f"{pk} was already merged into {survivor.pk}.",
+                    code="already_merged",
+                    details={field: [f"Already merged into {survivor.pk}."]},
+                ) from None
+            noun = model._meta.verbose_name
+            raise NotFound(
+                f"No such {noun}: {pk}.", details={field: [f"No such {noun}."]}
+            ) from None
+
+    @action(detail=False, methods=["post"])
+    def merge(self, request):
+        model = self.get_queryset().model
+        if not permissions.works_on(request.user, model):
+            raise PermissionDenied(f"You may not merge {model._meta.verbose_name_plural}.")
+        data = MergeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        user = request.user
+        survivor = self._merge_record(user, values["survivor"], "survivor")
+        merged = [self._merge_record(user, pk, "merged") for pk in dict.fromkeys(values["merged"])]
+        survivor = self.merge_service(user, survivor, merged, values.get("fields") or {})
+        return self._respond(self.get_selector(user, survivor.pk, "view"))
+
+
 @extend_schema(request=PersonInputSerializer, responses=PersonSerializer)
-class PersonViewSet(RecordViewSet):
+class PersonViewSet(MergeableViewSet):
     serializer_class = PersonSerializer
     input_serializer_class = PersonInputSerializer
     filterset_class = PersonFilter
@@ -393,9 +574,19 @@ class PersonViewSet(RecordViewSet):
     def delete_service(self, user, obj):
         services.person_delete(by=user, person=obj)
 
+    @extend_schema(request=MergeRequestSerializer, responses=PersonSerializer)
+    @action(detail=False, methods=["post"])
+    def merge(self, request):
+        """Merge people into one (issue 18): their leads, deals, activities and permissions
+        move to the survivor; the others are soft-deleted pointing at it."""
+        return super().merge(request)
+
+    def merge_service(self, user, survivor, merged, fields):
+        return services.person_merge(by=user, survivor=survivor, merged=merged, fields=fields)
+
 
 @extend_schema(request=OrganizationInputSerializer, responses=OrganizationSerializer)
-class OrganizationViewSet(RecordViewSet):
+class OrganizationViewSet(MergeableViewSet):
     serializer_class = OrganizationSerializer
     input_serializer_class = OrganizationInputSerializer
     filterset_class = OrganizationFilter
@@ -415,6 +606,16 @@ class OrganizationViewSet(RecordViewSet):
 
     def delete_service(self, user, obj):
         services.organization_delete(by=user, organization=obj)
+
+    @extend_schema(request=MergeRequestSerializer, responses=OrganizationSerializer)
+    @action(detail=False, methods=["post"])
+    def merge(self, request):
+        """Merge organizations into one (issue 18): their people, leads, deals, activities and
+        permissions move to the survivor; the others are soft-deleted pointing at it."""
+        return super().merge(request)
+
+    def merge_service(self, user, survivor, merged, fields):
+        return services.organization_merge(by=user, survivor=survivor, merged=merged, fields=fields)
 
 
 # --- spreadsheet imports ----------------------------------------------------------------------

@@ -7,9 +7,10 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # Event handlers register themselves by name when their module is imported.
-        from crm import handlers  # noqa: F401
+        from crm import handlers, reference  # noqa: F401
         from crm.record_types import ORGANIZATIONS, PEOPLE
         from crm.records.registry import register
 
         register(PEOPLE)
         register(ORGANIZATIONS)
+        reference.connect()

@@ -12,7 +12,11 @@ with 4403 (the handshake is refused before anything is sent).
 The page's query string (its filters and columns) rides along in the socket URL, so a live
 card or row respects the same filters as the page around it. Changes arrive as
 ``realtime.change`` signals (ids only) and are rendered per connection by ``crm.realtime.deliver``
-in a thread pool (``REALTIME_RENDER_THREADS``), each thread with its own database connection.
+in a thread pool (``REALTIME_RENDER_THREADS``), each thread with its own database connection:
+for the connections of users who see everything, one rendering shared by all (``_shared``);
+for the others, in a few batches made by the first connection of the process that receives the
+message (``_batched``). Follow-ups (a board's column totals) run after the fragment is sent, in
+their own pool (``REALTIME_FOLLOW_UP_THREADS``), one at a time per connection.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import random
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +43,8 @@ from django.utils.html import format_html, format_html_join
 from crm import realtime
 from crm.realtime import user_group
 
+logger = logging.getLogger(__name__)
+
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 # A connection re-reads its user (active? role?) about this often (±25 %); object
@@ -49,11 +57,56 @@ _render_pool = ThreadPoolExecutor(
 )
 
 
-def in_render_pool(func):
+# Follow-ups (a board's column totals) run in their own, smaller pool: however many queue up,
+# the fragments of the next change never wait behind them.
+_follow_up_pool = ThreadPoolExecutor(
+    max_workers=getattr(settings, "REALTIME_FOLLOW_UP_THREADS", 4),
+    thread_name_prefix="realtime-follow-up",
+)
+
+
+# Pool work not finished yet (queued or running), counted from its call to its end in the
+# pool thread, so that whoever must know the pools are quiet can wait (``wait_idle``).
+_in_flight = 0
+_in_flight_lock = threading.Lock()
+
+
+def _count(change: int) -> None:
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight += change
+
+
+def in_render_pool(func, executor: ThreadPoolExecutor = _render_pool):
     """``func`` as a coroutine running in the render pool (not the single thread-sensitive
     thread, which would serialize every connection's re-read), closing stale connections
     before and after like ``database_sync_to_async``."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_render_pool)
+
+    def counted(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _count(-1)
+
+    call = DatabaseSyncToAsync(counted, thread_sensitive=False, executor=executor)
+
+    async def submit(*args, **kwargs):
+        _count(+1)
+        return await call(*args, **kwargs)
+
+    return submit
+
+
+def wait_idle(timeout: float = 5.0) -> bool:
+    """Wait until no render or follow-up is queued or running (e.g. before a test's database
+    is emptied, which a follow-up still reading would deadlock); False after ``timeout``
+    (work cancelled before it started is never finished)."""
+    deadline = time.monotonic() + timeout
+    while _in_flight > 0:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 # One rendering per (message, surface, page) for the connections of users who see everything
@@ -72,12 +125,86 @@ async def _shared(key: tuple, render):
     return await asyncio.shield(future)
 
 
+# The other connections' deliveries of a message, made in a few batches of this many
+# connections each (one pool task per batch rather than one per socket: fifty sockets, five
+# thread hops), by the first connection of this process that receives it.
+BATCH_CONNECTIONS = 10
+_batches: OrderedDict[str, dict[str, tuple]] = OrderedDict()
+BATCHES_KEPT = 64
+
+
+async def _batched(message: dict, consumer) -> realtime.Delivery | None:
+    """``consumer``'s delivery of ``message`` from the batch that rendered it for every
+    connection of this process that listened when the first of them received it; None when
+    it was not among them, or its user has been re-read since (it then renders alone)."""
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(message["id"])
+    if batch is None or batch["loop"] is not loop:
+        batch = _batches[message["id"]] = {"loop": loop, "of": {}}
+        while len(_batches) > BATCHES_KEPT:
+            _batches.popitem(last=False)
+        kind = message.get("kind", "")
+        pending = [
+            (c, c.user)
+            for c in realtime.connections(message)
+            if isinstance(c, ChangeConsumer)
+            and not (
+                c.surface in realtime.SHARED_SURFACES
+                and c.__dict__.get("sees_everything", {}).get(kind, False)
+            )
+        ]
+        for start in range(0, len(pending), BATCH_CONNECTIONS):
+            chunk = pending[start : start + BATCH_CONNECTIONS]
+            future = asyncio.ensure_future(
+                in_render_pool(functools.partial(_deliver_batch, message, chunk))()
+            )
+            for connection, user in chunk:
+                batch["of"][connection.channel_name] = (future, user)
+    entry = batch["of"].get(consumer.channel_name)
+    if entry is None or entry[1] is not consumer.user:
+        return None
+    try:
+        deliveries = await asyncio.shield(entry[0])
+    except Exception:
+        logger.exception("Realtime batch delivery failed")
+        return None
+    return deliveries.get(consumer.channel_name)
+
+
+def _deliver_batch(message: dict, chunk: list[tuple]) -> dict[str, realtime.Delivery]:
+    deliveries = {}
+    kind = message.get("kind", "")
+    for connection, user in chunk:
+        try:
+            if connection.surface in realtime.SHARED_SURFACES and realtime.sees_everything(
+                user, kind
+            ):
+                continue  # it shares one rendering with its peers (``_shared``)
+            deliveries[connection.channel_name] = realtime.deliver(
+                user,
+                message,
+                surface=connection.surface,
+                params=connection.params,
+                state=connection.state,
+                workflow_id=connection.workflow_id,
+                object_id=connection.object_id,
+            )
+        except Exception:  # that connection renders alone (and meets the error itself)
+            logger.exception("Realtime delivery of %s failed", message.get("pk"))
+    return deliveries
+
+
 def _signed_in(user) -> bool:
     return user is not None and user.is_authenticated and user.is_active
 
 
 def _reload_user(pk):
-    return get_user_model()._default_manager.filter(pk=pk, is_active=True).first()
+    user = get_user_model()._default_manager.filter(pk=pk, is_active=True).first()
+    if user is not None:
+        # The role's permissions, read here rather than in the middle of a batch of other
+        # connections' deliveries (``_batched``), which would wait for them.
+        user.get_all_permissions()
+    return user
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):
@@ -134,8 +261,11 @@ class ChangeConsumer(AsyncWebsocketConsumer):
             await self.close(code=FORBIDDEN)
             return
         self.joined = joined
+        self.follow_up: tuple[realtime.FollowUp, tuple | None] | None = None
+        self.follow_up_task: asyncio.Task | None = None
         for group in joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        realtime.listen(joined, self)
         await self.accept()
         await self.opened()
 
@@ -147,7 +277,11 @@ class ChangeConsumer(AsyncWebsocketConsumer):
         """Hook after the handshake."""
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", ()):
+        joined = getattr(self, "joined", ())
+        realtime.stop_listening(joined, self)
+        if getattr(self, "follow_up_task", None) is not None:
+            self.follow_up_task.cancel()
+        for group in joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def realtime_change(self, message: dict) -> None:
@@ -165,16 +299,46 @@ class ChangeConsumer(AsyncWebsocketConsumer):
                 object_id=self.object_id,
             )
         )
+        shared = None
         if self.surface in realtime.SHARED_SURFACES and await self._sees_everything(
             message.get("kind", "")
         ):
-            key = (message["id"], self.surface, self.workflow_id, self.object_id)
-            html, visible = await _shared(key + (self.params.urlencode(),), render)
+            shared = (self.surface, self.workflow_id, self.object_id, self.params.urlencode())
+            html, visible, follow_up = await _shared((message["id"], *shared), render)
         else:
-            html, visible = await render()
+            delivery = await _batched(message, self)
+            html, visible, follow_up = delivery if delivery is not None else await render()
         if html:
             await self.send(text_data=html)
+        if follow_up is not None:
+            self._follow(follow_up, shared and (message["id"], *shared))
         await self.changed(message, visible)
+
+    def _follow(self, follow_up: realtime.FollowUp, shared: tuple | None) -> None:
+        """Run ``follow_up`` after this delivery, merged with one still waiting to run (see
+        ``realtime.FollowUp``). A shared one (a rendering shared by users who see
+        everything) is made once for all the connections that wait for the same."""
+        if self.follow_up is not None:
+            pending, pending_shared = self.follow_up
+            follow_up = pending.merge(follow_up)
+            if pending_shared is None:
+                shared = None
+        self.follow_up = (follow_up, shared)
+        if self.follow_up_task is None or self.follow_up_task.done():
+            self.follow_up_task = asyncio.ensure_future(self._run_follow_ups())
+
+    async def _run_follow_ups(self) -> None:
+        while self.follow_up is not None:
+            (follow_up, shared), self.follow_up = self.follow_up, None
+            render = in_render_pool(
+                functools.partial(_render_follow_up, follow_up), executor=_follow_up_pool
+            )
+            if shared:
+                html = await _shared((*shared, "follow-up", follow_up.scope), render)
+            else:
+                html = await render()
+            if html:
+                await self.send(text_data=html)
 
     async def _sees_everything(self, kind: str) -> bool:
         known = self.__dict__.setdefault("sees_everything", {})
@@ -195,6 +359,14 @@ class ChangeConsumer(AsyncWebsocketConsumer):
         self.user, self.user_loaded_at = user, time.monotonic()
         self.__dict__.pop("sees_everything", None)
         return True
+
+
+def _render_follow_up(follow_up: realtime.FollowUp) -> str | None:
+    try:
+        return follow_up.render(follow_up.scope)
+    except Exception:  # a failed follow-up must not close the socket
+        logger.exception("Realtime follow-up failed")
+        return None
 
 
 class BoardConsumer(ChangeConsumer):

@@ -44,6 +44,8 @@ EVENT_NAMES = frozenset(
         "lead.disqualified",
         "lead.converted",
         "lead.merged",
+        # Personal data erased (issue 18): the payload is the id alone, like every webhook's.
+        "lead.anonymized",
         # A later marketing touch of a lead (a form submitted again, an import row): issue 15.
         "lead.touched",
         "deal.created",
@@ -57,8 +59,11 @@ EVENT_NAMES = frozenset(
         "activity.overdue",
         "person.created",
         "person.updated",
+        "person.merged",
+        "person.anonymized",
         "organization.created",
         "organization.updated",
+        "organization.merged",
     }
 )
 

@@ -10,11 +10,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 
+def region_only(request: HttpRequest) -> bool:
+    """Whether ``render_page`` answers with the partial alone (what the page around it needs
+    can be left unread)."""
+    return bool(request.htmx and not request.htmx.boosted)
+
+
 def render_page(
     request: HttpRequest, template: str, context: dict, *, partial: str | None = None, status=200
 ) -> HttpResponse:
     """The whole page, or only the named partial when HTMX asks for a region."""
-    if partial and request.htmx and not request.htmx.boosted:
+    if partial and region_only(request):
         template = f"{template}#{partial}"
     return render(request, template, context, status=status)
 

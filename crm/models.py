@@ -43,7 +43,17 @@ class User(AbstractUser):
         """The user's highest role; superusers are Admin."""
         if self.is_superuser:
             return "Admin"
-        names = {g.name for g in self.groups.all()}
+        if "groups" in getattr(self, "_prefetched_objects_cache", {}):
+            names = {g.name for g in self.groups.all()}
+        elif hasattr(self, "_group_names"):
+            names = self._group_names
+        else:  # the signed-in user, on every page: reference data (crm.reference)
+            from crm import reference
+
+            names = reference.cached(
+                f"groups:{self.pk}", lambda: {g.name for g in self.groups.all()}
+            )
+            self._group_names = names
         return next((r.value for r in ROLE_ORDER if r.value in names), "")
 
 
@@ -84,7 +94,35 @@ class SoftDeleteModel(models.Model):
         return self.deleted_at is not None
 
 
-class Organization(TimestampedModel, SoftDeleteModel):
+class MergeableModel(models.Model):
+    """A record that can be merged into another of its type (``crm.records.merge``): the
+    merged-away record is soft-deleted (``deleted_at``, so every list, count and search that
+    reads the default manager loses it) and points at the record that took its place."""
+
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_records",
+        editable=False,
+        db_index=False,  # the partial index below: almost every row is null
+        help_text="The record this one was merged into; its old address leads there.",
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+        indexes = [
+            models.Index(
+                fields=["merged_into"],
+                name="%(app_label)s_%(class)s_merged_idx",
+                condition=models.Q(merged_into__isnull=False),
+            )
+        ]
+
+
+class Organization(TimestampedModel, SoftDeleteModel, MergeableModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=200, blank=True, db_index=True)
@@ -113,12 +151,13 @@ class Organization(TimestampedModel, SoftDeleteModel):
             ("change_all_organizations", "Can change all organizations"),
             ("delete_all_organizations", "Can delete all organizations"),
         ]
+        indexes = MergeableModel.Meta.indexes
 
     def __str__(self) -> str:
         return self.name
 
 
-class Person(TimestampedModel, SoftDeleteModel):
+class Person(TimestampedModel, SoftDeleteModel, MergeableModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
@@ -136,6 +175,12 @@ class Person(TimestampedModel, SoftDeleteModel):
         related_name="owned_people",
     )
     custom_field_values = models.JSONField(default=dict, blank=True)
+    anonymized_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the person's personal data was erased (privacy.services): irreversible.",
+    )
 
     history = HistoricalRecords()
 
@@ -147,6 +192,7 @@ class Person(TimestampedModel, SoftDeleteModel):
             ("change_all_people", "Can change all people"),
             ("delete_all_people", "Can delete all people"),
         ]
+        indexes = MergeableModel.Meta.indexes
 
     def __str__(self) -> str:
         return self.full_name

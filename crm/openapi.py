@@ -74,6 +74,19 @@ class AutoSchema(openapi.AutoSchema):
         for code, response in responses.items():  # errors the view declares itself
             if code.startswith("4") and "content" not in response:
                 response["content"] = {"application/json": {"schema": error_ref}}
+        if self._answers_merged_redirect():
+            responses["301"] = {
+                "description": "The record was merged into another (issue 18): ``Location`` "
+                "is the survivor's URL, and the body (the error shape, code ``merged``) names "
+                "it in ``details.survivor``.",
+                "headers": {
+                    "Location": {
+                        "schema": {"type": "string", "format": "uri"},
+                        "description": "The survivor's URL in the API.",
+                    }
+                },
+                "content": {"application/json": {"schema": error_ref}},
+            }
         for code in self._error_statuses(operation):
             response = responses.setdefault(str(code), {})
             response.setdefault("description", _ERROR_DESCRIPTIONS[code])
@@ -84,6 +97,14 @@ class AutoSchema(openapi.AutoSchema):
                     "description": "Seconds to wait before the next request.",
                 }
         return operation
+
+    def _answers_merged_redirect(self) -> bool:
+        """A record type that merges answers a merged-away record's detail with a 301."""
+        return (
+            self.method == "GET"
+            and getattr(self.view, "merged_redirect", False)
+            and getattr(self.view, "action", None) == "retrieve"
+        )
 
     def _error_statuses(self, operation: dict) -> list[int]:
         parameters = operation.get("parameters", [])

@@ -22,7 +22,11 @@ from its ``AppConfig.ready`` (``LiveRecords.register`` does)::
 
 ``deliver`` (called by the consumers in ``crm/consumers.py``, in a worker thread) is the one
 gate every realtime delivery passes: it re-reads the record and asks ``crm.permissions``
-whether the connection's user may see it.
+whether the connection's user may see it. What does not depend on the user is done once per
+message in a process and shared (``memo``): the record's re-read, and the permission check of
+every user listening in this process (``listeners``: one query for all of them, made afresh
+for every message, so a revoked share stops the next delivery); the decision for each
+connection is still its own.
 
 - visible: the renderer gets ``context.visible = True`` and returns the fragment(s) the page
   swaps in (``hx-swap-oob``), or None;
@@ -32,6 +36,9 @@ whether the connection's user may see it.
   ``context.visible = False``: the renderer may then only emit removals by id (the card leaves
   the board, the row the table). Everyone else gets nothing, so a payload never carries
   anything of a record its user cannot see, and after a removal no further updates follow.
+
+A renderer may leave slower, secondary work for after its fragment is sent (``FollowUp``:
+a board's column counts and totals); a connection merges the follow-ups that queue up.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -230,9 +237,41 @@ class RenderContext:
     workflow_id: int | None = None
     object_id: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    actions: frozenset[str] = frozenset()
+    follow_up: FollowUp | None = None
 
     def memo(self, key, compute: Callable[[], Any]) -> Any:
         return memo(self.change, key, compute)
+
+    def may(self, action: permissions.Action) -> bool:
+        """May the connection's user ``action`` the record (``crm.permissions.can``, decided
+        for this message)? Only "view" and "change" are decided (``LIVE_ACTIONS``)."""
+        return action in self.actions
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Work a renderer leaves for after its fragment has been sent: what is slower than the
+    fragment and may lag it by a moment (a board's column counts and totals: a count-and-sum
+    query per user). ``render(scope)`` returns the HTML (or None), for the parts named in
+    ``scope`` (None: all of them). A connection runs one follow-up at a time; those that
+    queue up meanwhile are merged into one (``merge``), so a burst of changes costs one."""
+
+    render: Callable[[frozenset | None], str | None]
+    scope: frozenset | None = None
+
+    def merge(self, newer: FollowUp) -> FollowUp:
+        scope = None if self.scope is None or newer.scope is None else self.scope | newer.scope
+        return FollowUp(newer.render, scope)
+
+
+class Delivery(NamedTuple):
+    """What one connection gets for one message: ``html`` to send now (or None), whether
+    its user may still ``see`` the record, and an optional ``follow_up``."""
+
+    html: str | None
+    visible: bool
+    follow_up: FollowUp | None = None
 
 
 Renderer = Callable[[Any, str, list[str], RenderContext], "str | None"]
@@ -289,12 +328,33 @@ def sees_everything(user, kind: str) -> bool:
 
 # --- per-message memory -------------------------------------------------------------------------
 # Every connection of a process receives the same message; what does not depend on the user —
-# the record's row, a card's markup for "may move it" or not — is read and rendered once per
-# message and shared. Who may see what is still decided per connection (``deliver``), before
-# any of it is used. Kept for the last ``MEMO_MESSAGES`` messages.
+# the record's row, a card's markup for "may move it" or not, who of this process's listeners
+# may see the record — is read and rendered once per message and shared. Who may see what is
+# still decided for each connection (``deliver``), before any of it is used. Kept for the last
+# ``MEMO_MESSAGES`` messages.
 MEMO_MESSAGES = 64
 _memo: OrderedDict[str, dict] = OrderedDict()
 _memo_lock = threading.Lock()
+
+
+class _Once:
+    """One value computed once, by the first thread that asks; the others wait for it (and
+    only for it: each key has its own lock, so reading the record never waits on a card)."""
+
+    __slots__ = ("done", "lock", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = False
+        self.value: Any = None
+
+    def get(self, compute: Callable[[], Any]) -> Any:
+        if not self.done:
+            with self.lock:
+                if not self.done:  # a failed compute leaves it to the next caller
+                    self.value = compute()
+                    self.done = True
+        return self.value
 
 
 def memo(message: dict, key, compute: Callable[[], Any]) -> Any:
@@ -302,14 +362,56 @@ def memo(message: dict, key, compute: Callable[[], Any]) -> Any:
     with _memo_lock:
         slot = _memo.get(message["id"])
         if slot is None:
-            slot = _memo[message["id"]] = {"lock": threading.RLock(), "values": {}}
+            slot = _memo[message["id"]] = {}
             while len(_memo) > MEMO_MESSAGES:
                 _memo.popitem(last=False)
-    with slot["lock"]:  # one message's values are computed one at a time (a few ms each)
-        values = slot["values"]
-        if key not in values:
-            values[key] = compute()
-        return values[key]
+        once = slot.get(key)
+        if once is None:
+            once = slot[key] = _Once()
+    return once.get(compute)
+
+
+# --- who listens, in this process -----------------------------------------------------------------
+# This process's open change sockets, by group: a message's permission check is made for all of
+# their users in one query (``crm.permissions.allowed_actions``), not one per socket, and the
+# consumers render a message for all of them in a few batches (``crm.consumers``).
+_listeners: dict[str, dict[str, Any]] = {}
+_listeners_lock = threading.Lock()
+
+
+def listen(groups: Iterable[str], connection) -> None:
+    """``connection`` receives the changes sent to ``groups``: an object with the
+    ``channel_name`` and the current ``user`` of a socket (a consumer)."""
+    with _listeners_lock:
+        for group in groups:
+            _listeners.setdefault(group, {})[connection.channel_name] = connection
+
+
+def stop_listening(groups: Iterable[str], connection) -> None:
+    with _listeners_lock:
+        for group in groups:
+            members = _listeners.get(group)
+            if members is not None:
+                members.pop(connection.channel_name, None)
+                if not members:
+                    del _listeners[group]
+
+
+def connections(message: dict) -> list:
+    """This process's connections that receive ``message``, each once."""
+    groups = change_groups(message.get("kind", ""), message.get("pk"), message.get("workflow_id"))
+    with _listeners_lock:
+        found = {
+            channel: connection
+            for group in groups
+            for channel, connection in _listeners.get(group, {}).items()
+        }
+    return list(found.values())
+
+
+def listeners(message: dict) -> list:
+    """The users of this process's connections that receive ``message``, each once."""
+    return list({c.user.pk: c.user for c in connections(message)}.values())
 
 
 # --- delivery (runs in a worker thread, for one connection) ----------------------------------
@@ -334,6 +436,26 @@ def may_view(user, obj: Model | None) -> bool:
     return permissions.can_view(user, obj)
 
 
+# What a connection's user may do on a changed record, decided afresh for every message:
+# seeing it, and changing it (a card's move handle).
+LIVE_ACTIONS: tuple[permissions.Action, ...] = ("view", "change")
+
+
+def allowed(user, obj: Model, message: dict, actions=LIVE_ACTIONS) -> frozenset[str]:
+    """``crm.permissions.allowed_actions`` for this connection's user: one query per message
+    for all the listeners of this process (``listeners``), made by the first connection that
+    asks; a user who was not among them (a socket opened meanwhile) is decided alone."""
+    shared = memo(
+        message,
+        ("crm.allowed", actions),
+        lambda: permissions.allowed_actions(listeners(message), obj, actions),
+    )
+    found = shared.get(user.pk)
+    if found is None:
+        found = permissions.allowed_actions([user], obj, actions)[user.pk]
+    return found
+
+
 def deliver(
     user,
     message: dict,
@@ -343,16 +465,18 @@ def deliver(
     state: dict,
     workflow_id: int | None = None,
     object_id: str | None = None,
-) -> tuple[str | None, bool]:
-    """The HTML this connection receives for ``message`` (None: nothing), and whether the
-    user may still see the record."""
+) -> Delivery:
+    """What this connection receives for ``message``: the HTML (None: nothing), whether the
+    user may still see the record, and the renderer's follow-up (``FollowUp``), if any."""
     spec = _kinds.get(message.get("kind", ""))
     if spec is None:
-        return None, False
+        return Delivery(None, False)
     obj = memo(message, "crm.record", lambda: load_record(spec.name, message["pk"]))
-    visible = may_view(user, obj)
+    live = obj is not None and getattr(obj, "deleted_at", None) is None
+    actions = allowed(user, obj, message) if live else frozenset()
+    visible = "view" in actions
     if not visible and not _saw_it(user, obj, message, surface):
-        return None, False
+        return Delivery(None, False)
     context = RenderContext(
         surface=surface,
         params=params,
@@ -361,13 +485,14 @@ def deliver(
         workflow_id=workflow_id,
         object_id=object_id,
         state=state,
+        actions=actions,
     )
     try:
         html = spec.render(user, message["pk"], list(message.get("changed", [])), context)
     except Exception:  # one bad render must not close the socket
         logger.exception("Realtime render of %s %s failed", spec.name, message.get("pk"))
-        return None, visible
-    return html or None, visible
+        return Delivery(None, visible)
+    return Delivery(html or None, visible, context.follow_up)
 
 
 def _saw_it(user, obj: Model | None, message: dict, surface: str) -> bool:
@@ -377,6 +502,5 @@ def _saw_it(user, obj: Model | None, message: dict, surface: str) -> bool:
     if user.pk in message.get("revoked", ()):
         return True
     if obj is not None and getattr(obj, "deleted_at", None) is not None:
-        permissions._forget(user)
-        return permissions.can_view(user, obj)
+        return "view" in allowed(user, obj, message, ("view",))
     return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
 from django.utils.html import format_html
 
 from crm import formatting as fmt
@@ -16,15 +15,16 @@ from crm.records.types import (
     Editing,
     Filter,
     Importing,
+    Merging,
     RecordType,
+    record_url,
     standard_bulk_actions,
 )
 
 
 def _link(url_name: str, obj, text):
-    return format_html(
-        '<a class="record-link" href="{}">{}</a>', reverse(url_name, args=[obj.pk]), text
-    )
+    url = record_url(url_name, obj.pk)
+    return format_html('<a class="record-link" href="{}">{}</a>', url, text)
 
 
 def _person_organization(person: Person):
@@ -32,7 +32,7 @@ def _person_organization(person: Person):
         return fmt.DASH
     return format_html(
         '<a href="{}">{}</a>',
-        reverse("crm:organization_detail", args=[person.organization_id]),
+        record_url("crm:organization_detail", person.organization_id),
         person.organization.name,
     )
 
@@ -166,6 +166,12 @@ PEOPLE = RecordType(
     ),
     importing=PERSON_IMPORT,
     delete=_delete_person,
+    merging=Merging(
+        fields=PERSON_FIELDS,
+        merge=lambda by, survivor, merged, fields: services.person_merge(
+            by=by, survivor=survivor, merged=merged, fields=fields
+        ),
+    ),
     add_permission="crm.add_person",
     empty_hint="People are added when leads convert, or add one by hand.",
 )
@@ -220,6 +226,12 @@ ORGANIZATIONS = RecordType(
     ),
     importing=ORGANIZATION_IMPORT,
     delete=_delete_org,
+    merging=Merging(
+        fields=ORGANIZATION_FIELDS,
+        merge=lambda by, survivor, merged, fields: services.organization_merge(
+            by=by, survivor=survivor, merged=merged, fields=fields
+        ),
+    ),
     add_permission="crm.add_organization",
     empty_hint="Organizations are added when leads convert, or add one by hand.",
 )

@@ -6,12 +6,16 @@ Every 4xx/5xx from the API looks like
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
@@ -19,8 +23,10 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, filters, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from crm import paging
 from crm.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -33,11 +39,27 @@ TEXT_MAX_LENGTH = 20_000
 class Pagination(PageNumberPagination):
     """SPEC §7 pages: ``page`` (from 1) and ``page_size`` (a whole number from 1; more than
     200 gives 200). A ``page_size`` that is not such a number is a 400 naming it; a page
-    beyond the last is a 404."""
+    beyond the last is a 404.
+
+    ``count`` is exact up to ``EXACT_COUNT_LIMIT`` rows and an estimate above it
+    (``count_exact`` says which; ``crm.paging``): no page scans a large filtered set to count
+    it. ``next`` is known by reading one row more than the page.
+
+    Cursor pages, for clients that walk every row: ``?pagination=cursor`` starts a walk and
+    each answer's ``next`` (``?cursor=…``) continues it, in the list's ``ordering`` with the
+    id as tie-break, with no count (``count`` is left out) and no row skipped or repeated when
+    rows are added or removed meanwhile. A cursor that points nowhere (not one of ours, or on a
+    list without cursor pages) is a 404, as DRF's own cursor pagination answers and as a page
+    beyond the last is: the cursor is opaque, so any string is a valid value of the parameter.
+    A ``pagination`` other than ``cursor`` is a 400 naming it.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    cursor_query_param = "cursor"
+    mode_query_param = "pagination"
+    invalid_cursor_message = "Invalid cursor: use the next or previous link of an answer."
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -50,6 +72,167 @@ class Pagination(PageNumberPagination):
             raise exceptions.ValidationError({self.page_size_query_param: exc.detail}) from None
         return min(size, self.max_page_size)
 
+    # --- which kind of page -------------------------------------------------------------
+    def _cursor_requested(self, request) -> bool:
+        mode = request.query_params.get(self.mode_query_param) or ""
+        if mode not in ("", "cursor"):
+            raise exceptions.ValidationError(
+                {self.mode_query_param: ['Use "cursor" for cursor pages, or leave it out.']}
+            )
+        return bool(request.query_params.get(self.cursor_query_param)) or mode == "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.keyset = None
+        page_size = self.get_page_size(request)
+        if self._cursor_requested(request):
+            # A cursor walk has no page numbers, but a ``page`` sent with it must still be
+            # one (a wrong value is the same 404 as without the cursor), not silently ignored.
+            raw = request.query_params.get(self.page_query_param)
+            if raw and raw not in self.last_page_strings and not self._valid_number(raw):
+                raise exceptions.NotFound(self.invalid_page_message)
+            return self._cursor_page(queryset, request, page_size)
+        number = self._page_number(request, queryset, page_size)
+        self.window = paging.window(queryset, number=number, size=page_size)
+        if not self.window.rows and number > 1:
+            raise exceptions.NotFound(self.invalid_page_message)
+        return self.window.rows
+
+    def _page_number(self, request, queryset, page_size) -> int:
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if raw in self.last_page_strings:  # the last page needs the exact count
+            total = queryset.order_by().count() if isinstance(queryset, QuerySet) else len(queryset)
+            return max(1, -(-total // page_size))
+        if not self._valid_number(raw):
+            raise exceptions.NotFound(self.invalid_page_message)
+        return int(raw)
+
+    @staticmethod
+    def _valid_number(raw: str) -> bool:
+        return raw.isascii() and raw.isdigit() and len(raw) <= 18 and int(raw) >= 1
+
+    def get_paginated_response(self, data):
+        if self.keyset is not None:
+            return Response(
+                {
+                    "next": self._cursor_link(self.next_cursor),
+                    "previous": self._cursor_link(self.previous_cursor),
+                    "results": data,
+                }
+            )
+        total = self.window.total
+        return Response(
+            {
+                "count": total.value,
+                "count_exact": total.exact,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_next_link(self):
+        if not self.window.has_next:
+            return None
+        url = self.request.build_absolute_uri()
+        return replace_query_param(url, self.page_query_param, self.window.number + 1)
+
+    def get_previous_link(self):
+        if not self.window.has_previous:
+            return None
+        url = self.request.build_absolute_uri()
+        if self.window.number == 2:
+            return remove_query_param(url, self.page_query_param)
+        return replace_query_param(url, self.page_query_param, self.window.number - 1)
+
+    # --- cursor pages -----------------------------------------------------------------------
+    def _cursor_page(self, queryset, request, page_size):
+        if not paging.of_models(queryset):
+            raise exceptions.NotFound("This list has no cursor pages: use page numbers.")
+        order = paging.KeysetOrder(queryset)
+        self.keyset = order
+        self.next_cursor = self.previous_cursor = None
+        raw = request.query_params.get(self.cursor_query_param)
+        position, backwards = (None, False) if not raw else self._decode_cursor(raw)
+        try:
+            rows = order.page(size=page_size, after=position, backwards=backwards)
+        except paging.InvalidCursor:
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+        more = len(rows) > page_size  # one row more than the page: another page that way
+        rows = rows[:page_size]
+        if backwards:
+            rows.reverse()  # read nearest first
+        if rows:
+            first, last = order.values_of(rows[0]), order.values_of(rows[-1])
+            # Forwards, a previous page exists when we came from one; backwards, a next one
+            # (the page we came from).
+            if more or backwards:
+                self.next_cursor = (last, False)
+            if more if backwards else position is not None:
+                self.previous_cursor = (first, True)
+        return rows
+
+    def _decode_cursor(self, raw: str):
+        try:
+            padded = raw + "=" * (-len(raw) % 4)
+            payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            values, direction = payload["v"], payload["d"]
+            if direction not in ("n", "p") or not isinstance(values, list):
+                raise ValueError
+        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return values, direction == "p"
+
+    def _cursor_link(self, cursor):
+        if cursor is None:
+            return None
+        values, backwards = cursor
+        payload = json.dumps({"v": values, "d": "p" if backwards else "n"}, separators=(",", ":"))
+        token = base64.urlsafe_b64encode(payload.encode()).decode("ascii").rstrip("=")
+        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        url = remove_query_param(url, self.mode_query_param)
+        return replace_query_param(url, self.cursor_query_param, token)
+
+    # --- schema -----------------------------------------------------------------------------
+    def get_paginated_response_schema(self, schema):
+        example = "http://api.example.org/api/v1/leads/?{}=4"
+        return {
+            "type": "object",
+            "required": ["results", "next", "previous"],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "example": 123,
+                    "description": (
+                        "How many results match: exact when ``count_exact`` is true, else the "
+                        "database's estimate (more than "
+                        f"{paging.exact_count_limit():,} rows are not counted one by one). "
+                        "Left out in cursor pagination."
+                    ),
+                },
+                "count_exact": {
+                    "type": "boolean",
+                    "description": "Whether ``count`` is exact. Left out in cursor pagination.",
+                },
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "example": example.format(self.page_query_param),
+                    "description": "The next page (null: this is the last).",
+                },
+                "previous": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "example": example.format(self.page_query_param).replace("4", "2"),
+                    "description": "The previous page (null: this is the first).",
+                },
+                "results": schema,
+            },
+        }
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
@@ -59,7 +242,35 @@ class Pagination(PageNumberPagination):
                     f"Number of results to return per page (default {self.page_size}; "
                     f"at most {self.max_page_size}: a larger number gives {self.max_page_size})."
                 )
-        return parameters
+            elif parameter["name"] == self.page_query_param:
+                parameter["description"] = (
+                    "A page number within the paginated result set (ignored with a cursor)."
+                )
+        return [
+            *parameters,
+            {
+                "name": self.mode_query_param,
+                "required": False,
+                "in": "query",
+                "description": (
+                    "``cursor`` starts a cursor walk: pages that follow one another by "
+                    "``next`` links (``?cursor=…``), in the list's ``ordering`` with the id "
+                    "as tie-break, without ``count``; made for clients that read every row."
+                ),
+                "schema": {"type": "string", "enum": ["cursor"]},
+            },
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": (
+                    "Where a cursor page starts: the value from a previous answer's ``next`` "
+                    "or ``previous`` link (opaque; keep the other parameters of that link). A "
+                    "cursor that is not one from an answer is a 404."
+                ),
+                "schema": {"type": "string"},
+            },
+        ]
 
 
 class FilterBackend(DjangoFilterBackend):

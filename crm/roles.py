@@ -90,6 +90,12 @@ SETTING_GRANTS: dict[str, tuple[Role, tuple[str, ...]]] = {
             "customfields.change_customfielddefinition",
         ),
     ),
+    # Exporting and anonymizing a person's or a lead's personal data (issue 18): Admins
+    # always, Managers when this setting says so.
+    "PRIVACY_MANAGERS_MANAGE_PERSONAL_DATA": (
+        Role.MANAGER,
+        ("privacy.manage_personal_data",),
+    ),
 }
 
 

@@ -4,7 +4,7 @@ deals reuse (field updates, soft delete, ownership). Every function takes the ac
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from crm.models import (
     User,
 )
 from crm.records import imports
+from crm.records import merge as merging
 from customfields.services import validate_values
 
 
@@ -147,6 +148,12 @@ def soft_delete(*, by: User, obj: Model) -> None:
 def restore(*, by: User, obj: Model) -> None:
     if not permissions.can_delete(by, obj):
         raise PermissionDenied(f"You may not restore this {obj._meta.verbose_name}.")
+    if getattr(obj, "merged_into_id", None) is not None:
+        # Its activities, deals and permissions live on the survivor now.
+        raise Conflict(
+            f"This {obj._meta.verbose_name} was merged into another one and cannot be restored.",
+            code="already_merged",
+        )
     obj.deleted_at = None
     save(obj, by=by, update_fields=["deleted_at", "updated_at"])
 
@@ -368,6 +375,98 @@ def person_update(*, by: User, person: Person, data: Mapping[str, Any]) -> Perso
 def person_delete(*, by: User, person: Person) -> None:
     soft_delete(by=by, obj=person)
     emit("person.updated", actor=by, person_id=person.pk, fields=["deleted_at"])
+
+
+# --- merge (issue 18) ---------------------------------------------------------------------------
+def record_merge(
+    *,
+    by: User,
+    model: type[Model],
+    survivor: Model,
+    merged: list[Model],
+    fields: Mapping[str, Any] | None,
+    standard_fields: tuple[str, ...],
+    check: Callable[[Model, list[Model]], None] | None = None,
+    finish: Callable[[merging.Plan], None] | None = None,
+    clean_exclude: Sequence[str] = (),
+) -> Model:
+    """Merge ``merged`` into ``survivor`` (records of ``model``) by the rules of
+    ``crm.records.merge``; the caller holds the transaction. ``clean_exclude``: fields the
+    survivor's validation leaves out (ones the merge does not set). ``check(survivor, merged)`` (the
+    rows locked) may refuse; ``finish(plan)`` runs after the relations moved and before the
+    survivor is saved: it may set derived fields, adding their names to ``plan.changed``.
+    Emits one ``<kind>.merged`` event with the survivor's id under ``<kind>_id`` (what
+    automation and realtime read), ``merged_ids`` and the field choices, and writes the audit
+    log."""
+    kind = model._meta.model_name
+    noun = str(model._meta.verbose_name)
+    survivor, merged = merging.lock(by=by, model=model, survivor=survivor, merged=merged, noun=noun)
+    if check is not None:
+        check(survivor, merged)
+    names = merging.field_names(kind, standard_fields)
+    plan = merging.plan(survivor=survivor, merged=merged, names=names, fields=fields)
+    if plan.changed:
+        full_clean_or_raise(survivor, exclude=list(clean_exclude) or None)
+    merging.move_related(plan)
+    merging.mark_merged(
+        plan, save=lambda obj, update_fields: save(obj, by=by, update_fields=update_fields)
+    )
+    if finish is not None:
+        finish(plan)
+    names_merged = ", ".join(f"“{o}”" for o in merged)
+    survivor._change_reason = merging.change_reason(f"Merged with {names_merged}")
+    save(survivor, by=by, update_fields=[*dict.fromkeys(plan.changed), "updated_at"])
+    merged_ids = [str(o.pk) for o in merged]
+    emit(
+        f"{kind}.merged",
+        actor=by,
+        **{f"{kind}_id": survivor.pk},
+        merged_ids=merged_ids,
+        fields=plan.choices(),
+        changed=plan.changed,
+    )
+    audit(
+        by=by, action=f"{kind}.merged", obj=survivor, merged_ids=merged_ids, fields=plan.choices()
+    )
+    return survivor
+
+
+@transaction.atomic
+def person_merge(
+    *, by: User, survivor: Person, merged: list[Person], fields: Mapping[str, Any] | None = None
+) -> Person:
+    """Merge people into ``survivor``: per-field choice (``fields``: field or ``cf_<name>`` →
+    the id of the person to take it from; default the newest non-empty value); their leads,
+    deals, activities, conversions and permissions move to it; they are soft-deleted with a
+    pointer to it. ``person.merged`` event."""
+    return record_merge(
+        by=by,
+        model=Person,
+        survivor=survivor,
+        merged=merged,
+        fields=fields,
+        standard_fields=PERSON_FIELDS,
+    )
+
+
+@transaction.atomic
+def organization_merge(
+    *,
+    by: User,
+    survivor: Organization,
+    merged: list[Organization],
+    fields: Mapping[str, Any] | None = None,
+) -> Organization:
+    """Merge organizations into ``survivor`` (as ``person_merge``; their people move too).
+    ``organization.merged`` event."""
+    return record_merge(
+        by=by,
+        model=Organization,
+        survivor=survivor,
+        merged=merged,
+        fields=fields,
+        standard_fields=ORGANIZATION_FIELDS,
+    )
 
 
 # --- saved views -------------------------------------------------------------------------------
@@ -672,14 +771,21 @@ def import_cancel(*, by: User, job: ImportJob) -> ImportJob:
     them). A draft is cancelled at once."""
     _require_import_access(by, job)
     if job.status == ImportJob.Status.DRAFT:
-        job.status = ImportJob.Status.CANCELLED
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "finished_at"])
-        return job
+        return import_discard(job=job)
     if not job.is_active:
         raise Conflict(f"This import is {job.get_status_display().lower()}.", code="not_running")
     job.cancel_requested = True
     job.save(update_fields=["cancel_requested"])
+    return job
+
+
+def import_discard(*, job: ImportJob, reason: str = "") -> ImportJob:
+    """Cancel a draft import and drop its file (``reason``, if given, is shown on it)."""
+    job.status = ImportJob.Status.CANCELLED
+    job.finished_at = timezone.now()
+    job.content = b""
+    job.error = reason
+    job.save(update_fields=["status", "finished_at", "content", "error"])
     return job
 
 

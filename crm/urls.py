@@ -2,19 +2,20 @@ from django.urls import path
 
 from crm import views
 from crm.record_types import ORGANIZATIONS, PEOPLE
-from crm.records import import_views
+from crm.records import import_views, merge_views
 from crm.records.tables import table_urls
 
 app_name = "crm"
 
 
 def record_urls(prefix: str, record_type) -> list:
-    """The table's URLs plus the shared detail, create, edit and delete views."""
+    """The table's URLs plus the shared detail, create, edit, delete and merge views."""
     slug = record_type.key
     kw = {"record_type": record_type}
     return [
         *table_urls(record_type, f"{prefix}/"),
         path(f"{prefix}/new/", views.record_create, kw, name=f"{slug}_create"),
+        path(f"{prefix}/merge/", merge_views.record_merge, kw, name=f"{slug}_merge"),
         path(f"{prefix}/<uuid:pk>/", views.record_detail, kw, name=f"{slug}_detail"),
         path(f"{prefix}/<uuid:pk>/edit/", views.record_edit, kw, name=f"{slug}_edit"),
         path(f"{prefix}/<uuid:pk>/delete/", views.record_delete, kw, name=f"{slug}_delete"),

@@ -22,10 +22,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import notifications, permissions, tokens
-from crm.errors import DomainError, PermissionDenied
+from crm.errors import DomainError, NotFound, PermissionDenied
 from crm.forms import ApiTokenForm, add_domain_errors
 from crm.htmx import paginate, saved
 from crm.records import details
+from crm.records import privacy as privacy_hooks
 from crm.records.types import RecordType
 from customfields import selectors as cf_selectors
 
@@ -144,7 +145,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def record_detail(request: HttpRequest, record_type: RecordType, pk) -> HttpResponse:
     rt = record_type
     user = request.user
-    obj = rt.get_selector(user, pk)
+    try:
+        obj = rt.get_selector(user, pk)
+    except NotFound:
+        moved = details.merged_redirect(request, rt.model, pk, rt.url_name("detail"))
+        if moved is None:
+            raise
+        return moved
     url = reverse(rt.url_name("detail"), args=[obj.pk])
     context = {
         "rt": rt,
@@ -164,7 +171,7 @@ def record_detail(request: HttpRequest, record_type: RecordType, pk) -> HttpResp
         ),
     }
     template = f"crm/{rt.key}_detail.html"
-    return details.render_detail(request, template, context, partial="fields")
+    return details.render_detail(request, template, context, partial="fields", record=obj)
 
 
 def _detail_actions(user, rt: RecordType, obj) -> details.Actions:
@@ -172,7 +179,12 @@ def _detail_actions(user, rt: RecordType, obj) -> details.Actions:
     if permissions.works_on(user, rt.model) and permissions.can_change(user, obj):
         url = rt.url("edit", obj.pk)
         actions.buttons = [details.Action("Edit", url, icon="pencil")]
-    actions.more = details.delete_actions(user, obj, rt.url("delete", obj.pk))
+    actions.more = [
+        *privacy_hooks.more_actions(user, obj),
+        *details.delete_actions(user, obj, rt.url("delete", obj.pk)),
+    ]
+    if rt.merging is not None:
+        actions.more[:0] = details.merge_actions(user, obj, rt.url("merge"))
     return actions
 
 

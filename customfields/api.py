@@ -4,8 +4,10 @@ Definitions: any authenticated user may list and read them (forms need them; onl
 inactive ones); creating and changing need the manage permission
 (``customfields.permissions``). Every write goes through ``customfields.services``.
 
-``DELETE`` **deactivates** the field and answers 200 with it: definitions are never hard-deleted,
-because records keep their values (SPEC §6). ``POST …/{id}/activate/`` brings it back.
+Definitions are never deleted, because records keep their values (SPEC §6): ``DELETE`` answers
+405 and names ``POST …/{id}/deactivate/``, which hides the field; ``POST …/{id}/activate/`` brings
+it back. (A ``DELETE`` that only deactivated left the resource readable afterwards, which is not
+what ``DELETE`` promises a client.)
 
 For record APIs (leads, deals, people, organizations):
 
@@ -24,7 +26,7 @@ import django_filters
 from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
@@ -229,11 +231,6 @@ class CanManageCustomFieldsOrReadOnly(permissions.BasePermission):
         request=CustomFieldUpdateSerializer,
         responses=CustomFieldSerializer,
     ),
-    destroy=extend_schema(
-        summary="Deactivate a custom field (never a hard delete; stored values are kept)",
-        request=None,
-        responses={200: CustomFieldSerializer},
-    ),
 )
 class CustomFieldViewSet(viewsets.GenericViewSet):
     serializer_class = CustomFieldSerializer
@@ -284,9 +281,14 @@ class CustomFieldViewSet(viewsets.GenericViewSet):
     def partial_update(self, request, pk=None):
         return self._update(request, partial=True)
 
-    def destroy(self, request, pk=None):
-        field = services.custom_field_deactivate(by=request.user, field=self.get_object())
-        return self._respond(field)
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        if request.method == "DELETE":
+            raise exceptions.MethodNotAllowed(
+                "DELETE",
+                detail="Custom fields are never deleted, because records keep their values; "
+                "POST to …/deactivate/ to hide one.",
+            )
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     @extend_schema(summary="Activate a custom field", request=None)
     @action(detail=True, methods=["post"])

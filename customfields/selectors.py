@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
+from crm import reference
 from crm.errors import NotFound
 from customfields.models import CustomFieldDefinition, FieldType
 from customfields.permissions import can_manage_custom_fields
@@ -21,11 +22,16 @@ Definitions = Sequence[CustomFieldDefinition]
 
 def definitions_for(*entity_types: str) -> list[CustomFieldDefinition]:
     """All definitions of the entity types, active or not, in display order (one query; the
-    helpers taking ``definitions=`` pick each type's own)."""
-    return list(
-        CustomFieldDefinition.objects.filter(entity_type__in=entity_types).order_by(
-            "display_order", "name"
-        )
+    helpers taking ``definitions=`` pick each type's own). Cached as reference data
+    (``crm.reference``) until a definition changes: tables, boards and API pages read them on
+    every request."""
+    return reference.cached(
+        f"custom-fields:{','.join(sorted(entity_types))}",
+        lambda: list(
+            CustomFieldDefinition.objects.filter(entity_type__in=entity_types).order_by(
+                "display_order", "name"
+            )
+        ),
     )
 
 

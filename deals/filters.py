@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from crm.filters import (
     BigIntFilter,
     IdOrNoneFilter,
+    LocalDayFilter,
     OwnerOrAssigneeFilter,
     SearchTextFilter,
     StableOrderingFilter,
@@ -77,14 +78,14 @@ class DealFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     expected_close_before = django_filters.DateFilter(
         field_name="expected_close_date", lookup_expr="lte"
     )
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    created_after = LocalDayFilter(field_name="created_at", bound="from")
+    created_before = LocalDayFilter(field_name="created_at", bound="to")
     # The dashboard's drill-downs (issue 16): deals won / lost on these local days, and the
     # source of the lead a deal was converted from.
-    won_after = django_filters.DateFilter(field_name="won_at", lookup_expr="date__gte")
-    won_before = django_filters.DateFilter(field_name="won_at", lookup_expr="date__lte")
-    lost_after = django_filters.DateFilter(field_name="lost_at", lookup_expr="date__gte")
-    lost_before = django_filters.DateFilter(field_name="lost_at", lookup_expr="date__lte")
+    won_after = LocalDayFilter(field_name="won_at", bound="from")
+    won_before = LocalDayFilter(field_name="won_at", bound="to")
+    lost_after = LocalDayFilter(field_name="lost_at", bound="from")
+    lost_before = LocalDayFilter(field_name="lost_at", bound="to")
     lead_source = django_filters.MultipleChoiceFilter(
         field_name="source_lead__source", choices=_lead_sources(), label="Lead source"
     )

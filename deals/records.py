@@ -3,11 +3,11 @@ and bulk actions show and call for deals."""
 
 from __future__ import annotations
 
-from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from crm import formatting as fmt
 from crm import permissions
+from crm.records.cards import line, write_card
 from crm.records.exports import field_columns
 from crm.records.types import (
     Board,
@@ -16,6 +16,7 @@ from crm.records.types import (
     Filter,
     Importing,
     RecordType,
+    record_url,
     standard_bulk_actions,
 )
 from deals import selectors, services
@@ -23,26 +24,51 @@ from deals.filters import OUTCOME_CHOICES, DealFilter
 from deals.models import EDITABLE_FIELDS, Deal
 
 
+# Cells are written with ``fmt.esc`` rather than ``format_html``: a page writes hundreds.
 def _name(deal: Deal):
-    html = format_html(
-        '<a class="record-link" href="{}">{}</a>',
-        reverse("deals:detail", args=[deal.pk]),
-        deal.name,
+    html = (
+        f'<a class="record-link" href="{fmt.esc(record_url("deals:detail", deal.pk))}">'
+        f"{fmt.esc(deal.name)}</a>"
     )
     if deal.won_at:
         html += fmt.state_badge("won", "won")
     elif deal.lost_at:
         html += fmt.state_badge("lost", "lost")
-    return html
+    return mark_safe(html)
 
 
 def _organization(deal: Deal):
     if not deal.organization_id:
         return fmt.DASH
-    return format_html(
-        '<a href="{}">{}</a>',
-        reverse("crm:organization_detail", args=[deal.organization_id]),
-        deal.organization.name,
+    url = record_url("crm:organization_detail", deal.organization_id)
+    return mark_safe(f'<a href="{fmt.esc(url)}">{fmt.esc(deal.organization.name)}</a>')
+
+
+def deal_card(deal: Deal, *, movable: bool, board_query: str):
+    """A deal on the board (``crm.records.cards``): name, organization, the reason it was
+    lost, amount, time in the step, assignee."""
+    lines = []
+    if deal.organization_id:
+        lines.append(line("building", deal.organization.name))
+    if deal.lost_reason:
+        lines.append(
+            line(
+                "x-octagon",
+                deal.lost_reason,
+                css="text-danger-emphasis",
+                title=f"Lost: {deal.lost_reason}",
+            )
+        )
+    return write_card(
+        deal,
+        kind="deal",
+        movable=movable,
+        board_query=board_query,
+        urls="deals:{}",
+        reason_url="deals:lost",
+        lines=lines,
+        value=fmt.money(deal.amount, deal.currency),
+        value_title="Amount",
     )
 
 
@@ -168,6 +194,7 @@ DEALS = RecordType(
             by=by, deal=obj, to_step=to_step, reason=reason
         ),
         card_template="deals/_card.html",
+        card=deal_card,
         weighted=True,
         reason_outcomes=("lost",),
     ),

@@ -82,7 +82,9 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
             step=project.current_step,
         ),
     }
-    return details.render_detail(request, "deals/detail.html", context, partial="detail")
+    return details.render_detail(
+        request, "deals/detail.html", context, partial="detail", record=deal
+    )
 
 
 def _detail_actions(user, deal: Deal) -> details.Actions:

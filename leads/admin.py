@@ -73,6 +73,8 @@ class LeadAdmin(SimpleHistoryAdmin, GuardedModelAdmin):
         "updated_at",
         "created_by",
         "deleted_at",
+        "merged_into",
+        "merged_at",
     )
     inlines = [AutoQualificationInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -91,8 +93,17 @@ class LeadAdmin(SimpleHistoryAdmin, GuardedModelAdmin):
 
     @admin.action(description="Restore selected (undo soft delete)")
     def restore_selected(self, request, queryset):
-        count = queryset.exclude(deleted_at=None).update(deleted_at=None)
+        # A merged record stays merged: what pointed at it lives on the survivor now.
+        restorable = queryset.exclude(deleted_at=None).filter(merged_into__isnull=True)
+        count = restorable.update(deleted_at=None)
+        merged = queryset.filter(merged_into__isnull=False).count()
         self.message_user(request, f"Restored {count} lead(s).", messages.SUCCESS)
+        if merged:
+            self.message_user(
+                request,
+                f"{merged} merged into another record cannot be restored.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Recalculate the score of the selected leads")
     def rescore_selected(self, request, queryset):

@@ -10,10 +10,11 @@ from rest_framework.response import Response
 
 from crm.api import (
     AssignRequestSerializer,
+    MergeableViewSet,
+    MergeRequestSerializer,
     ReasonRequestSerializer,
     RecordInputSerializer,
     RecordSerializer,
-    RecordViewSet,
 )
 from crm.models import Organization, Person, User
 from crm.openapi import NOT_BLANK, InputSerializer, json_type_errors
@@ -185,14 +186,14 @@ class HistoryEntrySerializer(serializers.Serializer):
 
 
 @extend_schema(request=LeadInputSerializer, responses=LeadSerializer)
-class LeadViewSet(RecordViewSet):
+class LeadViewSet(MergeableViewSet):
     serializer_class = LeadSerializer
     input_serializer_class = LeadInputSerializer
     filterset_class = LeadFilter
     schema = custom_field_schema("lead")
 
     def list_selector(self, user):
-        return selectors.lead_list(user=user)
+        return selectors.lead_list(user=user, related=selectors.API_RELATED)
 
     def get_selector(self, user, pk, action):
         return selectors.lead_get(user=user, lead_id=pk, action=action)
@@ -209,6 +210,18 @@ class LeadViewSet(RecordViewSet):
 
     def delete_service(self, user, obj):
         services.lead_delete(by=user, lead=obj)
+
+    @extend_schema(request=MergeRequestSerializer, responses=LeadSerializer)
+    @action(detail=False, methods=["post"])
+    def merge(self, request):
+        """Merge leads into one (issue 18): their activities, touch points, score history,
+        enrolments, analyses and permissions move to the survivor, which keeps its workflow
+        step and is rescored; the others are soft-deleted pointing at it. A converted lead
+        can only be the survivor (409)."""
+        return super().merge(request)
+
+    def merge_service(self, user, survivor, merged, fields):
+        return services.lead_merge(by=user, survivor=survivor, merged=merged, fields=fields)
 
     def _refreshed(self, lead):
         return Response(

@@ -41,6 +41,7 @@ from crm import services as crm_services
 from crm.formatting import temperature
 from crm.models import Organization, Person, User
 from deals import demo as deals_demo
+from duplicates import rules as duplicate_rules
 from leads import selectors, services
 from leads.models import CaptureForm, ConversionModel, Lead, TouchPoint
 from leads.predictive import MIN_FINISHED, finished_leads, train_conversion_model
@@ -206,9 +207,10 @@ def seed(users: dict[str, User], out) -> None:
     plans = [_plan(n, rng) for n in range(TARGET)][existing:]
     lead_steps = {s.name: s for s in _steps()}
     deal_steps = deals_demo.steps_by_name()
+    names = _ContactNames()
     outcomes = Counter()
     for plan in plans:
-        _make(plan, users, rng, lead_steps, deal_steps, form)
+        _make(plan, users, rng, lead_steps, deal_steps, form, names)
         outcomes[plan.outcome] += 1
     out.write(
         f"  {Lead.all_objects.count()} leads ({outcomes['converted']} converted, "
@@ -300,11 +302,41 @@ def _plan(n: int, rng: random.Random) -> Plan:
 
 
 # --- making it true -----------------------------------------------------------------------------
-def _make(plan: Plan, users, rng, lead_steps, deal_steps, form) -> None:
+class _ContactNames:
+    """The contact names already at each company, so that a generated contact is never by
+    chance alike another there (the duplicate finder would list the pair, and the demo's
+    duplicates are only the ones entered on purpose, ``duplicates.demo``)."""
+
+    def __init__(self) -> None:
+        self.by_company: dict[str, list[str]] = {}
+        for company, contact in Lead.all_objects.values_list("company_name", "contact_name"):
+            self.add(company, contact)
+        for company, first, last in Person.all_objects.values_list(
+            "organization__name", "first_name", "last_name"
+        ):
+            self.add(company or "", f"{first} {last}")
+
+    def add(self, company: str, contact: str) -> None:
+        key = duplicate_rules.normalise_company(company)
+        self.by_company.setdefault(key, []).append(duplicate_rules.normalise_name(contact))
+
+    def pick(self, company: str, rng: random.Random, n: int) -> tuple[str, str]:
+        """A first and last name for a new contact at ``company``: ``rng``'s draw, or where
+        that is taken, a draw of the lead's own (so the other leads' draws stay the same)."""
+        taken = self.by_company.get(duplicate_rules.normalise_company(company), [])
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        redraw = random.Random(f"contact-{n}")
+        while any(duplicate_rules.names_alike(f"{first} {last}", other) for other in taken):
+            first, last = redraw.choice(FIRST), redraw.choice(LAST)
+        self.add(company, f"{first} {last}")
+        return first, last
+
+
+def _make(plan: Plan, users, rng, lead_steps, deal_steps, form, names: _ContactNames) -> None:
     creator = users[plan.creator]
     assignee = users[plan.assignee] if plan.assignee else None
     name, industry, size = plan.company
-    first, last = rng.choice(FIRST), rng.choice(LAST)
+    first, last = names.pick(name, rng, plan.n)
     domain = _domain(name)
     touch = {}
     channel = TouchPoint.Channel.MANUAL

@@ -5,6 +5,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from crm.filters import (
     BigIntFilter,
+    LocalDayFilter,
     OwnerOrAssigneeFilter,
     SearchTextFilter,
     StableOrderingFilter,
@@ -31,8 +32,11 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
 
     search = SearchTextFilter(method="filter_search")
     step = BigIntFilter(field_name="wfm_project__current_step_id", label="Step")
-    source = django_filters.MultipleChoiceFilter(choices=Lead.Source.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=Lead.Priority.choices)
+    # Columns of the lead itself: no join can repeat a row, so no DISTINCT (django-filter's
+    # default for these filters), which made PostgreSQL sort every matching row by all its
+    # columns before a page of 50 (and count them through a hash aggregate).
+    source = django_filters.MultipleChoiceFilter(choices=Lead.Source.choices, distinct=False)
+    priority = django_filters.MultipleChoiceFilter(choices=Lead.Priority.choices, distinct=False)
     owner = BigIntFilter(field_name="owner_id")
     assigned_to = BigIntFilter(method="filter_assigned_to", label="Assignee")
     owner_or_assignee = OwnerOrAssigneeFilter(label="Owner or assignee")
@@ -42,14 +46,14 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     )
     score_min = BigIntFilter(field_name="lead_score", lookup_expr="gte")
     score_max = BigIntFilter(field_name="lead_score", lookup_expr="lte")
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
+    created_after = LocalDayFilter(field_name="created_at", bound="from")
+    created_before = LocalDayFilter(field_name="created_at", bound="to")
     # My day's numbers (issue 16): leads qualified / converted on these local days, whatever
     # their flags say now (a disqualified lead keeps the day it was qualified).
-    qualified_after = django_filters.DateFilter(field_name="qualified_at", lookup_expr="date__gte")
-    qualified_before = django_filters.DateFilter(field_name="qualified_at", lookup_expr="date__lte")
-    converted_after = django_filters.DateFilter(field_name="converted_at", lookup_expr="date__gte")
-    converted_before = django_filters.DateFilter(field_name="converted_at", lookup_expr="date__lte")
+    qualified_after = LocalDayFilter(field_name="qualified_at", bound="from")
+    qualified_before = LocalDayFilter(field_name="qualified_at", bound="to")
+    converted_after = LocalDayFilter(field_name="converted_at", bound="from")
+    converted_before = LocalDayFilter(field_name="converted_at", bound="to")
     workflow = BigIntFilter(field_name="wfm_project__workflow_id", label="Workflow")
     # The dashboard's funnel (issue 16): leads that entered this step at some time, whatever
     # their step now (the status history). A URL parameter only, not in the filter bar: an

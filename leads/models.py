@@ -9,7 +9,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
-from crm.models import Organization, Person, SoftDeleteModel, TimestampedModel
+from crm.models import MergeableModel, Organization, Person, SoftDeleteModel, TimestampedModel
 from leads.scoring import defaults as scoring_defaults
 
 # The lead's fields as services, the API, the AI tools, automation, import and export know
@@ -43,7 +43,7 @@ EDITABLE_FIELDS = (
 )
 
 
-class Lead(TimestampedModel, SoftDeleteModel):
+class Lead(TimestampedModel, SoftDeleteModel, MergeableModel):
     """A prospective sale before it becomes a deal (SPEC §5). Its status is its WFM step."""
 
     class Source(models.TextChoices):
@@ -199,6 +199,7 @@ class Lead(TimestampedModel, SoftDeleteModel):
             ("reassign_lead", "Can reassign leads to other users"),
         ]
         indexes = [
+            *MergeableModel.Meta.indexes,
             models.Index(fields=["owner", "created_at"], name="lead_owner_idx"),
             models.Index(fields=["assigned_to", "created_at"], name="lead_assignee_idx"),
             models.Index(fields=["source"], name="lead_source_idx"),
@@ -330,6 +331,14 @@ class CaptureForm(TimestampedModel):
     )
     is_active = models.BooleanField(
         default=True, help_text="An inactive form refuses submissions (403)."
+    )
+    consent_text = models.CharField(
+        "consent checkbox",
+        max_length=500,
+        blank=True,
+        help_text="The wording of an optional marketing consent checkbox, e.g. “Send me news "
+        "and offers by email”. Empty: no checkbox. A ticked box is recorded as the lead's "
+        "marketing consent, with this form and wording as evidence.",
     )
 
     class Meta:

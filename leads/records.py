@@ -3,11 +3,11 @@ and bulk actions show and call for leads."""
 
 from __future__ import annotations
 
-from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from crm import formatting as fmt
 from crm import permissions
+from crm.records.cards import line, write_card
 from crm.records.exports import field_columns
 from crm.records.types import (
     Board,
@@ -15,7 +15,10 @@ from crm.records.types import (
     ExportColumn,
     Filter,
     Importing,
+    Merging,
     RecordType,
+    choice_label,
+    record_url,
     standard_bulk_actions,
 )
 from leads import boards as lead_boards
@@ -24,32 +27,56 @@ from leads.filters import LeadFilter
 from leads.models import EDITABLE_FIELDS, Lead
 
 
+# Cells are written with ``fmt.esc`` rather than ``format_html``: a page writes hundreds.
 def _name(lead: Lead):
-    html = format_html(
-        '<a class="record-link" href="{}">{}</a>',
-        reverse("leads:detail", args=[lead.pk]),
-        lead.name,
+    html = (
+        f'<a class="record-link" href="{fmt.esc(record_url("leads:detail", lead.pk))}">'
+        f"{fmt.esc(lead.name)}</a>"
     )
     if lead.is_converted:
         html += fmt.state_badge("converted", "converted")
-    return html
+    return mark_safe(html)
+
+
+def _stack(first, second):
+    """Two lines in one cell."""
+    return mark_safe(
+        f'<span class="cell-stack">{fmt.esc(first)}<small>{fmt.esc(second)}</small></span>'
+    )
 
 
 def _contact(lead: Lead):
     if not lead.contact_email:
         return lead.contact_name or fmt.DASH
-    return format_html(
-        '<span class="cell-stack">{}<small>{}</small></span>',
-        lead.contact_name or lead.contact_email,
-        lead.contact_email if lead.contact_name else "",
+    return _stack(
+        lead.contact_name or lead.contact_email, lead.contact_email if lead.contact_name else ""
     )
 
 
 def _touch(source: str, campaign: str):
     if not source and not campaign:
         return fmt.DASH
-    return format_html(
-        '<span class="cell-stack">{}<small>{}</small></span>', source or "(direct)", campaign
+    return _stack(source or "(direct)", campaign)
+
+
+_source = choice_label(Lead.Source)
+_priority = choice_label(Lead.Priority)
+
+
+def lead_card(lead: Lead, *, movable: bool, board_query: str):
+    """A lead on the board (``crm.records.cards``): name and score, company, estimated
+    value, time in the step, assignee."""
+    return write_card(
+        lead,
+        kind="lead",
+        movable=movable,
+        board_query=board_query,
+        urls="leads:{}",
+        reason_url="leads:disqualify",
+        title_badge=fmt.score_badge(lead.lead_score),
+        lines=[line("building", lead.company_name)] if lead.company_name else (),
+        value=fmt.money(lead.estimated_value, lead.currency),
+        value_title="Estimated value",
     )
 
 
@@ -66,30 +93,64 @@ def _delete_lead(by, lead):
 
 
 COLUMNS = (
-    Column("name", "Lead", _name, ordering="name", wide=True),
-    Column("company", "Company", lambda lead: lead.company_name or fmt.DASH, "company_name"),
-    Column("contact", "Contact", _contact, ordering="contact_name"),
-    Column("step", "Step", lambda lead: fmt.step_badge(lead.wfm_project.current_step), "step"),
-    Column("score", "Score", lambda lead: fmt.score_badge(lead.lead_score), "lead_score"),
+    Column("name", "Lead", _name, ordering="name", wide=True, related=()),
+    Column(
+        "company",
+        "Company",
+        lambda lead: lead.company_name or fmt.DASH,
+        "company_name",
+        related=(),
+    ),
+    Column("contact", "Contact", _contact, ordering="contact_name", related=()),
+    Column(
+        "step",
+        "Step",
+        lambda lead: fmt.step_badge(lead.wfm_project.current_step),
+        "step",
+        related=("wfm_project__current_step__status",),
+    ),
+    Column(
+        "score", "Score", lambda lead: fmt.score_badge(lead.lead_score), "lead_score", related=()
+    ),
     Column(
         "value",
         "Value",
         lambda lead: fmt.money(lead.estimated_value, lead.currency),
         "estimated_value",
         numeric=True,
+        related=(),
     ),
-    Column("source", "Source", lambda lead: lead.get_source_display(), "source"),
+    Column("source", "Source", lambda lead: _source(lead.source), "source", related=()),
     Column(
-        "priority", "Priority", lambda lead: lead.get_priority_display(), "priority", default=False
+        "priority",
+        "Priority",
+        lambda lead: _priority(lead.priority),
+        "priority",
+        default=False,
+        related=(),
     ),
-    Column("assignee", "Assignee", lambda lead: fmt.person_name(lead.assigned_to), "assigned_to"),
-    Column("owner", "Owner", lambda lead: fmt.person_name(lead.owner), "owner", default=False),
+    Column(
+        "assignee",
+        "Assignee",
+        lambda lead: fmt.person_name(lead.assigned_to),
+        "assigned_to",
+        related=("assigned_to",),
+    ),
+    Column(
+        "owner",
+        "Owner",
+        lambda lead: fmt.person_name(lead.owner),
+        "owner",
+        default=False,
+        related=("owner",),
+    ),
     Column(
         "close",
         "Expected close",
         lambda lead: fmt.when(lead.estimated_close_date),
         "estimated_close_date",
         default=False,
+        related=(),
     ),
     Column(
         "first_touch",
@@ -97,6 +158,7 @@ COLUMNS = (
         lambda lead: _touch(lead.utm_source, lead.utm_campaign),
         "utm_source",
         default=False,
+        related=(),
     ),
     Column(
         "last_touch",
@@ -104,6 +166,7 @@ COLUMNS = (
         lambda lead: _touch(lead.last_touch_source, lead.last_touch_campaign),
         "last_touch_source",
         default=False,
+        related=(),
     ),
     Column(
         "last_activity",
@@ -111,8 +174,9 @@ COLUMNS = (
         lambda lead: fmt.ago(lead.last_activity_at),
         "last_activity_at",
         default=False,
+        related=(),
     ),
-    Column("created", "Created", lambda lead: fmt.ago(lead.created_at), "created_at"),
+    Column("created", "Created", lambda lead: fmt.ago(lead.created_at), "created_at", related=()),
 )
 
 FILTERS = (
@@ -218,12 +282,21 @@ LEADS = RecordType(
             by=by, lead=obj, to_step=to_step, reason=reason
         ),
         card_template="leads/_card.html",
+        card=lead_card,
+        card_related=("assigned_to",),
         reason_outcomes=("lost",),
         groupings=lead_boards.GROUPINGS,
         group_board=lead_boards.group_board,
     ),
     importing=LEAD_IMPORT,
     delete=_delete_lead,
+    merging=Merging(
+        fields=EDITABLE_FIELDS,
+        labels=selectors.HISTORY_LABELS,
+        merge=lambda by, survivor, merged, fields: services.lead_merge(
+            by=by, survivor=survivor, merged=merged, fields=fields
+        ),
+    ),
     add_permission="leads.add_lead",
     empty_hint="Leads arrive through the API and the assistant, or add one by hand.",
 )

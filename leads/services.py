@@ -20,6 +20,7 @@ from crm import services as crm_services
 from crm.errors import Conflict, DomainError, ValidationFailed
 from crm.events import emit, emit_many
 from crm.models import Organization, Person, User
+from crm.records import merge as merging
 from customfields import selectors as cf_selectors
 from customfields.services import carried_values, validate_values
 from leads import selectors
@@ -730,6 +731,73 @@ def _step(to_step: WorkflowStep | int) -> WorkflowStep:
     if step is None:
         raise ValidationFailed("Unknown step.", details={"to_step": ["Unknown step."]})
     return step
+
+
+# --- merge (issue 18) ---------------------------------------------------------------------------
+def _refuse_converted_losers(survivor: Lead, merged: list[Lead]) -> None:
+    converted = [lead for lead in merged if lead.is_converted]
+    if converted:
+        raise Conflict(
+            f"“{converted[0]}” is converted: keep it as the lead to merge into, so its person, "
+            "organization and deal stay linked.",
+            code="merge_converted",
+            details={"survivor": ["A converted lead can only be the one kept."]},
+        )
+
+
+def _merged_lead_fields(plan) -> None:
+    """What the survivor derives from its activities, touches and analyses, which now include
+    the merged-away leads'."""
+    lead, records = plan.survivor, plan.records
+    firsts = [r.first_activity_at for r in records if r.first_activity_at]
+    lasts = [r.last_activity_at for r in records if r.last_activity_at]
+    derived = {
+        "first_activity_at": min(firsts) if firsts else None,
+        "last_activity_at": max(lasts) if lasts else None,
+    }
+    touched = [r for r in records if r.last_touch_at]
+    if touched:
+        latest = max(touched, key=lambda r: r.last_touch_at)
+        derived.update(
+            last_touch_source=latest.last_touch_source,
+            last_touch_campaign=latest.last_touch_campaign,
+            last_touch_at=latest.last_touch_at,
+        )
+    if not lead.ai_insights:
+        analysed = [r for r in merging.newest_first(plan.merged) if r.ai_insights]
+        if analysed:
+            derived["ai_insights"] = analysed[0].ai_insights
+    for name, value in derived.items():
+        if getattr(lead, name) != value:
+            setattr(lead, name, value)
+            plan.changed.append(name)
+
+
+@transaction.atomic
+def lead_merge(
+    *, by: User, survivor: Lead, merged: list[Lead], fields: Mapping[str, Any] | None = None
+) -> Lead:
+    """Merge leads into ``survivor`` (issue 18).
+
+    ``fields`` maps a field (``EDITABLE_FIELDS``, custom fields as ``cf_<name>``) to the id of
+    the lead to take its value from; the others take the newest non-empty value. The merged
+    leads' activities, touch points, score history, enrollments, analyses and object
+    permissions move to the survivor, which keeps its own workflow step and history; they are
+    soft-deleted with a pointer to it. ``by`` must be allowed to change every lead; a
+    converted lead can only be the survivor. The survivor is rescored. ``lead.merged``.
+    """
+    lead = crm_services.record_merge(
+        by=by,
+        model=Lead,
+        survivor=survivor,
+        merged=merged,
+        fields=fields,
+        standard_fields=EDITABLE_FIELDS,
+        check=_refuse_converted_losers,
+        finish=_merged_lead_fields,
+        clean_exclude=["wfm_project"],
+    )
+    return scoring_services.lead_rescore(by=by, lead=lead)
 
 
 # --- touch points (issue 15) --------------------------------------------------------------------

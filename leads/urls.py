@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.records import boards
+from crm.records import boards, merge_views
 from crm.records.tables import table_urls
 from crm.views import record_delete
 from leads import scoring_views, views
@@ -13,7 +13,7 @@ urlpatterns = [
     path("board/", boards.record_board, {"record_type": LEADS}, name="board"),
     path("board/column/", boards.board_column, {"record_type": LEADS}, name="board_column"),
     path("new/", views.lead_create, name="create"),
-    path("duplicates/", views.lead_duplicates, name="duplicates"),
+    path("merge/", merge_views.record_merge, {"record_type": LEADS}, name="merge"),
     path("<uuid:lead_id>/", views.lead_detail, name="detail"),
     path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
     path("<uuid:pk>/delete/", record_delete, {"record_type": LEADS}, name="delete"),

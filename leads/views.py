@@ -12,10 +12,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.errors import DomainError, PermissionDenied
+from crm.errors import DomainError, NotFound, PermissionDenied
 from crm.forms import add_domain_errors
 from crm.htmx import saved
 from crm.records import details
+from crm.records import privacy as privacy_hooks
 from customfields.selectors import display_rows
 from leads import selectors, services
 from leads.forms import AssignForm, ConvertForm, LeadForm, NotesForm, ReasonForm
@@ -29,7 +30,13 @@ SCREEN = "leads"
 @require_GET
 def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
     user = request.user
-    lead = selectors.lead_get(user=user, lead_id=lead_id)
+    try:
+        lead = selectors.lead_get(user=user, lead_id=lead_id)
+    except NotFound:
+        moved = details.merged_redirect(request, Lead, lead_id, "leads:detail")
+        if moved is None:
+            raise
+        return moved
     project = lead.wfm_project
     url = reverse("leads:detail", args=[lead.pk])
     context = {
@@ -53,7 +60,7 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
             related=details.related_sections(user, "lead", lead),
         ),
     }
-    return details.render_detail(request, "leads/detail.html", context, partial="main")
+    return details.render_detail(request, "leads/detail.html", context, partial="main", record=lead)
 
 
 def _detail_actions(user, lead: Lead) -> details.Actions:
@@ -61,8 +68,7 @@ def _detail_actions(user, lead: Lead) -> details.Actions:
     transition leads there) in "Move to…"; nothing a role may not do."""
     actions = details.Actions()
     step = lead.wfm_project.current_step
-    writable = permissions.works_on(user, Lead) and permissions.can_change(user, lead)
-    if writable and not lead.is_converted:
+    if selectors.lead_writable(user, lead):
         transitions = available_transitions(project=lead.wfm_project, user=user)
         qualified = selectors.qualified_step(lead.wfm_project.workflow)
         primary, others = details.split_moves(transitions, current=step)
@@ -76,7 +82,11 @@ def _detail_actions(user, lead: Lead) -> details.Actions:
             if not any(t.to_step.outcome == "won" for t in transitions):
                 actions.moves.insert(0, _lead_action(lead, "convert"))
         actions.buttons = [_lead_action(lead, "assign"), _lead_action(lead, "edit")]
-    actions.more = details.delete_actions(user, lead, reverse("leads:delete", args=[lead.pk]))
+    actions.more = [
+        *details.merge_actions(user, lead, reverse("leads:merge")),
+        *privacy_hooks.more_actions(user, lead),
+        *details.delete_actions(user, lead, reverse("leads:delete", args=[lead.pk])),
+    ]
     return actions
 
 
@@ -135,13 +145,12 @@ def _score_suggestion(lead: Lead) -> str:
     return ""
 
 
-def _lead_form_response(request, form, *, lead, duplicates=None) -> HttpResponse:
+def _lead_form_response(request, form, *, lead) -> HttpResponse:
     context = {
         "form": form,
         "lead": lead,
         "title": f"Edit {lead}" if lead else "New lead",
         "action": reverse("leads:edit", args=[lead.pk]) if lead else reverse("leads:create"),
-        "duplicates": duplicates or [],
     }
     template = "leads/_form_modal.html" if request.htmx else "leads/form_page.html"
     return render(request, template, context, status=422 if form.errors else 200)
@@ -186,18 +195,6 @@ def lead_edit(request: HttpRequest, lead_id) -> HttpResponse:
                 return saved(f"Lead “{lead}” saved.")
             return redirect("leads:detail", lead_id=lead.pk)
     return _lead_form_response(request, form, lead=lead)
-
-
-@login_required
-@require_GET
-def lead_duplicates(request: HttpRequest) -> HttpResponse:
-    """Open leads with the typed contact email: flagged while the create form is filled in."""
-    duplicates = selectors.lead_duplicates(
-        user=request.user,
-        email=request.GET.get("contact_email", ""),
-        exclude_id=request.GET.get("exclude") or None,
-    )[:5]
-    return render(request, "leads/_duplicates.html", {"duplicates": duplicates})
 
 
 def _action_modal(request, *, lead, form, title, action, submit, service, done, danger=False):
@@ -310,6 +307,12 @@ def lead_convert(request: HttpRequest, lead_id) -> HttpResponse:
         "deal_amount": lead.estimated_value,
         "deal_close_date": lead.estimated_close_date,
     }
+    # "Link this person / organization" among the look-alikes the modal lists (duplicates)
+    # opens it again with that record chosen.
+    for name in ("person", "organization"):
+        if request.method == "GET" and request.GET.get(name):
+            initial[f"{name}_action"] = "link"
+            initial[name] = request.GET[name]
     form = ConvertForm(
         request.POST or None, initial=initial, people=people, organizations=organizations
     )

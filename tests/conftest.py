@@ -21,6 +21,7 @@ def install_reference_data() -> None:
     from crm.schedules import install_crm_schedules
     from deals.defaults import install_lost_reasons
     from leads.scoring.defaults import install_scoring_defaults
+    from privacy.schedules import install_privacy_schedules
     from wfm.defaults import install_defaults
 
     install_defaults(apps)
@@ -29,6 +30,7 @@ def install_reference_data() -> None:
     install_crm_schedules(apps)
     install_activity_schedules(apps)
     install_scoring_defaults(apps)
+    install_privacy_schedules(apps)
 
 
 @pytest.fixture(autouse=True)

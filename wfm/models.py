@@ -331,6 +331,11 @@ class Project(TimestampedModel):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # Boards: the projects of a workflow by step, with their ids, read from the index
+            # alone (wfm.boards.column_totals says why).
+            models.Index(fields=["workflow", "current_step", "id"], name="project_board_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Project #{self.pk} in {self.workflow_id}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from django.http import QueryDict
 
 from aiagent.registry import ToolContext, ToolError, tool
@@ -84,7 +83,7 @@ def _deal_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
 def search_deals(ctx: ToolContext, args: dict) -> dict:
     queryset = selectors.deal_list(user=ctx.user)
     if args.get("mine"):
-        queryset = queryset.filter(Q(owner=ctx.user) | Q(assigned_to=ctx.user))
+        queryset = queryset.filter(permissions.owned_or_assigned(ctx.user.pk))
     data = QueryDict(mutable=True)
     if args.get("query"):
         data["search"] = str(args["query"])

@@ -115,7 +115,7 @@ def search_leads(ctx: ToolContext, args: dict) -> dict:
         user=ctx.user, include_converted=bool(args.get("include_converted"))
     )
     if args.get("mine"):
-        queryset = queryset.filter(Q(owner=ctx.user) | Q(assigned_to=ctx.user))
+        queryset = queryset.filter(permissions.owned_or_assigned(ctx.user.pk))
     data = QueryDict(mutable=True)
     if args.get("query"):
         data["search"] = str(args["query"])
@@ -526,15 +526,15 @@ def suggest_next_actions(ctx: ToolContext, args: dict) -> dict:
 def lead_metrics(ctx: ToolContext, args: dict) -> dict:
     leads = selectors.lead_list(user=ctx.user)
     if args.get("mine"):
-        leads = leads.filter(Q(owner=ctx.user) | Q(assigned_to=ctx.user))
-    if args.get("created_after"):
-        leads = leads.filter(
-            created_at__date__gte=parse_day(args["created_after"], "created_after")
-        )
-    if args.get("created_before"):
-        leads = leads.filter(
-            created_at__date__lte=parse_day(args["created_before"], "created_before")
-        )
+        leads = leads.filter(permissions.owned_or_assigned(ctx.user.pk))
+    # The days as the tables' filters read them (one rule: ``LeadFilter``'s local days).
+    days = {
+        name: parse_day(args[name], name).isoformat()
+        for name in ("created_after", "created_before")
+        if args.get(name)
+    }
+    if days:
+        leads = LeadFilter(days, queryset=leads).qs
     week_ago = timezone.now() - timedelta(days=7)
     totals = leads.order_by().aggregate(
         total=Count("pk"),

@@ -41,7 +41,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import permissions
 from crm.errors import DomainError, NotFound
 from crm.forms import require_int
-from crm.htmx import render_page, saved
+from crm.htmx import region_only, render_page, saved
 from crm.records import tables
 from crm.records.realtime import socket_moved
 from crm.records.tables import VIEW_PARAMS, TableState, filtered
@@ -160,11 +160,11 @@ def socket_url(workflow: Workflow | None, query: str) -> str | None:
     return _with_query(f"/ws/boards/{workflow.pk}/", query)
 
 
-def _filter_bar(rt: RecordType, state: TableState, user, definitions) -> dict:
+def _filter_bar(rt: RecordType, state: TableState, user, definitions, *, count_only) -> dict:
     """The context of ``records/_filters.html`` (the table's filter bar) on a board, whose
     columns stand for the step filter."""
     rt = replace(rt, filters=tuple(f for f in rt.filters if f.param != COLUMN_FILTER))
-    return tables.filter_bar(rt, state, user, definitions)
+    return tables.filter_bar(rt, state, user, definitions, count_only=count_only)
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def record_board(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         "state": state,
         "filter": filterset,
         "filter_error": error,
-        **_filter_bar(rt, state, user, definitions),
+        **_filter_bar(rt, state, user, definitions, count_only=region_only(request)),
         "board_url": board_url,
         "board_link": state.url(board_url, **dict.fromkeys((*VIEW_PARAMS, *PAGE_PARAMS))),
         "filter_url": board_url,
@@ -213,6 +213,8 @@ def record_board(request: HttpRequest, record_type: RecordType) -> HttpResponse:
             queryset=rows, grouping=grouping, per_column=board.per_column
         )
     else:
+        if board.card_related is not None:  # join only what a card reads
+            rows = rows.select_related(None).select_related(*board.card_related)
         columns = boards.build_board(
             workflow=shown.workflow,
             steps=shown.steps,

@@ -25,16 +25,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
 from django.db import models
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import truncatechars
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from crm import formatting, permissions
-from crm.htmx import render_page
+from crm.htmx import region_only, render_page
+from crm.records import merge as merging
+from crm.records import privacy as privacy_hooks
 
 HISTORY_REGION = "history"  # the id of the history card; its toggle re-renders it alone
 HISTORY_LIMIT = 50
@@ -49,7 +52,8 @@ LABELS = {"assigned_to": "Assignee"}
 @dataclass(frozen=True)
 class Action:
     """One thing the header offers. ``method="get"`` opens ``url`` in the modal (a link that
-    also works without JavaScript); ``method="post"`` submits ``values`` to ``url``."""
+    also works without JavaScript); ``method="post"`` submits ``values`` to ``url``;
+    ``method="link"`` goes to the page at ``url``."""
 
     label: str
     url: str
@@ -101,6 +105,16 @@ def delete_actions(user, obj, url: str) -> list[Action]:
             style="danger",
             confirm=f"Delete “{obj}”? It disappears from lists; an administrator can restore it.",
         )
+    ]
+
+
+def merge_actions(user, obj, url: str) -> list[Action]:
+    """The "Merge with…" entry of a detail page's menu (issue 18): ``url`` is the type's merge
+    screen; offered to users who may change ``obj`` (a merge changes every record in it)."""
+    if not (permissions.works_on(user, type(obj)) and permissions.can_change(user, obj)):
+        return []
+    return [
+        Action("Merge with…", f"{url}?ids={obj.pk}", method="link", icon="union", testid="merge")
     ]
 
 
@@ -166,7 +180,7 @@ class HistoryEntry:
     @property
     def system(self) -> bool:
         """Only the system's bookkeeping changed (hidden unless asked for)."""
-        return self.kind == "changed" and all(c.system for c in self.changes)
+        return self.kind == "changed" and not self.reason and all(c.system for c in self.changes)
 
 
 @dataclass
@@ -233,15 +247,16 @@ def history_entries(
                 Change(
                     field=change.field,
                     label=labels.get(change.field) or capfirst(model_field.verbose_name),
-                    old=_display(model_field, change.old, record, names),
-                    new=_display(model_field, change.new, record, names),
+                    old=value_display(model_field, change.old, record, names),
+                    new=value_display(model_field, change.new, record, names),
                     system=change.field in system or isinstance(model_field, models.DateTimeField),
                     before=_plain(change.old),
                     after=_plain(change.new),
                 )
             )
         kind = {"+": "created", "~": "changed", "-": "deleted"}[record.history_type]
-        if kind == "changed" and not changes:
+        reason = getattr(record, "history_change_reason", None) or ""
+        if kind == "changed" and not changes and not reason:
             continue  # only untracked or excluded fields changed
         entries.append(
             HistoryEntry(
@@ -249,6 +264,7 @@ def history_entries(
                 kind=kind,
                 user=_user_name(record.history_user),
                 changes=changes,
+                reason=reason,  # e.g. a merge's "Merged with “…”"
             )
         )
     return entries
@@ -350,10 +366,14 @@ def _name_of(obj) -> str:
     return getattr(obj, "display_name", None) or str(obj)
 
 
-def _display(model_field, value, record, names: dict) -> str:
-    """A stored value as people read it."""
+def value_display(model_field, value, record, names=None, *, limit=TEXT_LIMIT) -> str:
+    """A stored value as people read it: the history's changes and the merge screen.
+    ``names`` maps (model, pk) to the name of a related record the value may only hold the
+    key of; without it a related record is named by itself. ``limit``: text is cut there."""
     if value is None or value == "":
         return formatting.DASH
+    if model_field.is_relation and names is None:
+        return str(value)
     if model_field.is_relation:
         related = model_field.related_model
         key = value if not isinstance(value, models.Model) else value.pk
@@ -375,7 +395,7 @@ def _display(model_field, value, record, names: dict) -> str:
         return f"{value:,}"
     if isinstance(value, dict | list):
         return formatting.DASH if not value else "…"
-    return truncatechars(str(value), TEXT_LIMIT)
+    return truncatechars(str(value), limit) if limit else str(value)
 
 
 def _coerce_pk(model: type[models.Model], value):
@@ -430,6 +450,7 @@ class RelatedRow:
     url: str
     badges: tuple = ()  # safe HTML badges (crm.formatting)
     meta: tuple = ()  # short texts or safe HTML (money, ages, names)
+    modal: bool = False  # the link opens a form in the modal (it works as a page too)
 
 
 @dataclass(frozen=True)
@@ -513,12 +534,29 @@ register_related("organization", "people", _organization_people, order=10)
 
 # --- rendering -------------------------------------------------------------------------------
 def render_detail(
-    request: HttpRequest, template: str, context: dict, *, partial: str
+    request: HttpRequest, template: str, context: dict, *, partial: str, record: models.Model
 ) -> HttpResponse:
     """The page; its refresh region (``partial``) for HTMX; or the history card alone when
-    HTMX targets it (the "Show system changes" toggle)."""
-    if request.htmx and not request.htmx.boosted and request.htmx.target == HISTORY_REGION:
+    HTMX targets it (the "Show system changes" toggle). A page (not a region's refresh) is a
+    view of ``record`` for the privacy hooks (the access log of personal data)."""
+    if not region_only(request):
+        privacy_hooks.viewed(request.user, record, channel="page")
+    elif request.htmx.target == HISTORY_REGION:
         return render(
             request, "records/_detail_history.html", {"history": context["detail"].history}
         )
     return render_page(request, template, context, partial=partial)
+
+
+def merged_redirect(
+    request: HttpRequest, model: type[models.Model], pk, url_name: str
+) -> HttpResponse | None:
+    """The answer to a detail page of a record merged into another (issue 18): a redirect
+    to the survivor with a message, when the user may see it; None otherwise (a 404)."""
+    survivor = merging.survivor_of(model, pk)
+    if survivor is None or not permissions.can_view(request.user, survivor):
+        return None
+    old = model._base_manager.filter(pk=pk).first()
+    noun = model._meta.verbose_name
+    messages.info(request, f"“{old}” was merged into this {noun}; its old link leads here.")
+    return redirect(url_name, survivor.pk)

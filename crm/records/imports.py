@@ -96,6 +96,16 @@ def read_sheet(content: bytes, file_name: str = "") -> Sheet:
     return sheet
 
 
+def sheet_text(content: bytes, file_name: str = "") -> str:
+    """Every cell of a file as one text (a line a row), or the bytes decoded as they are when
+    the file cannot be read as a sheet: what a search for a string in the file reads."""
+    try:
+        sheet = read_sheet(content, file_name)
+    except ImportFileError:
+        return content.decode("utf-8", errors="replace")
+    return "\n".join("\t".join(row) for row in [sheet.headers, *sheet.rows])
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -729,7 +739,10 @@ def _finish_job(job, status: str, error: str = ""):
     job.status = status
     job.error = error
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "finished_at"])
+    # The uploaded file is not kept once the import ran: it holds personal data nothing needs
+    # any more (the rows' outcomes, with what undo restores, are in ``ImportRow``).
+    job.content = b""
+    job.save(update_fields=["status", "error", "finished_at", "content"])
     publish_progress(job)
     return job
 

@@ -28,8 +28,9 @@ Rendering, per surface (``RenderContext.surface``):
 - board (``/ws/boards/<workflow>/?<board filters>``): the card (the board's ``card_template``)
   inside ``<div hx-swap-oob='afterbegin:[data-step-id="…"] [data-board-list]'
   data-realtime-upsert>`` (``static/js/realtime.js`` turns it into an in-place replacement when
-  the column holds the card already), plus the headers of the columns whose count or total may
-  have changed and the board's totals (``records/_board_head.html``, ``_board_totals.html``).
+  the column holds the card already); then, as the delivery's follow-up (a count-and-sum query
+  per user, which the card does not wait for), the headers of the columns whose count or total
+  may have changed and the board's totals (``records/_board_head.html``, ``_board_totals.html``).
   A record the user no longer sees, or that no longer matches the board's filters, is deleted
   from the board by id.
 - table (``/ws/tables/<kind>/?<table query>``): the row (``records/list.html#row``, the page's
@@ -41,6 +42,7 @@ Rendering, per surface (``RenderContext.surface``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,9 +56,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm import permissions
 from crm import realtime as crm_realtime
 from crm.errors import ValidationFailed
+from crm.events import EVENT_NAMES
 from crm.models import Event
 from crm.records.types import RecordType
 
@@ -152,8 +154,11 @@ class LiveRecords:
 
     @property
     def events(self) -> tuple[str, ...]:
-        """The events to publish: those named in ``changes`` and ``<kind>.updated``."""
+        """The events to publish: those named in ``changes``, ``<kind>.updated`` and
+        ``<kind>.merged`` (for the types that merge)."""
         names = dict.fromkeys([*self.changes, f"{self.kind}.updated"])
+        if f"{self.kind}.merged" in EVENT_NAMES:
+            names[f"{self.kind}.merged"] = None
         return tuple(names)
 
     def register(self) -> None:
@@ -166,6 +171,13 @@ class LiveRecords:
     def publish(self, event: Event) -> None:
         """Publish one outbox event about a record of this type (ids and field names only)."""
         payload = event.payload or {}
+        if event.name == f"{self.kind}.merged":
+            # The survivor changed; the merged-away records went away (as deleted ones do).
+            for pk in payload.get("merged_ids") or []:
+                self._publish_one(event, {"pk": pk}, ["deleted"])
+            changed = ["merged", *(payload.get("changed") or [])]
+            self._publish_one(event, {"pk": payload.get(self.payload_id)}, changed)
+            return
         from_step_id = None
         if event.name == "wfm.status_changed":
             if self.rt.board is None:
@@ -174,6 +186,24 @@ class LiveRecords:
             from_step_id = payload.get("from_step_id")
         else:
             lookup = {"pk": payload.get(self.payload_id)}
+        changed = list(self.changes.get(event.name, []))
+        if event.name == f"{self.kind}.updated":
+            fields = [f for f in payload.get("fields") or [] if f != "step"]
+            changed += ["deleted" if f == "deleted_at" else f for f in fields]
+        if not changed:  # an attribution touch, or a move that wfm.status_changed publishes
+            return
+        self._publish_one(
+            event,
+            lookup,
+            changed,
+            from_step_id=from_step_id,
+            revoked=[payload["previous_id"]] if payload.get("previous_id") else [],
+        )
+
+    def _publish_one(
+        self, event: Event, lookup: dict, changed: list[str], *, from_step_id=None, revoked=()
+    ) -> None:
+        """Publish ``changed`` of the record ``lookup`` finds (nothing when none does)."""
         columns = ("pk", "wfm_project__workflow_id") if self.rt.board else ("pk",)
         try:
             row = self.rt.model._base_manager.filter(**lookup).values_list(*columns).first()
@@ -181,19 +211,13 @@ class LiveRecords:
             return
         if row is None:  # another type's project, or the record is gone
             return
-        changed = list(self.changes.get(event.name, []))
-        if event.name == f"{self.kind}.updated":
-            fields = [f for f in payload.get("fields") or [] if f != "step"]
-            changed += ["deleted" if f == "deleted_at" else f for f in fields]
-        if not changed:  # an attribution touch, or a move that wfm.status_changed publishes
-            return
         crm_realtime.publish_change(
             self.kind,
             row[0],
             changed,
             row[1] if self.rt.board else None,
             from_step_id=from_step_id,
-            revoked=[payload["previous_id"]] if payload.get("previous_id") else [],
+            revoked=list(revoked),
             event=event.name,
         )
 
@@ -232,35 +256,35 @@ class LiveRecords:
             return None
 
     def _board(self, user, pk, changed, context) -> str | None:
+        """The card (or its removal) now; the column headers and totals it may have changed
+        as the delivery's follow-up (``_board_heads``), after the card has been sent."""
         from crm.records import boards as record_boards
-        from wfm import boards
 
         board = self.rt.board
-        state = record_boards.board_state(context.params)
-        query = record_boards.filter_query(state)
-        rows = self._rows(user, state.params, bool(query))
-        if rows is None:
-            return None
+        page = context.state.get("board")
+        if page is None:  # the socket's query never changes: parsed once per connection
+            state = record_boards.board_state(context.params)
+            page = context.state["board"] = (state, record_boards.filter_query(state))
+        state, query = page
         steps = context.state.get("steps")
         if steps is None:
             steps = [s for s in board.steps() if s.workflow_id == context.workflow_id]
             context.state["steps"] = steps
         if not steps:
             return None
-        rows = rows.filter(wfm_project__workflow_id=context.workflow_id)
         obj = self._record_for_all(pk, context) if context.visible else None
-        if obj is not None and (
-            obj.wfm_project.workflow_id != context.workflow_id
-            or (query and not rows.filter(pk=pk).exists())
-        ):
+        if obj is not None and obj.wfm_project.workflow_id != context.workflow_id:
             obj = None  # not on this board (any more)
-        parts = []
+        if query:
+            rows = self._rows(user, state.params, True)
+            if rows is None:  # filters that are not valid: the page shows no cards either
+                return None
+            if obj is not None and not rows.filter(pk=pk).exists():
+                obj = None  # no longer matches the board's filters
         if obj is None:
-            parts.append(delete(f"card-{pk}"))
+            html = delete(f"card-{pk}")
         else:
-            movable = permissions.works_on(user, self.rt.model) and permissions.can_change(
-                user, obj
-            )
+            movable = context.may("change")
             card = context.memo(
                 ("card", self.kind, movable, query),
                 lambda: render_to_string(
@@ -268,24 +292,47 @@ class LiveRecords:
                     {"card": obj, "movable": {obj.pk} if movable else set(), "board_query": query},
                 ),
             )
-            parts.append(upsert_card(obj.wfm_project.current_step_id, card))
+            html = upsert_card(obj.wfm_project.current_step_id, card)
         aggregates = AGGREGATE_CHANGES | {board.value_field}
-        if obj is not None and not query and not set(changed) & aggregates:
-            return "".join(parts)  # an edit that leaves counts and totals alone
+        if obj is None or query or set(changed) & aggregates:
+            from_step_id = context.change.get("from_step_id")
+            moved = obj is not None and "step" in changed and from_step_id
+            scope = frozenset({from_step_id, obj.wfm_project.current_step_id}) if moved else None
+            context.follow_up = crm_realtime.FollowUp(
+                functools.partial(
+                    self._board_heads, user, state.params, bool(query), steps, context.workflow_id
+                ),
+                scope,
+            )
+        return html
+
+    def _board_heads(
+        self, user, params: QueryDict, has_filters: bool, steps, workflow_id, scope
+    ) -> str | None:
+        """The headers of the columns in ``scope`` (None: every column) and the board's
+        totals, as ``user`` sees them now (one count-and-sum query)."""
+        from crm.records import boards as record_boards
+        from wfm import boards
+
+        board = self.rt.board
+        rows = self._rows(user, params, has_filters)
+        if rows is None:
+            return None
         columns = boards.column_summaries(
-            steps=steps, queryset=rows, value_field=board.value_field, weighted=board.weighted
+            steps=steps,
+            queryset=rows.filter(wfm_project__workflow_id=workflow_id),
+            value_field=board.value_field,
+            weighted=board.weighted,
         )
         shared = {
             "currency": settings.DEFAULT_CURRENCY,
             "weighted": board.weighted,
             "oob": True,
         }
-        ends = {context.change.get("from_step_id"), obj and obj.wfm_project.current_step_id}
-        moved = obj is not None and "step" in changed and context.change.get("from_step_id")
-        parts += [
+        parts = [
             render_to_string("records/_board_head.html", {**shared, "column": column})
             for column in columns
-            if not moved or column.step.pk in ends
+            if scope is None or column.step.pk in scope
         ]
         parts.append(
             render_to_string(
@@ -336,11 +383,14 @@ class LiveRecords:
                 self.rt.url("list"),
                 self.rt.noun_plural,
             )
-        return format_html(
-            '<div id="{}-refresh" hx-swap-oob="true" hidden hx-get="{}" hx-trigger="load" '
-            'hx-target="{}" data-changed="{}"></div>',
-            self.kind,
-            reverse(self.rt.url_name("detail"), args=[pk]),
-            self.detail_region or f"#{self.kind}-main",
-            ",".join(changed),
+        return context.memo(
+            ("refresh", self.kind),
+            lambda: format_html(
+                '<div id="{}-refresh" hx-swap-oob="true" hidden hx-get="{}" hx-trigger="load" '
+                'hx-target="{}" data-changed="{}"></div>',
+                self.kind,
+                reverse(self.rt.url_name("detail"), args=[pk]),
+                self.detail_region or f"#{self.kind}-main",
+                ",".join(changed),
+            ),
         )

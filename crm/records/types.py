@@ -9,12 +9,65 @@ its ``records.py`` (people and organizations in ``crm/record_types.py``) and reg
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Model, QuerySet
-from django.urls import reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+
+# Primary keys that stand for "any record" in a URL reversed once per name (``record_url``).
+_PLACEHOLDERS: dict[type, Any] = {
+    uuid.UUID: uuid.UUID("00000000-feed-4bad-8bad-c0ffee0ff1ce"),
+    int: 918_273_645_546_372_819,
+}
+
+
+def record_url(name: str, pk) -> str:
+    """``reverse(name, args=[pk])`` for one record, written from the URL reversed once per
+    name with a placeholder key: tables and boards draw several links per record, and
+    ``reverse`` costs more than the rest of a card. Other argument types are reversed."""
+    return record_urls(pk, name)[0]
+
+
+def record_urls(pk, *names: str) -> list[str]:
+    """``record_url(name, pk)`` for each of ``names`` (the URL conf, the script prefix and
+    the key's text read once)."""
+    urlconf, prefix, kind = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), type(pk)
+    text = str(pk)
+    urls = []
+    for name in names:
+        parts = _url_parts(urlconf, prefix, name, kind)
+        urls.append(reverse(name, args=[pk]) if parts is None else f"{parts[0]}{text}{parts[1]}")
+    return urls
+
+
+@lru_cache(maxsize=1024)
+def _url_parts(urlconf, script_prefix: str, name: str, kind: type) -> tuple[str, str] | None:
+    """What comes before and after the key in ``name``'s URL (for this URL conf and script
+    prefix, which ``reverse`` reads), or None when the URL cannot be written that way."""
+    placeholder = _PLACEHOLDERS.get(kind)
+    if placeholder is None:
+        return None
+    try:
+        url = reverse(name, args=[placeholder], urlconf=urlconf)
+    except NoReverseMatch:
+        return None
+    text = str(placeholder)
+    if url.count(text) != 1:
+        return None
+    before, _, after = url.partition(text)
+    return before, after
+
+
+def choice_label(choices) -> Callable[[Any], Any]:
+    """``value → label`` of a ``Choices`` class, read from one dict (what
+    ``get_FOO_display()`` gives, without its per-call conversions); unknown values as they are."""
+    labels = dict(choices.choices)
+    return lambda value: labels.get(value, value)
 
 
 @dataclass(frozen=True)
@@ -29,6 +82,10 @@ class Column:
     default: bool = True  # shown until the user chooses columns
     wide: bool = False  # the record's name: may take the room the others leave
     definition: Any = None  # the custom field definition of a ``cf_`` column
+    # The ``select_related`` paths the cell reads (``()``: the record's own columns only).
+    # When every shown column says, the table joins only those (``crm.records.tables``);
+    # ``None`` (not said) keeps the list selector's joins.
+    related: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,13 +163,17 @@ class Board:
     steps: Callable[[], list]  # every step of the type's workflows, in board order
     value_field: str  # summed per column
     transition: Callable[..., Any]  # (by=, obj=, to_step=, reason=) → the service
-    card_template: str
+    card_template: str  # the card alone (realtime, a move's answer): ``{% board_card %}``
+    # (obj, *, movable, board_query) → the card's HTML (``crm.records.cards.write_card``)
+    card: Callable[..., Any] | None = None
     weighted: bool = False  # show probability-weighted totals
     reason_outcomes: tuple[str, ...] = ("lost",)  # steps whose moves ask for a reason
     per_column: int = 20
     order_by: tuple[str, ...] = ("-created_at",)
     groupings: dict[str, tuple[str, str]] = field(default_factory=dict)  # read-only boards
     group_board: Callable[..., list] | None = None  # (queryset=, grouping=, per_column=)
+    # The ``select_related`` paths a card reads (``None``: the list selector's joins).
+    card_related: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +218,17 @@ class Editing:
 
 
 @dataclass(frozen=True)
+class Merging:
+    """How the shared merge screen (``crm.records.merge_views``) merges a record type: the
+    fields it compares and chooses per field (custom fields come on top), and the service."""
+
+    fields: tuple[str, ...]
+    # (by, survivor, merged, fields) → the survivor: ``lead_merge`` and the like
+    merge: Callable[..., Any]
+    labels: dict[str, str] = field(default_factory=dict)  # where the model's name reads badly
+
+
+@dataclass(frozen=True)
 class RecordType:
     """One record type, as the shared screens see it."""
 
@@ -180,6 +252,7 @@ class RecordType:
     editing: Editing | None = None
     importing: Importing | None = None
     delete: Callable[[Any, Any], Any] | None = None  # (by, obj): the shared delete view
+    merging: Merging | None = None  # the merge screen and "Merge with…" (issue 18)
     add_permission: str = ""  # "leads.add_lead"
     empty_hint: str = ""  # the empty table's sentence, naming only what exists
 
@@ -196,6 +269,11 @@ class RecordType:
 
     def url_name(self, name: str) -> str:
         return self.url_names.format(name)
+
+    def record_url(self, name: str, pk) -> str:
+        """The URL ``name`` of one record (``rt.record_url("detail", obj.pk)``): the same as
+        ``url(name, pk)``, a fraction of its cost (see ``record_url``)."""
+        return record_url(self.url_names.format(name), pk)
 
     def can_add(self, user) -> bool:
         return bool(self.add_permission) and user.has_perm(self.add_permission)

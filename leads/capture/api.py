@@ -154,6 +154,7 @@ class CaptureFormSerializer(ModelInputSerializer):
             "thank_you_message",
             "redirect_url",
             "allowed_origins",
+            "consent_text",
             "rotate_key",
             "created_at",
             "updated_at",
@@ -237,6 +238,11 @@ class LeadCaptureRequestSerializer(InputSerializer):
         allow_blank=True,
         max_length=200,
         help_text="Leave empty: a trap for bots (a submission that fills it is not stored).",
+    )
+    marketing_consent = serializers.BooleanField(
+        required=False,
+        help_text="The visitor ticked the form's consent checkbox (forms with a consent "
+        "wording only): recorded as the lead's marketing consent.",
     )
 
 
@@ -333,6 +339,8 @@ class LeadCaptureView(APIView):
         if form is None or not abuse.origin_allowed(http, form):
             raise PermissionDenied(FORBIDDEN)
         data = request.data
+        if not hasattr(data, "get"):  # JSON that is not an object: a number, a list, null…
+            raise ValidationFailed(NOT_AN_OBJECT, details={"non_field_errors": [NOT_AN_OBJECT]})
         html = _wants_html(request)
         # The body as the schema states it, every property checked whichever fields the form
         # shows (types, lengths, the email and URLs); then the form's own requirements.
@@ -342,7 +350,9 @@ class LeadCaptureView(APIView):
             return self._accepted(request, form, html)
         definitions = cf_selectors.definitions_for("lead")
         inputs = selectors.capture_fields(form, definitions=definitions)
-        submission = CaptureSubmissionForm(data, inputs=inputs, definitions=definitions)
+        submission = CaptureSubmissionForm(
+            data, inputs=inputs, definitions=definitions, consent_text=form.consent_text
+        )
         attribution = {
             k: v for k, v in (checked.validated_data or {}).items() if k in ATTRIBUTION_KEYS and v
         }
@@ -355,6 +365,7 @@ class LeadCaptureView(APIView):
                     attribution=attribution,
                     client_ip=client_ip(http),
                     user_agent=http.headers.get("User-Agent", ""),
+                    marketing_consent=submission.marketing_consent(),
                 )
             except ValidationFailed as exc:
                 if not html:
@@ -384,6 +395,9 @@ class LeadCaptureView(APIView):
         }
         response = Response(body, status=status.HTTP_202_ACCEPTED)
         return abuse.add_cors_headers(response, http, form)
+
+
+NOT_AN_OBJECT = "Send the fields as a JSON object."
 
 
 def _wants_html(request: Request) -> bool:

@@ -22,6 +22,7 @@ from leads.models import ATTRIBUTION_FIELDS, CaptureForm, Lead
 MESSAGE_MAX_LENGTH = 5000
 ATTRIBUTION_MAX_LENGTH = {"referrer_url": 1000, "landing_page": 1000}
 URL_FIELDS = ("referrer_url", "landing_page")
+CONSENT_FIELD = "marketing_consent"
 
 # What a visitor's browser fills in for each lead field (autocomplete tokens).
 AUTOCOMPLETE = {
@@ -58,7 +59,9 @@ def _standard_field(name: str, label: str, required: bool) -> forms.Field:
 class CaptureSubmissionForm(forms.Form):
     """A visitor's submission of one capture form: the inputs it shows (``capture_fields``)."""
 
-    def __init__(self, *args, inputs: list[CaptureField], definitions=None, **kwargs):
+    def __init__(
+        self, *args, inputs: list[CaptureField], definitions=None, consent_text: str = "", **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.inputs = inputs
         self._definitions = definitions
@@ -69,6 +72,15 @@ class CaptureSubmissionForm(forms.Form):
                 field = form_field(item.definition)
                 field.required = item.required and not isinstance(field, forms.BooleanField)
             self.fields[item.key] = field
+        if consent_text:  # optional, never pre-ticked: consent is given, not assumed
+            self.fields[CONSENT_FIELD] = forms.BooleanField(
+                required=False,
+                label=consent_text,
+                widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+            )
+
+    def marketing_consent(self) -> bool:
+        return bool(self.cleaned_data.get(CONSENT_FIELD))
 
     def lead_values(self) -> dict[str, Any]:
         return {i.name: self.cleaned_data.get(i.key) for i in self.inputs if i.definition is None}
@@ -173,6 +185,14 @@ class CaptureFormSettingsForm(forms.Form):
         help_text="Send visitors to this page after they submit, instead of the message.",
         widget=forms.URLInput(attrs={**TEXT, "placeholder": "https://"}),
     )
+    consent_text = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Consent checkbox",
+        help_text="E.g. “Send me news and offers by email”. Shown unticked below the fields; "
+        "a ticked box is recorded as the lead's marketing consent. Empty: no checkbox.",
+        widget=forms.TextInput(attrs=TEXT),
+    )
     allowed_origins = OriginsField(
         required=False,
         label="Allowed origins",
@@ -233,6 +253,7 @@ class CaptureFormSettingsForm(forms.Form):
             "thank_you_message": form.thank_you_message,
             "redirect_url": form.redirect_url,
             "allowed_origins": form.allowed_origins,
+            "consent_text": form.consent_text,
         }
         for item in form.fields or []:
             initial[f"show_{item['name']}"] = True

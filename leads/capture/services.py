@@ -10,7 +10,7 @@ as they do to any lead.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ SETTINGS_FIELDS = (
     "redirect_url",
     "allowed_origins",
     "is_active",
+    "consent_text",
 )
 # An origin as browsers send it: scheme, host and an optional port; nothing after.
 ORIGIN_RE = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?")  # fullmatch
@@ -145,7 +146,7 @@ def _check_settings(form: CaptureForm, data: dict) -> dict:
         data["fields"] = clean_fields(data["fields"])
     if "allowed_origins" in data:
         data["allowed_origins"] = clean_origins(data["allowed_origins"])
-    for name in ("name", "default_sub_source", "thank_you_message"):
+    for name in ("name", "default_sub_source", "thank_you_message", "consent_text"):
         if name in data:
             data[name] = (data[name] or "").strip()
     if "redirect_url" in data:
@@ -218,6 +219,27 @@ def capture_form_delete(*, by: User, form: CaptureForm) -> None:
 
 
 # --- the capture ---------------------------------------------------------------------------------
+# Who records a visitor's ticked consent checkbox: the privacy app registers its recorder at
+# start-up (leads knows nothing of it, SPEC §4). ``recorder(lead=, form=, evidence=)``.
+_consent_recorders: list[Callable[..., None]] = []
+
+
+def register_consent_recorder(recorder: Callable[..., None]) -> None:
+    if recorder not in _consent_recorders:
+        _consent_recorders.append(recorder)
+
+
+def _record_consent(lead: Lead, form: CaptureForm, attribution: Mapping[str, str]) -> None:
+    evidence = {
+        "form": str(form.pk),
+        "form_name": form.name,
+        "wording": form.consent_text,
+        "page": attribution.get("landing_page", ""),
+    }
+    for recorder in _consent_recorders:
+        recorder(lead=lead, form=form, evidence=evidence)
+
+
 @dataclass(frozen=True)
 class CaptureResult:
     lead: Lead
@@ -239,6 +261,7 @@ def lead_capture(
     attribution: Mapping[str, str] | None = None,
     client_ip: str | None = None,
     user_agent: str = "",
+    marketing_consent: bool = False,
 ) -> CaptureResult:
     """Turn a submission of ``form`` into a lead, or a touch point on the visitor's open lead.
 
@@ -249,7 +272,8 @@ def lead_capture(
     attribution as its first touch and a first ``TouchPoint``. An email that matches an open
     lead adds a ``TouchPoint`` to it instead (``lead.touched``); its fields are not changed
     by an anonymous visitor. Submissions of one form are serialized (its row is locked), so a
-    double click does not make two leads.
+    double click does not make two leads. ``marketing_consent``: the visitor ticked the form's
+    consent checkbox (ignored on a form without one), recorded on the lead (new or open).
     """
     form = CaptureForm.objects.select_for_update().get(pk=form.pk)
     if not form.is_active:
@@ -272,6 +296,8 @@ def lead_capture(
             note=f"Form submitted again: {form.name}",
             **touch,
         )
+        if marketing_consent and form.consent_text:
+            _record_consent(existing, form, attribution)
         return CaptureResult(existing, touch_point, created=False)
     # An owner who may no longer own leads (deactivated, role changed) is skipped: the
     # assignment rules decide, and the visitor never hears of it.
@@ -292,4 +318,6 @@ def lead_capture(
         **fields,
         **lead_services.attribution_values(attribution),
     )
+    if marketing_consent and form.consent_text:
+        _record_consent(lead, form, attribution)
     return CaptureResult(lead, lead.touch_points.first(), created=True)

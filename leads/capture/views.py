@@ -139,7 +139,9 @@ def embed_snippet(request: HttpRequest, form: CaptureForm, *, definitions=None) 
     endpoint (it works without JavaScript) and the optional script that fills the attribution
     inputs from the page's address and referrer."""
     inputs = selectors.capture_fields(form, definitions=definitions)
-    submission = CaptureSubmissionForm(inputs=inputs, definitions=definitions, auto_id="pc_%s")
+    submission = CaptureSubmissionForm(
+        inputs=inputs, definitions=definitions, consent_text=form.consent_text, auto_id="pc_%s"
+    )
     context = {
         "capture_form": form,
         "submission": submission,
@@ -201,7 +203,9 @@ def hosted_page(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "GET":
         if request.GET.get("sent") == "1":
             return _page(request, form, {"sent": True})
-        submission = CaptureSubmissionForm(inputs=inputs, definitions=definitions)
+        submission = CaptureSubmissionForm(
+            inputs=inputs, definitions=definitions, consent_text=form.consent_text
+        )
         context = {"submission": submission, "attribution": _attribution_from_visit(request)}
         return _page(request, form, context)
     return _hosted_post(request, form, inputs, definitions)
@@ -218,7 +222,9 @@ def _hosted_post(request: HttpRequest, form: CaptureForm, inputs, definitions) -
         )
         response["Retry-After"] = str(wait)
         return response
-    submission = CaptureSubmissionForm(request.POST, inputs=inputs, definitions=definitions)
+    submission = CaptureSubmissionForm(
+        request.POST, inputs=inputs, definitions=definitions, consent_text=form.consent_text
+    )
     attribution = lenient_attribution(request.POST)
     context = {"submission": submission, "attribution": attribution}
     if abuse.is_bot_trap_filled(request.POST):
@@ -236,6 +242,7 @@ def _hosted_post(request: HttpRequest, form: CaptureForm, inputs, definitions) -
                 attribution=attribution,
                 client_ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
+                marketing_consent=submission.marketing_consent(),
             )
         except ValidationFailed as exc:
             submission.add_domain_errors(exc)

@@ -121,12 +121,21 @@ def test_a_failing_endpoint_is_retried_with_backoff_then_marked_failed(
             assert deliver_webhook(str(delivery.pk)) == "skipped"
         # … so each attempt is forced instead of sleeping through the backoff.
         status = deliver_webhook(str(delivery.pk), force=True)
+        after = timezone.now()
         delivery.refresh_from_db()
         assert delivery.attempts == attempt and delivery.response_status == 500
         if attempt < webhooks.MAX_ATTEMPTS:
             assert status == "pending"
-            waits.append(round((delivery.next_attempt_at - before).total_seconds()))
-    assert waits == [30, 60, 120, 240]  # exponential backoff
+            # The wait counts from the answer, some time between ``before`` and ``after``
+            # (seconds on a loaded machine: rounding from ``before`` read 61 for 60).
+            waits.append(
+                (
+                    (delivery.next_attempt_at - after).total_seconds(),
+                    (delivery.next_attempt_at - before).total_seconds(),
+                )
+            )
+    for (shortest, longest), expected in zip(waits, [30, 60, 120, 240], strict=True):
+        assert shortest <= expected <= longest  # exponential backoff
     assert status == "failed" and delivery.status == "failed"
     assert delivery.next_attempt_at is None
     assert delivery.error == "HTTP 500" and delivery.response_excerpt == "upstream exploded"

@@ -31,6 +31,7 @@ from activities.models import Sequence, SequenceEnrollment, WebhookSubscription
 from aiagent.models import Conversation, Proposal
 from crm import permissions, tokens
 from crm.models import ImportJob, Notification, SavedView, User
+from duplicates.models import DuplicateCandidate
 from tests.activities.factories import ActivityFactory
 from tests.customfields.factories import CustomFieldFactory
 from tests.deals.factories import make_deal
@@ -138,6 +139,18 @@ def mine(ok: object = PASS) -> Rule:
     return rule("mine", lambda role, scenario: ok if scenario == OWN else 404)
 
 
+def personal_data(ok: object = PASS) -> Rule:
+    """Exporting and anonymizing a record's personal data (issue 18): administrators (Managers
+    only with PRIVACY_MANAGERS_MANAGE_PERSONAL_DATA, off by default); 404 when not visible."""
+
+    def decide(role: str, scenario: str) -> object:
+        if not _visible(role, scenario):
+            return 404
+        return ok if role in ADMINS else 403
+
+    return rule("personal_data", decide)
+
+
 # --- the table -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Entry:
@@ -221,6 +234,11 @@ def record_urls(prefix: str, subject: str, *, detail: str = "detail") -> dict[st
     }
 
 
+def merge_ids(subject: str) -> Callable[[World, str], str]:
+    """The merge screen's query: the one record it starts from."""
+    return lambda world, scenario: f"ids={world.id_of(subject, scenario)}"
+
+
 def people_urls(slug: str, subject: str) -> dict[str, Entry]:
     return {
         **record_urls(f"crm:{slug}_", subject),
@@ -228,6 +246,9 @@ def people_urls(slug: str, subject: str) -> dict[str, Entry]:
         f"crm:{slug}_detail": Entry(subject=subject, get=view()),
         f"crm:{slug}_edit": Entry(subject=subject, get=change(200), post=change()),
         f"crm:{slug}_delete": write_only(subject, delete()),
+        f"crm:{slug}_merge": Entry(
+            subject=subject, get=change(200), post=change(200), query=merge_ids(subject)
+        ),
     }
 
 
@@ -272,18 +293,28 @@ EXPECTED: dict[str, Entry] = {
     "^api/": Entry(get=status(404), anonymous=404),  # any other /api/ path: the JSON 404
     "person-list": api_collection(roles(WORKS, PASS)),
     "person-detail": api_record("person", patch=change(), delete_=delete()),
+    "person-merge": api_action(None, roles(WORKS, PASS)),
     "organization-list": api_collection(roles(WORKS, PASS)),
     "organization-detail": api_record("organization", patch=change(), delete_=delete()),
+    "organization-merge": api_action(None, roles(WORKS, PASS)),
     "lead-list": api_collection(roles(WORKS, PASS)),
     "lead-detail": api_record("lead", patch=change(), delete_=delete()),
     "lead-assign": api_action("lead", change()),
     "lead-convert": api_action("lead", change()),
+    "lead-merge": api_action(None, roles(WORKS, PASS)),
     "lead-disqualify": api_action("lead", change()),
     "lead-qualify": api_action("lead", change()),
     "lead-transition": api_action("lead", change()),
     "lead-history": Entry(subject="lead", get=view(), anonymous=401),
+    "lead-duplicates": Entry(subject="lead", get=view(), anonymous=401),
+    "person-duplicates": Entry(subject="person", get=view(), anonymous=401),
+    "organization-duplicates": Entry(subject="organization", get=view(), anonymous=401),
     "lead-rescore": api_action("lead", change()),
     "lead-analyze": api_action("lead", view(PASS)),
+    "lead-anonymize": api_action("lead", personal_data()),
+    "lead-export": Entry(subject="lead", get=personal_data(200), anonymous=401),
+    "person-anonymize": api_action("person", personal_data()),
+    "person-export": Entry(subject="person", get=personal_data(200), anonymous=401),
     "deal-list": api_collection(roles(WORKS, PASS)),
     "deal-detail": api_record("deal", patch=change(), delete_=delete()),
     "deal-assign": api_action("deal", change()),
@@ -363,7 +394,10 @@ EXPECTED: dict[str, Entry] = {
     "leads:board": page(),
     "leads:board_column": page(query=lambda w, sc: f"column={_step(w, 'lead')}"),
     "leads:create": Entry(get=roles(WORKS), post=roles(WORKS, PASS)),
-    "leads:duplicates": page(),
+    # The merge screen's first step, from one record: who may change it (issue 18).
+    "leads:merge": Entry(
+        subject="lead", get=change(200), post=change(200), query=merge_ids("lead")
+    ),
     "leads:detail": Entry(subject="lead", get=view()),
     "leads:edit": Entry(subject="lead", get=change(200), post=change()),
     "leads:delete": write_only("lead", delete()),
@@ -387,6 +421,11 @@ EXPECTED: dict[str, Entry] = {
     "deals:won": write_only("deal", change()),
     "deals:lost": Entry(subject="deal", get=change(200), post=change()),
     "deals:assign": Entry(subject="deal", get=change(200), post=change()),
+    # --- privacy (the kind in the path is the subject's: lead)
+    "privacy:export": Entry(subject="lead", get=personal_data(200)),
+    "privacy:export_json": Entry(subject="lead", get=personal_data(200)),
+    "privacy:anonymize": Entry(subject="lead", get=personal_data(200), post=personal_data()),
+    "privacy:consent": Entry(subject="lead", get=change(200), post=change()),
     # --- activities
     "activities:list": page(),
     "activities:badge": page(),
@@ -423,6 +462,15 @@ EXPECTED: dict[str, Entry] = {
     "customfields:move": write_only("custom_field", roles(MANAGES, PASS)),
     "customfields:deactivate": write_only("custom_field", roles(MANAGES, PASS)),
     "customfields:activate": write_only("custom_field", roles(MANAGES, PASS)),
+    # --- duplicates: the live form check (its answer holds only visible records), the
+    # Duplicates page for who changes every record, "not a duplicate" of a pair or a record
+    "duplicates:check": page(query=lambda w, sc: "kind=lead&contact_email=x@example.com"),
+    "duplicates:review": Entry(get=roles(CHANGES_ALL), ids=(("slug", "duplicate_tab"),)),
+    "duplicates:candidate_dismiss": write_only("duplicate_candidate", change()),
+    "duplicates:record_notice": Entry(subject="lead", get=view(), ids=(("slug", "duplicate_tab"),)),
+    "duplicates:record_dismiss": Entry(
+        subject="lead", get=POST_ONLY, post=change(), ids=(("slug", "duplicate_tab"),)
+    ),
     # --- capture forms (issue 15): settings for managers; the hosted page is public
     "capture:list": Entry(get=roles(MANAGES)),
     "capture:create": Entry(get=roles(MANAGES), post=roles(MANAGES, PASS)),
@@ -515,6 +563,8 @@ class World:
             return obj.token
         if subject == "capture_page":
             return obj.slug
+        if subject == "duplicate_tab":
+            return obj
         return obj.pk
 
 
@@ -544,6 +594,18 @@ def build_world(actor: User, other: User) -> World:
         activity = ActivityFactory(assigned_to=holder, created_by=holder, lead=lead)
         for subject, obj in {**records, "activity": activity}.items():
             put((subject, scenario), obj)
+        # A pair of the lead with itself: "not a duplicate" needs change access to both.
+        put(
+            ("duplicate_candidate", scenario),
+            DuplicateCandidate.objects.create(
+                kind="lead",
+                first_type="lead",
+                first_id=lead.pk,
+                second_type="lead",
+                second_id=lead.pk,
+                score=95,
+            ),
+        )
         put(
             ("enrollment", scenario),
             SequenceEnrollment.objects.create(sequence=_sequence(), lead=lead, enrolled_by=other),
@@ -581,6 +643,7 @@ def build_world(actor: User, other: User) -> World:
         ),
     )
     put(("workflow", ANY), Workflow.objects.get(name="Lead Qualification"))
+    put(("duplicate_tab", ANY), "leads")
     capture_form = CaptureFormFactory()
     put(("capture_form", ANY), capture_form)
     put(("capture_page", ANY), capture_form)

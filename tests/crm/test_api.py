@@ -53,7 +53,7 @@ def test_rep_sees_only_own_people_in_list(api_as, rep1, rep2):
     data = api_as(rep1).get("/api/v1/people/").json()
     assert data["count"] == 1
     assert [p["id"] for p in data["results"]] == [str(mine.pk)]
-    assert set(data) == {"count", "next", "previous", "results"}
+    assert set(data) == {"count", "count_exact", "next", "previous", "results"}
 
 
 def test_other_reps_person_is_404_and_manager_sees_it(api_as, rep1, rep2, manager):

@@ -32,7 +32,9 @@ def test_each_sign_in_makes_a_named_token_and_the_list_shows_them(api, rep1):
     assert first["token"] != second["token"]
 
     page = bearer(second["token"]).get(LIST).json()
-    assert set(page) == {"count", "next", "previous", "results"} and page["count"] == 2
+    assert (
+        set(page) == {"count", "count_exact", "next", "previous", "results"} and page["count"] == 2
+    )
     rows = {row["name"]: row for row in page["results"]}
     assert set(rows["API"]) == {"id", "name", "prefix", "created_at", "last_used_at", "current"}
     assert rows["API"]["current"] and not rows["Reporting"]["current"]

@@ -60,7 +60,7 @@ def test_lead_owner_gets_the_next_step_first_and_the_other_moves_in_a_menu(web, 
         "primary": ["Mark contacted"],
         "buttons": ["Assign", "Edit"],
         "moves": ["Convert", "Qualify", "Disqualify"],
-        "more": ["Delete"],
+        "more": ["Merge with…", "Delete"],
     }
     page = response.content.decode()
     # One label per move: no "Qualify → Qualified" doubles.
@@ -86,14 +86,15 @@ def test_a_converted_lead_offers_no_workflow_actions(web, rep1):
         {"person_action": "create", "organization_action": "create", "create_deal": "on"},
     )
     labels = _labels(web(rep1).get(f"/leads/{lead.pk}/"))
-    assert labels == {**NO_ACTIONS, "more": ["Delete"]}
+    # A converted lead can still be the one others are merged into (issue 18).
+    assert labels == {**NO_ACTIONS, "more": ["Merge with…", "Delete"]}
 
 
 def test_manager_may_change_a_reps_lead_but_not_delete_it(web, rep1, manager):
     lead = LeadFactory(owner=rep1)
     labels = _labels(web(manager).get(f"/leads/{lead.pk}/"))
     assert labels["primary"] == ["Mark contacted"] and labels["buttons"] == ["Assign", "Edit"]
-    assert labels["more"] == []
+    assert labels["more"] == ["Merge with…"]
 
 
 def test_readers_of_a_lead_are_offered_nothing(web, rep1, analyst, viewer_with_share):
@@ -247,8 +248,16 @@ def test_person_and_organization_actions_per_role(
 ):
     obj = PersonFactory(owner=rep1) if kind == "people" else OrganizationFactory(owner=rep1)
     url = f"/{kind}/{obj.pk}/"
-    assert _labels(web(rep1).get(url)) == {**NO_ACTIONS, "buttons": ["Edit"], "more": ["Delete"]}
-    assert _labels(web(manager).get(url)) == {**NO_ACTIONS, "buttons": ["Edit"]}
+    assert _labels(web(rep1).get(url)) == {
+        **NO_ACTIONS,
+        "buttons": ["Edit"],
+        "more": ["Merge with…", "Delete"],
+    }
+    assert _labels(web(manager).get(url)) == {
+        **NO_ACTIONS,
+        "buttons": ["Edit"],
+        "more": ["Merge with…"],
+    }
     assert _labels(web(analyst).get(url)) == NO_ACTIONS
     assert _labels(web(viewer_with_share(obj)).get(url)) == NO_ACTIONS
     assert web(rep2).get(url).status_code == 404

@@ -208,6 +208,16 @@ def test_a_clean_file_creates_leads_through_the_services(rep1, django_capture_on
         "object_id", flat=True
     )
     assert str(lead.pk) in set(created)
+    # The uploaded file is not kept once the import ran: the rows' outcomes say what it held.
+    assert bytes(ImportJob.objects.get(pk=job.pk).content) == b""
+
+
+def test_a_cancelled_draft_keeps_no_file(rep1):
+    job = services.import_create(
+        by=rep1, record_type="lead", file_name="a.csv", content=csv_bytes([["Name"], ["L1"]])
+    )
+    services.import_cancel(by=rep1, job=job)
+    assert bytes(ImportJob.objects.get(pk=job.pk).content) == b""
 
 
 @pytest.fixture
@@ -383,6 +393,7 @@ def test_cancel_stops_after_the_batch_being_written(rep1, settings):
     finally:
         imports.write_batch = real
     assert (job.status, job.processed, job.created, len(calls)) == ("cancelled", 5, 5, 1)
+    assert bytes(ImportJob.objects.get(pk=job.pk).content) == b""
 
 
 def test_a_run_resumes_after_the_last_committed_batch(rep1, settings):
@@ -524,3 +535,31 @@ def test_rows_matching_an_open_lead_add_a_touch_point_and_new_ones_get_their_fir
         "newsletter",
         "may",
     )
+
+
+def test_the_migration_drops_the_files_imports_that_ended_had_kept(rep1):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("crm.migrations.0013_drop_finished_import_files")
+    kept = {
+        status: ImportJob.objects.create(
+            created_by=rep1,
+            record_type="lead",
+            file_name="a.csv",
+            content=b"Name\nA\n",
+            status=status,
+        )
+        for status in ("draft", "pending", "running", "done", "failed", "cancelled")
+    }
+    migration.drop_files(apps, None)
+    left = {s: bytes(ImportJob.objects.get(pk=j.pk).content) for s, j in kept.items()}
+    assert left == {
+        "draft": b"Name\nA\n",
+        "pending": b"Name\nA\n",
+        "running": b"Name\nA\n",
+        "done": b"",
+        "failed": b"",
+        "cancelled": b"",
+    }

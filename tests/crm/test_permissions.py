@@ -98,3 +98,58 @@ def test_object_checks_cost_one_query_per_record_until_forgotten(
     permissions.grant(rep1, person, ("change",))  # forgets: the next check reads afresh
     with django_assert_num_queries(1):
         assert permissions.can_change(rep1, person)
+
+
+def test_allowed_actions_agree_with_can_for_every_kind_of_user(
+    rep1, rep2, manager, analyst, viewer, admin_user
+):
+    from django.contrib.auth.models import AnonymousUser
+
+    owner = UserFactory(role="Sales Rep")
+    person = PersonFactory(owner=owner)
+    permissions.move_assignee(person, previous=None, new=rep1, owner=owner)
+    permissions.share(viewer, person)
+    inactive = UserFactory(role="Sales Rep", is_active=False)
+    users = [owner, rep1, rep2, manager, analyst, viewer, admin_user, inactive]
+
+    allowed = permissions.allowed_actions([*users, AnonymousUser()], person)
+
+    for user in users:
+        expected = {a for a in permissions.OWNER_ACTIONS if permissions.can(user, person, a)}
+        assert allowed[user.pk] == expected, user.username
+    assert allowed[owner.pk] == {"view", "change", "delete"}
+    assert allowed[rep1.pk] == {"view", "change"}
+    assert allowed[viewer.pk] == {"view"}
+    assert allowed[rep2.pk] == set()
+    assert allowed[inactive.pk] == set()
+    assert allowed[None] == set()
+
+
+def test_allowed_actions_cost_one_query_whatever_the_number_of_users(
+    rep2, manager, django_assert_num_queries
+):
+    person = PersonFactory(owner=rep2)
+    few = [UserFactory(role="Viewer") for _ in range(2)]
+    many = few + [UserFactory(role="Sales Rep") for _ in range(8)]
+    for user in many:
+        permissions.share(user, person)
+        user.has_perm("crm.view_person")  # the role's model permissions, loaded once per user
+    manager.has_perm("crm.view_person")
+    with django_assert_num_queries(1):
+        assert set(permissions.allowed_actions(few, person).values()) == {frozenset({"view"})}
+    with django_assert_num_queries(1):
+        allowed = permissions.allowed_actions([*many, manager], person)
+    assert all(allowed[user.pk] == {"view"} for user in many)
+    assert allowed[manager.pk] == {"view", "change"}
+    with django_assert_num_queries(0):  # the role decides view and change for a manager
+        assert permissions.allowed_actions([manager], person, ("view", "change")) == {
+            manager.pk: {"view", "change"}
+        }
+
+
+def test_allowed_actions_read_permissions_afresh(rep1, rep2):
+    person = PersonFactory(owner=rep2)
+    permissions.share(rep1, person)
+    assert permissions.allowed_actions([rep1], person)[rep1.pk] == {"view"}
+    permissions.revoke(rep1, person, permissions.SHARE_ACTIONS)
+    assert permissions.allowed_actions([rep1], person)[rep1.pk] == set()

@@ -8,8 +8,11 @@ import io
 import json
 
 import pytest
+from django.db import connection
 from django.http import QueryDict
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import NoReverseMatch
 
 from crm.models import Organization, Person, SavedView
 from crm.records import exports, registry
@@ -69,6 +72,64 @@ def test_table_markup_contract(web, manager, kind):
     assert f'<tr id="row-{obj.pk}" data-id="{obj.pk}"' in page
     assert f'<th scope="col" data-sort="{key}" aria-sort="descending"' in page
     assert page.count("aria-sort=") == 1  # only the active header
+
+
+@pytest.mark.parametrize("kind", list(LIST_URLS))
+def test_record_links_are_what_reverse_writes(manager, kind):
+    from django.urls import reverse, set_script_prefix
+
+    from crm.records.types import record_url
+
+    obj = _make(kind, manager)
+    rt = registry.get(kind)
+    try:
+        for prefix in ("/", "/crm/"):
+            set_script_prefix(prefix)
+            assert rt.record_url("detail", obj.pk) == reverse(rt.url_name("detail"), args=[obj.pk])
+            assert rt.record_url("detail", obj.pk).startswith(f"{prefix}")
+            # A key of another type than the URL takes is refused as reverse refuses it.
+            with pytest.raises(NoReverseMatch):
+                record_url(rt.url_name("detail"), "not-a-key")
+    finally:
+        set_script_prefix("/")
+
+
+def test_rows_escape_what_records_hold(web, manager):
+    lead = LeadFactory(owner=manager, name='<img src=x onerror="alert(1)">', company_name="A&B")
+    page = html(web(manager).get("/leads/"))
+    assert "<img src=x" not in page
+    assert 'aria-label="Select &lt;img src=x onerror=&quot;alert(1)&quot;&gt;"' in page
+    assert f'href="/leads/{lead.pk}/">&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</a>' in page
+    assert "<td>A&amp;B</td>" in page
+
+
+@pytest.mark.parametrize("direction", ["", "-"])
+def test_records_without_a_value_sort_last_and_others_keep_the_index_order(web, manager, direction):
+    """A nullable column sorts its empty rows last both ways; a column that cannot be empty
+    is ordered without NULLS LAST, so the database can read it from its index."""
+    from leads.filters import LeadFilter
+    from leads.models import Lead
+
+    dated = LeadFactory(owner=manager, estimated_close_date="2027-01-05", lead_score=10)
+    undated = LeadFactory(owner=manager, estimated_close_date=None, lead_score=90)
+    rows = (
+        web(manager)
+        .get(f"/leads/?ordering={direction}estimated_close_date")
+        .context["page"]
+        .object_list
+    )
+    assert [r.pk for r in rows] == [dated.pk, undated.pk]
+    rows = web(manager).get(f"/leads/?ordering={direction}lead_score").context["page"]
+    expected = [dated.pk, undated.pk] if not direction else [undated.pk, dated.pk]
+    assert [r.pk for r in rows.object_list] == expected
+
+    def sql(ordering):
+        query = QueryDict(f"ordering={direction}{ordering}")
+        return str(LeadFilter(query, queryset=Lead.objects.all()).qs.query).upper()
+
+    assert "NULLS LAST" not in sql("lead_score")
+    assert "NULLS LAST" in sql("estimated_close_date")
+    assert "NULLS LAST" in sql("assigned_to")  # a nullable relation on the way
 
 
 @pytest.mark.parametrize("kind", list(LIST_URLS))
@@ -246,3 +307,62 @@ def test_the_user_filters_offer_only_the_users_one_may_list(kind, web, viewer, r
 
     assert {str(rep1.pk), str(rep2.pk)} <= owner_options(rep1)
     assert owner_options(viewer) <= {str(viewer.pk)}
+
+
+# --- what a page reads ------------------------------------------------------------------------
+def _lead_query(captured) -> str:
+    return next(q["sql"] for q in captured if q["sql"].startswith('SELECT "leads_lead"."'))
+
+
+def _count(refresh) -> str:
+    """The filter count badge an HTMX answer updates out of band."""
+    body = html(refresh)
+    return body.split('<span id="filter-count" hx-swap-oob="true">')[1].split("</span></span>")[0]
+
+
+@pytest.mark.parametrize("rows", [2, 12])
+def test_every_lead_column_shown_at_once_reads_no_query_per_row(
+    web, manager, rep1, rows, django_assert_max_num_queries
+):
+    """Each column says what it joins (``Column.related``); a cell reading a relation its
+    column did not name would cost a query per row."""
+    organization = OrganizationFactory(owner=manager)
+    for _ in range(rows):
+        LeadFactory(owner=rep1, assigned_to=manager, organization=organization)
+    keys = [c.key for c in registry.get("lead").columns]
+    query = "&".join(f"columns={k}" for k in keys)
+    client = web(manager)
+    with django_assert_max_num_queries(10):
+        response = client.get(f"/leads/?{query}")
+    assert len(response.context["page"].object_list) == rows
+    assert rep1.display_name in html(response) and manager.display_name in html(response)
+
+
+def test_lead_rows_join_only_what_their_columns_show(web, manager, rep1):
+    LeadFactory(owner=rep1, assigned_to=rep1, organization=OrganizationFactory(owner=rep1))
+    client = web(manager)
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/leads/")
+    default = _lead_query(captured)
+    assert "crm_organization" not in default and '"leads_lead"."owner_id" = ' not in default
+    assert '"leads_lead"."assigned_to_id" = ' in default  # the Assignee column
+    assert '"leads_lead"."lead_score_factors"' not in default  # no JSON document a cell skips
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/leads/?columns=name&columns=owner")
+    chosen = _lead_query(captured)
+    assert '"leads_lead"."owner_id" = ' in chosen and "wfm_status" not in chosen
+
+
+def test_a_rows_refresh_reads_no_filter_choices_and_keeps_the_filter_count(web, manager, rep1):
+    """An HTMX refresh of the rows leaves the filter bar as it is: it reads no users or
+    steps for it, but updates the count badge out of band."""
+    LeadFactory(owner=rep1)
+    client = web(manager)
+    with CaptureQueriesContext(connection) as page:
+        client.get("/leads/?source=web")
+    with CaptureQueriesContext(connection) as refresh:
+        response = client.get("/leads/?source=web", HTTP_HX_REQUEST="true")
+    assert len(refresh) < len(page)
+    assert not any('FROM "crm_user"' in q["sql"] and "may_own" in q["sql"] for q in refresh)
+    assert not any('FROM "wfm_workflowstep"' in q["sql"] for q in refresh)
+    assert _count(response).endswith(">1")

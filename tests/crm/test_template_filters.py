@@ -3,7 +3,7 @@ them."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -117,3 +117,98 @@ def test_score_legend_lists_the_three_temperatures():
     html = Template('{% include "records/_score_legend.html" %}').render(Context({}))
     for band, label in (("cold", "Cold (0–39)"), ("warm", "Warm (40–69)"), ("hot", "Hot (70–100)")):
         assert f'score-{band} me-1">{label}</span>' in html
+
+
+# --- the formatting written directly reads as Django's filters wrote it ---------------------------
+@pytest.mark.parametrize("language", ["en", "de", "fr"])
+def test_dates_read_as_the_date_filter_writes_them(language):
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
+    from django.template.defaultfilters import date as date_filter
+    from django.utils import translation
+
+    from crm import formatting
+
+    with translation.override(language):
+        for month in range(1, 13):
+            for value in (
+                datetime(2026, month, 4, 7, 5, tzinfo=UTC),
+                datetime(987, month, 28, 23, 59, tzinfo=dt_timezone(timedelta(hours=-5))),
+            ):
+                assert formatting.exact_text(value) == date_filter(value, "M j, Y H:i")
+                assert formatting.day_text(value) == date_filter(value, "M j, Y")
+                assert formatting.when(value) == (
+                    f'<span title="{date_filter(value, "M j, Y H:i")}">'
+                    f"{date_filter(value, 'M j, Y')}</span>"
+                )
+                assert f'title="{date_filter(value, "M j, Y H:i")}"' in formatting.ago(value)
+            assert formatting.day_text(date(2027, month, 1)) == date_filter(
+                date(2027, month, 1), "M j, Y"
+            )
+
+
+def test_when_with_another_format_and_an_unreadable_value():
+    from django.template.defaultfilters import date as date_filter
+
+    from crm import formatting
+
+    value = timezone.now()
+    assert formatting.when(value, "M j, H:i").endswith(f">{date_filter(value, 'M j, H:i')}</span>")
+    html = formatting.when(date(2027, 3, 20), "Y")
+    assert html == '<span title="Mar 20, 2027">2027</span>'
+    assert formatting.when("not a date") == '<span title=""></span>'
+
+
+def test_badges_escape_what_they_show_and_differ_by_value():
+    from crm import formatting
+
+    step = SimpleNamespace(name="<b>Won</b>", color='"red"', outcome="won")
+    html = formatting.step_badge(step)
+    assert "<b>" not in html and "&lt;b&gt;Won&lt;/b&gt;" in html and "&quot;red&quot;" in html
+    assert formatting.score_badge(71) != formatting.score_badge(72)
+    assert 'data-score="0"' in formatting.score_badge(None)
+    assert formatting.state_badge("<i>", "lost") == (
+        '<span class="badge state-badge state-lost">&lt;i&gt;</span>'
+    )
+
+
+# --- the filter bar's inputs (record_tags.filter_input) ---------------------------------------
+def _input(kind: str, value: str = "", **spec) -> str:
+    from crm.records.types import Filter
+    from crm.templatetags.record_tags import filter_input
+
+    f = Filter("p", 'Label "x"', kind, **spec)
+    choices = [("1", "One"), ("2", "<Two>")]
+    return str(filter_input({"spec": f, "id": "f-p", "value": value, "choices": choices}))
+
+
+def test_a_select_input_marks_the_chosen_value_and_escapes_labels():
+    html = _input("select", "2")
+    assert '<label class="form-label small mb-0" for="f-p">Label &quot;x&quot;</label>' in html
+    assert '<option value="">Any</option>' in html
+    assert '<option value="2" selected>&lt;Two&gt;</option>' in html
+    assert '<option value="1">One</option>' in html
+
+
+def test_a_user_input_offers_anyone_and_unassigned():
+    html = _input("user", "0", none_value="0")
+    assert '<option value="">Anyone</option>' in html
+    assert '<option value="0" selected>Unassigned</option>' in html
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "expected"),
+    [
+        ("boolean", {}, '<option value="true" selected>Yes</option><option value="false">No'),
+        ("number", {"placeholder": "0"}, 'step="any"'),
+        ("date", {}, 'type="date"'),
+        ("text", {}, 'maxlength="200"'),
+    ],
+)
+def test_other_inputs_keep_their_value_escaped(kind, spec, expected):
+    value = "true" if kind == "boolean" else 'a"b'
+    html = _input(kind, value, **spec)
+    assert expected in html
+    if kind != "boolean":
+        assert 'value="a&quot;b"' in html and 'name="p"' in html

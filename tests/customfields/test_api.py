@@ -53,9 +53,13 @@ def test_manager_creates_reads_updates_and_deactivates(api_as, manager):
     assert response.json()["label"] == "Budget band"
 
     response = client.delete(field_url)
-    assert response.status_code == 200
+    assert response.status_code == 405
+    assert_error_shape(response.json(), "method_not_allowed")
+    assert "deactivate" in response.json()["error"]["message"]
+    assert CustomFieldDefinition.objects.get(pk=created["id"]).is_active
+
+    response = client.post(f"{field_url}deactivate/")
     assert response.json()["is_active"] is False
-    assert CustomFieldDefinition.objects.filter(pk=created["id"]).exists()
 
     response = client.post(f"{field_url}activate/")
     assert response.status_code == 200

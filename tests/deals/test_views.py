@@ -569,3 +569,17 @@ def test_bulk_bar_only_for_users_who_can_change_deals(web, analyst, rep1):
     assert 'id="bulk-form"' in html(web(rep1).get("/deals/"))
     page = html(web(analyst).get("/deals/"))
     assert 'id="bulk-form"' not in page and "data-bulk-item" not in page
+
+
+def test_board_cards_show_the_organization_and_why_a_deal_was_lost(web, rep1, org, steps):
+    import re
+
+    from deals import services
+
+    deal = make_deal(rep1, organization=org, step=DealStep.NEGOTIATION)
+    services.deal_mark_lost(by=rep1, deal=deal, reason="<Price>")
+    page = html(web(rep1).get("/deals/board/"))
+    card = re.search(rf'<article[^>]*id="card-{deal.pk}".*?</article>', page, re.S).group(0)
+    assert f'bi-building" aria-hidden="true"></i> {org.name}</div>' in card
+    assert 'text-danger-emphasis text-truncate" title="Lost: &lt;Price&gt;"' in card
+    assert f'href="/deals/{deal.pk}/">{deal.name}</a>' in card

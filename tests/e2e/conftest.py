@@ -186,6 +186,11 @@ def live_server_url(transactional_db, settings) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+        # Realtime work still reading (a board's totals after its card) would deadlock with
+        # the flush of the test database that follows.
+        from crm.consumers import wait_idle
+
+        wait_idle()
 
 
 # --- the browser ------------------------------------------------------------------------------

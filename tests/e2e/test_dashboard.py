@@ -135,6 +135,12 @@ def test_a_preset_clears_the_custom_range_from_the_url(page) -> None:
     page.get_by_label("From", exact=True).fill("2026-01-05")
     expect(page.get_by_test_id("period-label")).to_contain_text("05 Jan 2026")
     assert "date_from=2026-01-05" in page.url and "period=custom" in page.url
+    # The answer replaced the filters with the figures: choose again once htmx has settled
+    # the new ones (a choice made in between reached a select no trigger listened to yet;
+    # seen once on a loaded machine).
+    expect(
+        page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
+    ).to_have_count(0)
 
     period.select_option("last_30_days")
     expect(page.get_by_test_id("period-label")).to_contain_text("Last 30 days")

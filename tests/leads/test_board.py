@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from crm import permissions
 from leads import services
@@ -66,6 +68,20 @@ def test_board_query_count_is_constant(web, rep1, rep2, cards, django_assert_max
     client = web(rep1)
     with django_assert_max_num_queries(10):
         assert client.get("/leads/board/").status_code == 200
+
+
+def test_cards_join_only_the_assignee_and_read_no_json_document(web, rep1, manager):
+    """A card shows its assignee but not the owner or organization (``Board.card_related``),
+    and no JSON document (scores' factors, insights, custom values)."""
+    LeadFactory(owner=rep1, assigned_to=manager)
+    client = web(rep1)
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get("/leads/board/").content.decode()
+    cards = next(q["sql"] for q in captured if "board_step_id" in q["sql"])
+    assert '"leads_lead"."assigned_to_id" = ' in cards
+    assert '"leads_lead"."owner_id" = ' not in cards and "crm_organization" not in cards
+    assert '"leads_lead"."lead_score_factors"' not in cards
+    assert manager.display_name in html
 
 
 def test_drag_move_returns_card_both_headers_and_totals(web, rep1, steps):
@@ -215,3 +231,45 @@ def test_read_only_grouped_boards(web, rep1, grouping, django_assert_max_num_que
         html = client.get(f"/leads/board/?group={grouping}").content.decode()
     assert 'data-testid="grouped-board"' in html
     assert html.count("data-lead-id") == 2 and "data-move-url" not in html
+
+
+def _card(html: str, pk) -> str:
+    return re.search(rf'<article[^>]*id="card-{pk}".*?</article>', html, re.S).group(0)
+
+
+def test_cards_escape_what_leads_hold_and_name_their_assignee(web, rep1):
+    lead = LeadFactory(
+        owner=rep1, assigned_to=rep1, name="<b>Big</b> & co", company_name='"Acme" <x>'
+    )
+    unassigned = LeadFactory(owner=rep1, assigned_to=None, company_name="")
+    html = web(rep1).get("/leads/board/").content.decode()
+    card = _card(html, lead.pk)
+    assert f'<a class="board-card-title me-auto" href="/leads/{lead.pk}/">' in card
+    assert "&lt;b&gt;Big&lt;/b&gt; &amp; co</a>" in card and "<b>" not in card
+    assert "bi-building" in card and "&quot;Acme&quot; &lt;x&gt;" in card
+    assert f'data-score="{lead.lead_score}"' in card
+    assert f'<i class="bi bi-person" aria-hidden="true"></i> {rep1.display_name}</div>' in card
+    other = _card(html, unassigned.pk)
+    assert "Unassigned" in other and "bi-building" not in other
+
+
+def test_realtime_renders_the_very_card_the_board_writes(web, rep1, manager):
+    """``leads/_card.html`` (what realtime and a move's answer render) and the board's own
+    loop give the same card, for a user who may move it and one who may not."""
+    from django.template.loader import render_to_string
+
+    from leads import selectors
+    from wfm.boards import stamp_cards
+
+    lead = LeadFactory(owner=rep1, company_name="Acme")
+    for user, movable in ((rep1, {lead.pk}), (manager, {lead.pk})):
+        html = web(user).get("/leads/board/?source=" + lead.source).content.decode()
+        (card,) = stamp_cards([selectors.lead_get(user=user, lead_id=lead.pk)])
+        alone = render_to_string(
+            "leads/_card.html",
+            {"card": card, "movable": movable, "board_query": f"source={lead.source}"},
+        )
+        assert _card(alone, lead.pk) == _card(html, lead.pk)
+        assert f"/leads/{lead.pk}/board-move/?source={lead.source}" in alone
+    still = render_to_string("leads/_card.html", {"card": card, "movable": set()})
+    assert "data-move-url" not in still and "data-reason-url" not in still

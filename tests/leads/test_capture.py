@@ -219,6 +219,18 @@ def test_json_texts_must_be_strings(api, form):
     assert response.status_code == 400 and "contact_name" in response.json()["error"]["details"]
 
 
+@pytest.mark.parametrize("body", ["232", "[]", '"text"', "null", "true"])
+def test_a_json_body_that_is_not_an_object_is_a_400(api, form, body):
+    response = api.post(
+        ENDPOINT, body, content_type="application/json", HTTP_X_CAPTURE_KEY=form.key
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["details"] == {
+        "non_field_errors": ["Send the fields as a JSON object."]
+    }
+    assert not Lead.objects.exists()
+
+
 def test_a_wrong_key_and_an_inactive_form_get_the_same_403(api, form):
     body = {"contact_email": "f@example.com", "contact_name": "F"}
     wrong = api.post(ENDPOINT, body, format="json", HTTP_X_CAPTURE_KEY="cf_nope")
@@ -506,3 +518,4 @@ def test_the_redirect_url_is_an_http_address_in_ascii(api_as, manager, form):
         assert response.status_code == 400, bad
     ok = client.patch(url, {"redirect_url": "https://www.example.com/thanks?x=1"}, format="json")
     assert ok.status_code == 200 and ok.json()["redirect_url"].endswith("/thanks?x=1")
+

@@ -150,7 +150,7 @@ def test_table_query_count_is_constant_with_custom_columns(
 def test_create_in_modal_and_duplicate_flag(web, rep1):
     existing = LeadFactory(owner=rep1, contact_email="dup@acme.com")
     client = web(rep1)
-    flag = client.get("/leads/duplicates/?contact_email=DUP@acme.com").content.decode()
+    flag = client.get("/duplicates/check/?kind=lead&contact_email=DUP@acme.com").content.decode()
     assert existing.name in flag and "Possible duplicate" in flag
     response = client.post(
         "/leads/new/",

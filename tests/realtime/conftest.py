@@ -121,7 +121,15 @@ def run(scenario, rt: RealtimeKit) -> None:
 
     from asgiref.sync import async_to_sync
 
-    async_to_sync(wrapped)()
+    from crm.consumers import wait_idle
+
+    try:
+        async_to_sync(wrapped)()
+    finally:
+        # A follow-up (a board's column totals, sent after the card) may still be reading
+        # when the scenario has what it waited for: emptying the database under it
+        # deadlocked (seen in CI).
+        wait_idle()
 
 
 db = database_sync_to_async

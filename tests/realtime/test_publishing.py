@@ -117,8 +117,9 @@ def test_deal_board_gets_the_moved_card_headers_and_totals(rt, rep1, manager):
         await db(deal_services.deal_transition)(by=manager, deal=deal, to_step=target)
         html = await receive_until(socket, lambda h: f'id="card-{deal.pk}"' in h)
         assert "Board Deal" in html and f'[data-step-id="{target.pk}"]' in html
-        assert f'id="board-head-{target.pk}"' in html
-        assert 'id="pipeline-totals"' in html and "5,000" in html
+        heads = await receive_until(socket, lambda h: "board-head-" in h)  # after the card
+        assert f'id="board-head-{target.pk}"' in heads
+        assert 'id="pipeline-totals"' in heads and "5,000" in heads
 
     run(scenario, rt)
 
@@ -172,3 +173,14 @@ def test_activity_changes_are_published_to_the_activity_group_with_ids_only(sent
         "activity"
     }
     assert "Secret plan" not in repr(published)
+
+
+def test_a_merge_removes_the_merged_leads_and_refreshes_the_survivor(sent, rep1, manager):
+    keep, gone = LeadFactory(owner=rep1), LeadFactory(owner=rep1)
+    services.lead_merge(by=manager, survivor=keep, merged=[gone], fields={"name": gone.pk})
+    merged = [m for g, m in sent if m["event"] == "lead.merged"]
+    by_pk = {m["pk"]: m["changed"] for m in merged}
+    assert by_pk[str(gone.pk)] == ["deleted"]
+    assert {"merged", "name"} <= set(by_pk[str(keep.pk)])
+    assert "leads.realtime.publish_lead_change" in handlers_for("lead.merged")
+    assert "crm.handlers.publish_person_change" in handlers_for("person.merged")

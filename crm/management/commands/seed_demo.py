@@ -12,7 +12,16 @@ from crm.demo import DEMO_PASSWORD, DEMO_USERS, ensure_users
 # app has seeded (the leads' final rescore and the conversion model need every activity).
 # One transaction: on SQLite each event handler's own transaction is then a savepoint rather
 # than a commit (thousands of them: several times slower).
-SEED_ORDER = ["crm", "wfm", "customfields", "deals", "leads", "activities", "aiagent"]
+SEED_ORDER = [
+    "crm",
+    "wfm",
+    "customfields",
+    "deals",
+    "leads",
+    "duplicates",  # before activities: its leads get histories and their events run too
+    "activities",
+    "aiagent",
+]
 
 
 def demo_modules():
