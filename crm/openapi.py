@@ -292,6 +292,16 @@ _TYPE_NAMES = {
 }
 
 
+def _too_long(field: serializers.CharField, value: str) -> list[str] | None:
+    """The text as sent, before DRF trims the whitespace around it, over the field's
+    ``max_length`` (the schema's maxLength is of the text as sent: "  " + the longest text
+    is too long)."""
+    max_length = getattr(field, "max_length", None)
+    if max_length and len(value) > max_length:
+        return [f"Ensure this field has no more than {max_length} characters."]
+    return None
+
+
 def json_type_errors(field: serializers.Field, value) -> list[str] | dict | None:
     """What is wrong with the JSON type of ``value`` for ``field`` (and, in a list or an
     object, of its items), or None. ``null`` is left to the field (``allow_null``)."""
@@ -305,11 +315,8 @@ def json_type_errors(field: serializers.Field, value) -> list[str] | dict | None
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
         expected = " or ".join(dict.fromkeys(_TYPE_NAMES[kind] for kind in kinds))
         return [f"Expected {expected}."]
-    max_length = getattr(field, "max_length", None)
-    if isinstance(field, serializers.CharField) and max_length and len(value) > max_length:
-        # As sent, before DRF trims the whitespace around it (the schema's maxLength is of
-        # the text as sent: "  " + the longest text is too long).
-        return [f"Ensure this field has no more than {max_length} characters."]
+    if isinstance(field, serializers.CharField) and (error := _too_long(field, value)):
+        return error
     child = getattr(field, "child", None)
     if isinstance(field, serializers.ListField) and child is not None:
         items = {i: json_type_errors(child, item) for i, item in enumerate(value)}
@@ -333,6 +340,17 @@ class JSONTypesMixin:
                     error = json_type_errors(field, data[field.field_name])
                     if error:
                         errors[field.field_name] = error
+            if errors:
+                raise serializers.ValidationError(errors)
+        elif isinstance(data, QueryDict):
+            # A form-encoded body has no JSON types, but its texts' lengths are as sent too.
+            errors = {
+                field.field_name: error
+                for field in self._writable_fields
+                if isinstance(field, serializers.CharField)
+                and isinstance(data.get(field.field_name), str)
+                and (error := _too_long(field, data[field.field_name]))
+            }
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
