@@ -41,7 +41,7 @@ from customfields import selectors as cf_selectors
 from leads.capture import abuse, selectors, services, views
 from leads.capture.forms import MESSAGE_MAX_LENGTH, CaptureSubmissionForm
 from leads.errors import PayloadTooLarge
-from leads.models import CaptureForm
+from leads.models import ATTRIBUTION_FIELDS, CaptureForm
 
 ORIGIN_PATTERN = r"^[hH][tT][tT][pP][sS]?://[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$"
 
@@ -253,15 +253,6 @@ class LeadCaptureResponseSerializer(serializers.Serializer):
 
 
 FORBIDDEN = "This form does not accept submissions."
-ATTRIBUTION_KEYS = (
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
-    "referrer_url",
-    "landing_page",
-)
 
 
 class JSONWhateverAccepted(DefaultContentNegotiation):
@@ -354,7 +345,7 @@ class LeadCaptureView(APIView):
             data, inputs=inputs, definitions=definitions, consent_text=form.consent_text
         )
         attribution = {
-            k: v for k, v in (checked.validated_data or {}).items() if k in ATTRIBUTION_KEYS and v
+            k: v for k, v in (checked.validated_data or {}).items() if k in ATTRIBUTION_FIELDS and v
         }
         if submission.is_valid() and not checked.errors:
             try:
