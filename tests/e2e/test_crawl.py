@@ -6,7 +6,8 @@ On every page: no console error (htmx reports its error events there too, e.g.
 action, is not made by merely opening pages, so any 4xx fails too), and at 390 px the page
 itself never scrolls sideways (``document.documentElement.scrollWidth <= innerWidth``; wide
 tables and boards scroll inside their own containers). From each table the first record's
-detail page is opened as well, so detail layouts are crawled too.
+detail page is opened as well, so detail layouts are crawled too, and the boards of leads and
+deals through the tables' Table | Board switch.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def _crawl(page, base: str, width: int, problems: list[str]) -> set[str]:
         record = page.locator("table[data-table] tbody a.record-link").first
         if record.count():
             queue.append(urlsplit(record.get_attribute("href")).path)
+        # The boards are reached through the table's Table | Board switch.
+        board = page.get_by_test_id("board-view")
+        if board.count():
+            queue.append(urlsplit(board.get_attribute("href")).path)
     return seen
 
 
@@ -128,6 +133,7 @@ def test_every_page_opens_cleanly_at_both_widths(role, users, live_server_url, n
         seen = _crawl(page, live_server_url, width, problems)
         tables = {"/leads/", "/deals/", "/people/", "/organizations/"}
         assert tables <= seen, seen
+        assert {"/leads/board/", "/deals/board/"} <= seen, seen
         details = [
             p
             for p in seen
