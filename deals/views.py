@@ -80,6 +80,7 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
             ),
             steps=wfm_selectors.step_list(workflow=project.workflow),
             step=project.current_step,
+            related=details.related_sections(user, "deal", deal),
         ),
     }
     return details.render_detail(

@@ -23,6 +23,7 @@ class LeadsConfig(AppConfig):
         register_related("person", "leads", related.person_leads, order=20)
         register_related("organization", "leads", related.organization_leads, order=20)
         register_related("lead", "touch-points", related.lead_touch_points, order=10)
+        register_related("deal", "leads", related.deal_leads, order=10)
 
         # Event handlers register themselves by name when their module is imported.
         # (realtime, issue 9: live updates' outbox handlers and the lead renderer.)

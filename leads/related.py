@@ -49,6 +49,20 @@ def organization_leads(user, organization: Organization) -> RelatedSection:
     return _section(user, Q(organization=organization) | Q(converted_to_organization=organization))
 
 
+def deal_leads(user, deal) -> RelatedSection | None:
+    """The lead a deal was converted from (if the user may see it); nothing for a deal made
+    without one."""
+    section = related_section(
+        key="leads",
+        title="From lead",
+        icon="person-lines-fill",
+        queryset=selectors.lead_list(user=user).filter(converted_to_deal=deal),
+        row=_row,
+        empty="",
+    )
+    return section if section.rows else None
+
+
 def _touch_row(touch: TouchPoint) -> RelatedRow:
     campaign = " / ".join(v for v in (touch.utm_medium, touch.utm_campaign) if v)
     return RelatedRow(

@@ -212,6 +212,19 @@ def test_deal_history_merges_step_moves_and_field_changes(web, rep1):
 
 
 # --- people and organizations ------------------------------------------------------------------
+def test_a_deal_page_links_the_lead_it_was_converted_from(web, rep1, rep2):
+    deal = make_deal(rep1, name="From a lead")
+    lead = LeadFactory(owner=rep1, name="Origin lead", converted_to_deal=deal)
+    page = web(rep1).get(f"/deals/{deal.pk}/").content.decode()
+    assert 'data-testid="related-leads"' in page and f'href="/leads/{lead.pk}/"' in page
+    assert "From lead" in page
+    permissions.share(rep2, deal)
+    shared = web(rep2).get(f"/deals/{deal.pk}/").content.decode()
+    assert "Origin lead" not in shared and 'data-testid="related-leads"' not in shared
+    plain = make_deal(rep1, name="No lead")
+    assert 'data-testid="related-leads"' not in web(rep1).get(f"/deals/{plain.pk}/").content.decode()
+
+
 def test_person_page_lists_the_leads_deals_and_open_activities_the_user_sees(web, rep1, rep2):
     person = PersonFactory(owner=rep1, phone="+49 30 1234", email="ann@acme.example")
     permissions.share(rep2, person)
