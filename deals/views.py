@@ -61,16 +61,19 @@ def _done(request: HttpRequest, message: str, deal: Deal) -> HttpResponse:
 def deal_detail(request: HttpRequest, pk) -> HttpResponse:
     user = request.user
     deal = selectors.deal_get(user=user, deal_id=pk)
-    project = deal.wfm_project
     url = reverse("deals:detail", args=[deal.pk])
-    moves = wfm_selectors.project_history(project=project).reverse()[: details.HISTORY_LIMIT]
+    moves = wfm_selectors.project_history(project=deal.wfm_project).reverse()[
+        : details.HISTORY_LIMIT
+    ]
     context = {
         "deal": deal,
         "obj": deal,
         "custom_fields": cf_selectors.display_rows("deal", deal.custom_field_values),
-        "detail": details.Detail(
-            template="deals/detail.html",
+        "detail": details.workflow_detail(
+            user,
+            deal,
             kind="deal",
+            template="deals/detail.html",
             url=url,
             list_url=reverse("deals:list"),
             list_label="Deals",
@@ -78,9 +81,6 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
             history=details.history_for(
                 deal, show_system=details.show_system(request), url=url, moves=moves
             ),
-            steps=wfm_selectors.step_list(workflow=project.workflow),
-            step=project.current_step,
-            related=details.related_sections(user, "deal", deal),
         ),
     }
     return details.render_detail(
@@ -118,14 +118,8 @@ def _move_action(deal: Deal, transition, *, main: bool = False) -> details.Actio
     if outcome == "lost":
         url = reverse("deals:lost", args=[deal.pk])
         return details.Action(label, url, icon="x-circle", style="danger")
-    forward = transition.to_step.order > deal.wfm_project.current_step.order
-    return details.Action(
-        label,
-        reverse("deals:transition", args=[deal.pk]),
-        method="post",
-        icon="arrow-right" if forward else "arrow-counterclockwise",
-        style="primary" if main else "secondary",
-        values=(("to_step", transition.to_step_id),),
+    return details.transition_action(
+        deal, transition, reverse("deals:transition", args=[deal.pk]), main=main
     )
 
 

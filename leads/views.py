@@ -37,7 +37,6 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
         if moved is None:
             raise
         return moved
-    project = lead.wfm_project
     url = reverse("leads:detail", args=[lead.pk])
     context = {
         "lead": lead,
@@ -45,9 +44,11 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
         "custom_fields": display_rows("lead", lead.custom_field_values),
         "can_change": permissions.can_change(user, lead),  # the score panel's Recalculate
         "suggested": _score_suggestion(lead),
-        "detail": details.Detail(
-            template="leads/detail.html",
+        "detail": details.workflow_detail(
+            user,
+            lead,
             kind="lead",
+            template="leads/detail.html",
             url=url,
             list_url=reverse("leads:list"),
             list_label="Leads",
@@ -55,9 +56,6 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
             history=selectors.lead_history_view(
                 lead=lead, show_system=details.show_system(request), url=url
             ),
-            steps=step_list(workflow=project.workflow),
-            step=project.current_step,
-            related=details.related_sections(user, "lead", lead),
         ),
     }
     return details.render_detail(request, "leads/detail.html", context, partial="main", record=lead)
@@ -122,14 +120,8 @@ def _move_action(lead: Lead, transition, qualified, *, main: bool = False) -> de
         return _lead_action(lead, "disqualify", label=label)
     if qualified and transition.to_step_id == qualified.pk and not lead.is_qualified:
         return _lead_action(lead, "qualify", label=label)
-    forward = transition.to_step.order > lead.wfm_project.current_step.order
-    return details.Action(
-        label,
-        reverse("leads:move", args=[lead.pk]),
-        method="post",
-        icon="arrow-right" if forward else "arrow-counterclockwise",
-        style="primary" if main else "secondary",
-        values=(("to_step", transition.to_step_id),),
+    return details.transition_action(
+        lead, transition, reverse("leads:move", args=[lead.pk]), main=main
     )
 
 

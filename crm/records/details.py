@@ -138,6 +138,20 @@ def move_label(transition) -> str:
     return transition.name or transition.to_step.name
 
 
+def transition_action(obj, transition, url: str, *, main: bool = False) -> Action:
+    """A move that happens at once (a POST of ``to_step`` to ``url``): forward with an arrow,
+    back with a return arrow; the primary style for the page's main action."""
+    forward = transition.to_step.order > obj.wfm_project.current_step.order
+    return Action(
+        move_label(transition),
+        url,
+        method="post",
+        icon="arrow-right" if forward else "arrow-counterclockwise",
+        style="primary" if main else "secondary",
+        values=(("to_step", transition.to_step_id),),
+    )
+
+
 # --- the page --------------------------------------------------------------------------------
 @dataclass
 class Detail:
@@ -153,6 +167,23 @@ class Detail:
     related: list[RelatedSection] = field(default_factory=list)
     steps: list = field(default_factory=list)  # the workflow's steps, for the step track
     step: Any = None  # the current step
+
+
+def workflow_detail(user, obj, *, kind: str, template: str, url: str, **parts) -> Detail:
+    """The ``Detail`` of a record in a workflow (a lead, a deal): its step track and current
+    step from its project, and the related sections registered for ``kind``."""
+    from wfm.selectors import step_list
+
+    project = obj.wfm_project
+    return Detail(
+        template=template,
+        kind=kind,
+        url=url,
+        related=related_sections(user, kind, obj),
+        steps=step_list(workflow=project.workflow),
+        step=project.current_step,
+        **parts,
+    )
 
 
 # --- history ---------------------------------------------------------------------------------
