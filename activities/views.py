@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from activities import selectors, services
-from activities.forms import ActivityFilterForm, ActivityForm, EnrollForm, QuickLogForm
+from activities.forms import QUICK_TYPES, ActivityFilterForm, ActivityForm, EnrollForm, QuickLogForm
 from activities.models import Activity, SequenceEnrollment
 from crm import permissions
 from crm import selectors as crm_selectors
@@ -122,8 +122,21 @@ def _timeline_response(request, kind: str, record, *, form=None, status: int = 2
 @login_required
 @require_GET
 def timeline(request: HttpRequest, kind: str, pk) -> HttpResponse:
-    """The activity timeline of one record (``hx-get`` from its detail page)."""
-    return _timeline_response(request, kind, _record(request, kind, pk))
+    """The activity timeline of one record (``hx-get`` from its detail page). ``type`` and
+    ``subject`` in the query fill in the quick-log form (a drafted email, for example)."""
+    record = _record(request, kind, pk)
+    form = None
+    initial = {}
+    if request.GET.get("type") in dict(QUICK_TYPES):
+        initial["type"] = request.GET["type"]
+    if request.GET.get("subject", "").strip():
+        initial["subject"] = request.GET["subject"].strip()[:255]
+    if initial and _can_log(request.user):
+        form = QuickLogForm(
+            initial=initial, users=_assignee_choices(request.user), auto_id=f"log-{kind}-%s"
+        )
+        form.fields["subject"].widget.attrs["autofocus"] = True  # htmx focuses it on swap
+    return _timeline_response(request, kind, record, form=form)
 
 
 @login_required

@@ -7,6 +7,7 @@ and the lead analysis ``POST /api/v1/leads/{id}/analyze/``.
   "created_at", …}``; posting ``{"content"}`` runs the agent and answers 201 with the new
   messages, or, with ``"background": true``, 202 and the URL to poll;
 - ``POST /ai/conversations/{id}/confirm/`` ``{"token"}`` runs a proposal; ``/reject/`` drops it.
+- ``POST /ai/conversations/{id}/stop/`` stops a running (background) answer.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ class ConversationCreateSerializer(InputSerializer):
         choices=Conversation.ContextType.choices,
         required=False,
         allow_blank=True,
-        help_text="lead, deal or empty.",
+        help_text="The record the conversation is about (lead, deal, person or organization), "
+        "as the drawer on its page sends it; empty for none. context_id is its id.",
     )
     context_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
     content = serializers.CharField(
@@ -174,6 +176,12 @@ def _fresh_messages(conversation: Conversation, after: int | None) -> list[Messa
 
 
 # --- conversations ------------------------------------------------------------------------------
+class StopSerializer(serializers.Serializer):
+    stopping = serializers.BooleanField(
+        help_text="True when an answer was running and will stop at its next check."
+    )
+
+
 class ConversationViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -269,6 +277,15 @@ class ConversationViewSet(
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk=None) -> Response:
         return self._decide(request, services.proposal_reject)
+
+    @extend_schema(request=None, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk=None) -> Response:
+        """Stop the running answer (one sent with ``background``): it ends at its next check,
+        keeping what it wrote, marked "(stopped)". ``stopping`` is false when nothing runs."""
+        conversation = self.get_object()
+        stopping = services.conversation_stop(by=request.user, conversation=conversation)
+        return Response({"stopping": stopping})
 
     def _decide(self, request: Request, decide) -> Response:
         conversation = self.get_object()

@@ -29,3 +29,12 @@ class AiagentConfig(AppConfig):
             move(survivor, merged)
 
         register_mover("leads.Lead:conversations", conversations_merge)
+
+        # Next best actions counted on a lead are counted once a day per user and lead: a
+        # merge keeps one of two alike (aiagent.services.next_actions_merge).
+        def next_actions_merge(survivor, merged) -> None:
+            from aiagent.services import next_actions_merge as move
+
+            move(survivor, merged)
+
+        register_mover("aiagent.NextActionSuggestion.lead", next_actions_merge)

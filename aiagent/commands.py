@@ -1,12 +1,11 @@
-"""Offline mode: a small command parser for the common requests, using the same tools (and so
-the same permissions, confirmations, records and audit) as Claude.
+"""Offline mode: what a request asks (``aiagent.intents``) done with the same tools as Claude's
+calls, so with the same permissions, confirmations, records and audit, and answered for
+people: money with its currency, labels instead of internal values, relative dates, links to
+records, compact tables and a "show all in the table" link carrying the same filters.
 
-It understands, for example: "show my hot leads", "find leads from referral", "lead metrics",
-"create a follow-up call for Acme tomorrow", "schedule a meeting with Globex on Friday at 3pm",
-"move Acme expansion to Proposal", "analyse Acme", "qualify Acme", "disqualify Acme because
-no budget", "convert Acme", "what should I do next on Acme", "my overdue tasks", "show my
-deals", "find people at Globex". "this lead" / "it" means the record a drawer chat was opened
-from. Anything else gets the list of what works offline.
+"This lead", "it", or no record at all mean the record the conversation is about (the page
+the drawer was opened on, or the API's ``context_type``/``context_id``). Anything else gets
+what works offline, with examples.
 """
 
 from __future__ import annotations
@@ -14,37 +13,45 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
-from aiagent import llm, realtime, registry
-from aiagent.dates import parse_when
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from aiagent import intents, llm, realtime, registry
+from aiagent.intents import THIS, Intent, Vocabulary
 from aiagent.models import Conversation, Message
-from aiagent.services import message_add
+from aiagent.services import conversation_follow, message_add
+from crm import formatting
 
 HELP = """\
-{reason} I can still do these (same rights as you, same confirmations):
-- **show my hot leads** · **find leads from referral** · **show qualified leads**
-- **lead metrics**
-- **create a follow-up call for** *lead or deal* **tomorrow** (or *on Friday at 3pm*, *in 3 days*)
-- **move** *deal* **to** *step* (e.g. Proposal)
-- **analyse** *lead* · **qualify** *lead* · **disqualify** *lead* **because** *reason* · \
-**convert** *lead*
-- **what should I do next on** *lead*
-- **show my deals** · **my overdue tasks** · **find people at** *company*"""
+{reason} I can still do these, with your rights and the same confirmations:
+- **Find leads**: *show my hot leads* · *leads from webinars this month* · \
+*warm leads in healthcare* · *leads with no activity in 2 weeks*
+- **Count**: *how many leads from referrals last month* · *how many deals close this month*
+- **About a record** (from its page, or by name): *summarize this lead* · \
+*what should I do next on Acme*
+- **Plan and log**: *remind me to call Dana on Friday* · *log a call with Acme* · \
+*schedule a demo with Globex next Tuesday at 3pm*
+- **Change** (you confirm first): *move Acme platform to Proposal* · *qualify this lead* · \
+*assign it to Sam* · *disqualify it because no budget* · *convert this lead*
+- **Write**: *draft an email to this lead*
+- **Your day**: *my overdue tasks* · *what's due today* · *show my deals* · *my stats*"""
 
-ACTIVITY_WORDS = {
-    "call": ("call", "Call"),
-    "phone call": ("call", "Call"),
-    "meeting": ("meeting", "Meeting"),
-    "demo": ("meeting", "Demo"),
-    "task": ("task", "Task"),
-    "reminder": ("task", "Reminder"),
-    "to-do": ("task", "To-do"),
-    "todo": ("task", "To-do"),
-    "email": ("email", "Email"),
-    "e-mail": ("email", "Email"),
-    "note": ("note", "Note"),
+KIND_NAMES = {"lead": "lead", "deal": "deal", "person": "person", "organization": "organization"}
+GET_TOOLS = {
+    "lead": "get_lead",
+    "deal": "get_deal",
+    "person": "get_person",
+    "organization": "get_organization",
 }
-THIS = re.compile(r"^(this|that|the|current)?\s*(lead|deal|one|record)?$|^(it|this|here)$", re.I)
+SEARCH_TOOLS = {
+    "lead": "search_leads",
+    "deal": "search_deals",
+    "person": "search_people",
+    "organization": "search_organizations",
+}
+LIST_ROWS = 10
 
 
 @dataclass
@@ -82,27 +89,43 @@ def handle(*, user, conversation: Conversation, text: str) -> list[Message]:
     """Answer ``text`` without Claude; returns the messages added."""
     realtime.status(user, conversation, "Working offline…")
     runner = Runner(user=user, conversation=conversation)
-    clean = " ".join((text or "").strip().rstrip("?!.").split())
-    answer = None
-    for pattern, command in COMMANDS:
-        match = pattern.search(clean)
-        if match:
-            answer = command(runner, match, clean)
-            if answer is not None:
-                break
-    if answer is None:
-        answer = HELP.format(reason=_reason())
+    intent = intents.parse(text, vocab=vocabulary_for(user), now=timezone.localtime())
+    answer = EXECUTORS.get(intent.name, do_help)(runner, intent)
     runner.close()
     reply = message_add(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         kind=Message.Kind.TEXT,
         content=answer,
-        data={"offline": True},
+        data={"offline": True, "intent": intent.name},
     )
     realtime.message_added(user, reply)
-    added = [m for m in (runner.message, reply) if m is not None]
-    return added
+    return [m for m in (runner.message, reply) if m is not None]
+
+
+def vocabulary_for(user) -> Vocabulary:
+    """The steps, users and custom fields the user's words may name (cached reference data)."""
+    from crm.selectors import assignable_users
+    from customfields.selectors import definitions_for
+    from deals.selectors import deal_steps
+    from leads.selectors import lead_steps
+
+    names: dict[str, str] = {}
+    for person in assignable_users(with_roles=False):
+        for name in (person.username, person.first_name, person.get_full_name()):
+            if name and name.strip():
+                names.setdefault(name.strip().lower(), person.username)
+    custom = {
+        d.name: (d.label, tuple(str(c) for c in (d.options or []) if isinstance(c, str)))
+        for d in definitions_for("lead")
+        if d.is_active
+    }
+    return Vocabulary(
+        lead_steps=tuple(dict.fromkeys(s.name for s in lead_steps())),
+        deal_steps=tuple(dict.fromkeys(s.name for s in deal_steps())),
+        users=names,
+        custom_fields=custom,
+    )
 
 
 def _reason() -> str:
@@ -110,255 +133,730 @@ def _reason() -> str:
     return status.label if not status.online else "I did not understand that offline."
 
 
-# --- formatting ---------------------------------------------------------------------------------
+# --- formatting for people ----------------------------------------------------------------------
 def _link(record: dict) -> str:
     name = (record.get("name") or "untitled").replace("[", "(").replace("]", ")")
+    name = name.replace("|", "/")
     return f"[{name}]({record['url']})" if record.get("url") else name
 
 
-def _lead_line(lead: dict) -> str:
-    bits = [_link(lead)]
-    if lead.get("company"):
-        bits.append(lead["company"])
-    bits.append(f"score {lead.get('score')}")
-    if lead.get("step"):
-        bits.append(lead["step"])
-    if lead.get("value"):
-        bits.append(lead["value"])
-    return "- " + " · ".join(bits)
+def money(text: str | None) -> str:
+    """A tool's amount ("46700.00 EUR") as people read it ("€46,700")."""
+    if not text:
+        return ""
+    amount, _, currency = str(text).partition(" ")
+    try:
+        return formatting.money(Decimal(amount), currency)
+    except (InvalidOperation, ValueError):
+        return str(text)
 
 
-def _deal_line(deal: dict) -> str:
-    bits = [_link(deal), deal.get("step") or "", deal.get("amount") or ""]
-    if deal.get("expected_close_date"):
-        bits.append(f"closes {deal['expected_close_date']}")
-    return "- " + " · ".join(b for b in bits if b)
+def label(value: str | None, choices) -> str:
+    """An internal value ("email_campaign") as its label ("Email campaign")."""
+    if not value:
+        return ""
+    return dict(choices).get(value, str(value).replace("_", " ").capitalize())
 
 
-def _when(value: str | None) -> str:
-    """An ISO time from a tool result, as people read it: "Wed Nov 25, 10:00"."""
-    from django.utils import timezone
-    from django.utils.dateparse import parse_datetime
+def relative(value: str | None) -> str:
+    """An ISO date or time as people say it: "today", "tomorrow 10:00", "in 3 days",
+    "9 days ago", "Mon 14 Dec"."""
+    if not value:
+        return ""
+    moment = parse_datetime(value) if "T" in value else None
+    day = timezone.localtime(moment).date() if moment else parse_date(value)
+    if day is None:
+        return value
+    today = timezone.localdate()
+    days = (day - today).days
+    at = f" {timezone.localtime(moment):%H:%M}" if moment and days >= -1 else ""
+    if days == 0:
+        return f"today{at}"
+    if days == 1:
+        return f"tomorrow{at}"
+    if days == -1:
+        return f"yesterday{at}"
+    if 1 < days <= 6:
+        return f"{day:%A}{at}"
+    if -30 <= days < -1:
+        return f"{-days} days ago"
+    if 6 < days <= 30:
+        return f"in {days} days"
+    return f"{day:%a %d %b %Y}" if day.year != today.year else f"{day:%a %d %b}"
 
-    moment = parse_datetime(value or "")
-    return f"{timezone.localtime(moment):%a %b %d, %H:%M}" if moment else (value or "")
+
+def _score(score) -> str:
+    if score is None:
+        return ""
+    return f"{score} ({formatting.temperature(score)})"
 
 
-def _in_days(days: int) -> str:
-    return "today" if not days else "tomorrow" if days == 1 else f"in {days} days"
+def _sources():
+    from leads.models import Lead
+
+    return Lead.Source.choices
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell or "—" for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _lead_rows(leads: list[dict]) -> str:
+    sources = _sources()
+    return _table(
+        ["Lead", "Company", "Step", "Score", "Value", "Source"],
+        [
+            [
+                _link(lead),
+                lead.get("company") or "",
+                lead.get("step") or "",
+                _score(lead.get("score")),
+                money(lead.get("value")),
+                label(lead.get("source"), sources),
+            ]
+            for lead in leads
+        ],
+    )
+
+
+def _deal_rows(deals: list[dict]) -> str:
+    return _table(
+        ["Deal", "Step", "Amount", "Closes", "Owner"],
+        [
+            [
+                _link(deal),
+                deal.get("step") or "",
+                money(deal.get("amount")),
+                relative(deal.get("expected_close_date")),
+                deal.get("owner") or "",
+            ]
+            for deal in deals
+        ],
+    )
+
+
+def _show_all(result: dict, noun: str) -> str:
+    count, url = result.get("count", 0), result.get("table_url")
+    if not url:
+        return ""
+    shown = len(result.get("results", []))
+    words = f"Show all {count} in the table" if count > shown else "Open in the table"
+    return f"\n\n[{words}]({url}) · {noun}"
 
 
 def _error(outcome: registry.Outcome) -> str:
     return outcome.result.get("error", {}).get("message", "That did not work.")
 
 
-def _context_id(runner: Runner, kind: str) -> str | None:
-    conversation = runner.conversation
-    if conversation.context_type == kind and conversation.context_id:
-        return conversation.context_id
-    return None
+def _activity_line(activity: dict) -> str:
+    due = f" · due {relative(activity['due_at'])}" if activity.get("due_at") else ""
+    late = " · **overdue**" if activity.get("overdue") else ""
+    kind = label(activity.get("kind"), ())
+    return f"- {_link(activity)} · {kind}{due}{late}"
 
 
-def _strip_who(who: str) -> str:
-    who = who.strip().strip("\"'“”‘’")
-    who = re.sub(r"^(the\s+)?(lead|deal)\s+", "", who, flags=re.I)
-    return who.strip()
+# --- the record a request is about --------------------------------------------------------------
+def _resolve(
+    runner: Runner, intent: Intent, kinds: tuple[str, ...] = ("lead", "deal")
+) -> tuple[str, dict | None, str | None]:
+    """The record the intent names, read in full with the user's rights: (kind, record,
+    None), or (kind, None, what to answer: not found, which one, …)."""
+    wanted = intent.args.get("kind")
+    if intent.args.get("target", THIS) == THIS:
+        if wanted and wanted not in kinds:
+            return wanted, None, f"I can't do that with a {wanted}; it works on a {_or(kinds)}."
+        kinds = (wanted,) if wanted else kinds
+        conversation = runner.conversation
+        kind = conversation.context_type
+        if not kind or not conversation.context_id:
+            return (
+                "",
+                None,
+                (
+                    f"Which {_or(kinds)}? Give its name, or ask from its page (the assistant "
+                    "button there knows the record)."
+                ),
+            )
+        if kind not in kinds:
+            return kind, None, (f"This chat is about a {kind}; name the {_or(kinds)} you mean.")
+        outcome = runner.call(GET_TOOLS[kind], **{f"{kind}_id": conversation.context_id})
+        return (kind, outcome.result, None) if outcome.ok else (kind, None, _error(outcome))
+    name = intent.args["target"]
+    if wanted in kinds and _UUID.fullmatch(name):  # from a record's link
+        outcome = runner.call(GET_TOOLS[wanted], **{f"{wanted}_id": name})
+        if not outcome.ok:
+            return wanted, None, f"I found no {wanted} at that link that you can see."
+        _remember(runner, wanted, outcome.result)
+        return wanted, outcome.result, None
+    if wanted in kinds:  # "the Acme deal": deals first, yet a lead named so is found too
+        kinds = (wanted, *(k for k in kinds if k != wanted))
+    several: list[tuple[str, list[dict]]] = []
+    for kind in kinds:
+        outcome = runner.call(SEARCH_TOOLS[kind], query=name, limit=5)
+        if not outcome.ok:
+            return kind, None, _error(outcome)
+        results = outcome.result.get("results", [])
+        exact = [
+            r
+            for r in results
+            if name.lower() in ((r.get("name") or "").lower(), (r.get("company") or "").lower())
+        ]
+        chosen = results[0] if len(results) == 1 else exact[0] if len(exact) == 1 else None
+        if chosen is not None:
+            full = runner.call(GET_TOOLS[kind], **{f"{kind}_id": chosen["id"]})
+            if not full.ok:
+                return kind, None, _error(full)
+            _remember(runner, kind, full.result)
+            return kind, full.result, None
+        if results:
+            several.append((kind, results))
+    if several:
+        kind, results = several[0]
+        lines = "\n".join(f"- {_link(r)}" + _brief_tail(r) for r in results)
+        return kind, None, f"Several {kind}s match “{name}”; which one?\n{lines}"
+    return "", None, f"I found no {_or(kinds)} matching “{name}” that you can see."
 
 
-def _find(runner: Runner, kind: str, who: str) -> tuple[dict | None, str | None]:
-    """One lead or deal by name (or the conversation's record for "this lead"); else an
-    answer asking which one."""
-    who = _strip_who(who)
-    if not who or THIS.match(who):
-        context = _context_id(runner, kind)
-        if context:
-            outcome = runner.call(f"get_{kind}", **{f"{kind}_id": context})
-            if outcome.ok:
-                return outcome.result, None
-            return None, _error(outcome)
-        return None, f"Which {kind}? Give its name."
-    tool = "search_leads" if kind == "lead" else "search_deals"
-    outcome = runner.call(tool, query=who, limit=5)
-    if not outcome.ok:
-        return None, _error(outcome)
-    results = outcome.result.get("results", [])
-    if len(results) == 1:
-        return results[0], None
-    exact = [
-        r
-        for r in results
-        if who.lower() in ((r.get("name") or "").lower(), (r.get("company") or "").lower())
-    ]
-    if len(exact) == 1:
-        return exact[0], None
-    if not results:
-        return None, f"I found no {kind} matching “{who}” that you can see."
-    lines = "\n".join(_lead_line(r) if kind == "lead" else _deal_line(r) for r in results)
-    return None, f"Several {kind}s match “{who}”; which one?\n{lines}"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _find_lead_or_deal(runner: Runner, who: str) -> tuple[str, dict | None, str | None]:
-    lead, problem = _find(runner, "lead", who)
-    if lead is not None:
-        return "lead", lead, None
-    if problem and problem.startswith("Several"):
-        return "lead", None, problem
-    deal, deal_problem = _find(runner, "deal", who)
-    if deal is not None:
-        return "deal", deal, None
-    if deal_problem and deal_problem.startswith("Several"):
-        return "deal", None, deal_problem
-    return "", None, f"I found no lead or deal matching “{_strip_who(who)}” that you can see."
+def _remember(runner: Runner, kind: str, record: dict) -> None:
+    """In a chat not opened from a record's page, the record last named is "it" next."""
+    runner.conversation = conversation_follow(
+        by=runner.user, conversation=runner.conversation, context_type=kind, context_id=record["id"]
+    )
 
 
-# --- commands -----------------------------------------------------------------------------------
-def cmd_help(runner: Runner, match: re.Match, text: str) -> str:
-    return HELP.format(reason=_reason())
+def _brief_tail(record: dict) -> str:
+    bits = [record.get("company"), record.get("step"), money(record.get("amount"))]
+    bits = [b for b in bits if b]
+    return (" · " + " · ".join(bits)) if bits else ""
 
 
-def cmd_leads(runner: Runner, match: re.Match, text: str) -> str | None:
-    lowered = text.lower()
-    hot = bool(re.search(r"\b(hot|best|top|hottest)\b", lowered))
-    mine = bool(re.search(r"\b(my|mine|i own|assigned to me)\b", lowered))
-    args: dict = {"limit": 10}
-    if mine:
-        args["mine"] = True
-    if hot:
-        args["hot"] = True
-        args["ordering"] = "-lead_score"
-    if re.search(r"\bunqualified\b|\bnot qualified\b", lowered):
-        args["is_qualified"] = False
-    elif re.search(r"\bqualified\b", lowered):
-        args["is_qualified"] = True
-    source = re.search(r"\bfrom (?:the )?(\w[\w ]*?)(?: source)?$", lowered)
-    if source:
-        wanted = source.group(1).replace(" ", "_")
-        sources = registry.get("search_leads").input_schema["properties"]["source"]["enum"]
-        match_source = next((s for s in sources if s.startswith(wanted[:5])), None)
-        if match_source:
-            args["source"] = match_source
-    query = re.search(r"\b(?:named|called|about|for|matching|with)\s+(.+)$", text, re.I)
-    if query and "source" not in args:
-        args["query"] = query.group(1).strip("\"'“”")
-    outcome = runner.call("search_leads", **args)
+def _or(kinds: tuple[str, ...]) -> str:
+    names = [KIND_NAMES[k] for k in kinds]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+# --- lists and counts ---------------------------------------------------------------------------
+def _lead_search_args(args: dict) -> dict:
+    out: dict = {}
+    if args.get("scope") == "mine":
+        out["mine"] = True
+    for key in ("temperature", "source", "step", "query", "owner", "custom_fields", "state"):
+        if args.get(key):
+            out[key] = args[key]
+    if "qualified" in args:
+        out["is_qualified"] = args["qualified"]
+    if args.get("unassigned"):
+        out["assigned_to"] = 0
+    if args.get("idle_days"):
+        out["inactive_days"] = args["idle_days"]
+    for key in (
+        "score_min",
+        "score_max",
+        "created_after",
+        "created_before",
+        "close_after",
+        "close_before",
+    ):
+        if args.get(key) is not None:
+            out[key] = args[key]
+    return out
+
+
+def _lead_title(args: dict) -> str:
+    words = []
+    if args.get("temperature"):
+        words.append(args["temperature"])
+    state = args.get("state")
+    if state and state != "all":
+        words.append(state)
+    elif not state:
+        words.append("open")
+    if args.get("qualified") is True:
+        words.append("qualified")
+    elif args.get("qualified") is False:
+        words.append("unqualified")
+    title = " ".join(words + ["leads"])
+    if args.get("source"):
+        title += f" from {label(args['source'], _sources()).lower()}"
+    if args.get("step"):
+        title += f" in {args['step']}"
+    if args.get("created_after"):
+        title += f" created {_period(args['created_after'], args['created_before'])}"
+    if args.get("close_after"):
+        title += f" closing {_period(args['close_after'], args['close_before'])}"
+    if args.get("scope") == "mine":
+        title = "your " + title
+    return title
+
+
+def _period(start: str, end: str) -> str:
+    first, last = parse_date(start), parse_date(end)
+    if first == last:
+        return relative(start)
+    return f"{first:%d %b} – {last:%d %b %Y}"
+
+
+def do_list_leads(runner: Runner, intent: Intent) -> str:
+    search = _lead_search_args(intent.args)
+    outcome = runner.call("search_leads", limit=LIST_ROWS, **search)
     if not outcome.ok:
         return _error(outcome)
-    results = outcome.result.get("results", [])
-    count = outcome.result.get("count", len(results))
-    title = ("Your " if mine else "") + ("hot leads (score 70+)" if hot else "leads")
-    if not results:
-        answer = f"No {title.lower() if not mine else title[5:]} right now."
-        if hot:
-            best = runner.call("search_leads", mine=mine, ordering="-lead_score", limit=5)
-            rows = best.result.get("results", []) if best.ok else []
-            if rows:
-                answer += " Your highest-scoring leads:\n" + "\n".join(_lead_line(r) for r in rows)
+    result = outcome.result
+    title = _lead_title(intent.args)
+    rows = result.get("results", [])
+    if not rows:
+        answer = f"No {_none_title(title)} right now."
+        if intent.args.get("temperature") == "hot":
+            others = {k: v for k, v in search.items() if k != "temperature"}
+            best = runner.call("search_leads", **others, ordering="-lead_score", limit=5)
+            if best.ok and best.result.get("results"):
+                answer += " The highest-scoring ones:\n\n" + _lead_rows(best.result["results"])
         return answer
-    shown = f"{len(results)} of {count}" if count > len(results) else str(count)
-    return f"{title[0].upper() + title[1:]}: {shown}\n" + "\n".join(_lead_line(r) for r in results)
+    count = result.get("count", len(rows))
+    shown = f"{len(rows)} of {count}" if count > len(rows) else str(count)
+    return f"**{title[0].upper()}{title[1:]}**: {shown}\n\n{_lead_rows(rows)}" + _show_all(
+        result, "sorted by score" if intent.args.get("temperature") else "newest first"
+    )
 
 
-def cmd_deals(runner: Runner, match: re.Match, text: str) -> str:
-    lowered = text.lower()
-    args: dict = {"limit": 10}
-    if re.search(r"\b(my|mine)\b", lowered):
-        args["mine"] = True
-    for outcome_word in ("open", "won", "lost"):
-        if re.search(rf"\b{outcome_word}\b", lowered):
-            args["outcome"] = outcome_word
-    step = re.search(r"\bin (?:the )?([a-z ]+?)(?: stage| step)?$", lowered)
-    if step:
-        args["step"] = step.group(1).strip()
-    outcome = runner.call("search_deals", **args)
+def _none_title(title: str) -> str:
+    """ "your hot open leads" → "hot open leads of yours" (after "No")."""
+    return title[5:] + " of yours" if title.startswith("your ") else title
+
+
+def do_count_leads(runner: Runner, intent: Intent) -> str:
+    outcome = runner.call("search_leads", limit=1, **_lead_search_args(intent.args))
     if not outcome.ok:
         return _error(outcome)
-    results = outcome.result.get("results", [])
-    if not results:
-        return "No deals match."
-    count = outcome.result.get("count", len(results))
-    return f"Deals: {len(results)} of {count}\n" + "\n".join(_deal_line(d) for d in results)
+    count = outcome.result.get("count", 0)
+    title = _lead_title(intent.args)
+    noun = title if count != 1 else title.replace("leads", "lead", 1)
+    answer = f"**{count:,}** {noun}."
+    if outcome.result.get("table_url") and count:
+        answer += f"\n\n[Open them in the table]({outcome.result['table_url']})"
+    return answer
 
 
-def cmd_metrics(runner: Runner, match: re.Match, text: str) -> str:
-    mine = bool(re.search(r"\b(my|mine)\b", text, re.I))
-    outcome = runner.call("lead_metrics", mine=mine)
+def _deal_search_args(args: dict) -> dict:
+    out: dict = {}
+    if args.get("scope") == "mine":
+        out["mine"] = True
+    for key in ("outcome", "step", "owner", "amount_min"):
+        if args.get(key):
+            out[key] = args[key]
+    if args.get("close_after"):
+        out["expected_close_after"] = args["close_after"]
+        out["expected_close_before"] = args["close_before"]
+    if args.get("created_after"):
+        # "deals won this month": won in the period, not created in it.
+        prefix = {"won": "won", "lost": "lost"}.get(args.get("outcome", ""), "created")
+        out[f"{prefix}_after"] = args["created_after"]
+        out[f"{prefix}_before"] = args["created_before"]
+    return out
+
+
+def _deal_title(args: dict) -> str:
+    words = [args["outcome"]] if args.get("outcome") else []
+    title = " ".join(words + ["deals"])
+    if args.get("step"):
+        title += f" in {args['step']}"
+    if args.get("amount_min"):
+        title += f" over {args['amount_min']:,}"
+    if args.get("close_after"):
+        title += f" closing {_period(args['close_after'], args['close_before'])}"
+    if args.get("created_after"):
+        verb = {"won": "won", "lost": "lost"}.get(args.get("outcome", ""), "created")
+        title += f" {verb} {_period(args['created_after'], args['created_before'])}"
+    return ("your " if args.get("scope") == "mine" else "") + title
+
+
+def do_list_deals(runner: Runner, intent: Intent) -> str:
+    outcome = runner.call("search_deals", limit=LIST_ROWS, **_deal_search_args(intent.args))
+    if not outcome.ok:
+        return _error(outcome)
+    rows = outcome.result.get("results", [])
+    title = _deal_title(intent.args)
+    if not rows:
+        return f"No {_none_title(title)} right now."
+    count = outcome.result.get("count", len(rows))
+    shown = f"{len(rows)} of {count}" if count > len(rows) else str(count)
+    return f"**{title[0].upper()}{title[1:]}**: {shown}\n\n{_deal_rows(rows)}" + _show_all(
+        outcome.result, "deals"
+    )
+
+
+def do_count_deals(runner: Runner, intent: Intent) -> str:
+    outcome = runner.call("search_deals", limit=1, **_deal_search_args(intent.args))
+    if not outcome.ok:
+        return _error(outcome)
+    count = outcome.result.get("count", 0)
+    title = _deal_title(intent.args)
+    answer = f"**{count:,}** {title if count != 1 else title.replace('deals', 'deal', 1)}."
+    if outcome.result.get("table_url") and count:
+        answer += f"\n\n[Open them in the table]({outcome.result['table_url']})"
+    return answer
+
+
+def do_metrics(runner: Runner, intent: Intent) -> str:
+    args = intent.args
+    mine = args.get("scope") == "mine"
+    arguments = {"mine": mine}
+    if args.get("created_after"):
+        arguments["created_after"] = args["created_after"]
+        arguments["created_before"] = args["created_before"]
+    outcome = runner.call("lead_metrics", **arguments)
     if not outcome.ok:
         return _error(outcome)
     m = outcome.result
-    steps = ", ".join(f"{k}: {v}" for k, v in m.get("by_step", {}).items())
-    sources = ", ".join(f"{k}: {v}" for k, v in list(m.get("by_source", {}).items())[:5])
+    sources = _sources()
+    steps = ", ".join(f"{k} {v:,}" for k, v in m.get("by_step", {}).items())
+    top = ", ".join(
+        f"{label(k, sources)} {v:,}" for k, v in list(m.get("by_source", {}).items())[:5]
+    )
+    period = (
+        f" created {_period(args['created_after'], args['created_before'])}"
+        if args.get("created_after")
+        else ""
+    )
     return (
-        f"**{m['total']} leads** ({'yours' if mine else 'that you can see'}), "
-        f"{m['new_this_week']} new this week, {m['hot']} hot.\n"
-        f"- Average score {m['average_score']}; qualified {m['qualified']} "
-        f"({m['qualification_rate']}%), converted {m['converted']} ({m['conversion_rate']}%)\n"
-        f"- By step: {steps or '—'}\n- Top sources: {sources or '—'}"
+        f"**{m['total']:,} leads**{period} ({'yours' if mine else 'that you can see'}): "
+        f"{m['new_this_week']:,} new this week, {m['hot']:,} hot.\n"
+        f"- Average score {m['average_score']}; qualified {m['qualified']:,} "
+        f"({m['qualification_rate']}%), converted {m['converted']:,} ({m['conversion_rate']}%)\n"
+        f"- By step: {steps or '—'}\n- Top sources: {top or '—'}"
     )
 
 
-def cmd_activity(runner: Runner, match: re.Match, text: str) -> str | None:
-    word = match.group("kind").lower()
-    kind, label = ACTIVITY_WORDS.get(word, ("task", word.capitalize()))
-    follow_up = bool(match.group("follow"))
-    rest = match.group("rest")
-    when_text = ""
-    when_match = re.search(
-        r"\s+((?:today|tomorrow|tonight|next week|next month|day after tomorrow|"
-        r"(?:on |next )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
-        r"in \d+ \w+|in (?:a|an|one|two|three) \w+|at \d).*)$",
-        rest,
-        re.I,
+def do_activities(runner: Runner, intent: Intent) -> str:
+    status = intent.args.get("status", "open")
+    outcome = runner.call("list_activities", mine=True, status=status, limit=LIST_ROWS)
+    if not outcome.ok:
+        return _error(outcome)
+    rows = outcome.result.get("results", [])
+    title = {
+        "overdue": "Your overdue activities",
+        "today": "Due today",
+        "week": "Due in the next 7 days",
+    }.get(status, "Your open activities")
+    if not rows:
+        return {
+            "overdue": "Nothing overdue. Well done.",
+            "today": "Nothing is due today.",
+            "week": "Nothing is due in the next 7 days.",
+        }.get(status, "You have no open activities.")
+    return f"**{title}** ({outcome.result.get('count')}):\n" + "\n".join(
+        _activity_line(a) for a in rows
     )
-    if when_match:
-        when_text = when_match.group(1)
-        rest = rest[: when_match.start()]
-    target_kind, record, problem = _find_lead_or_deal(runner, rest)
+
+
+def do_people(runner: Runner, intent: Intent) -> str:
+    outcome = runner.call("search_people", **intent.args)
+    if not outcome.ok:
+        return _error(outcome)
+    rows = outcome.result.get("results", [])
+    if not rows:
+        return "No people match."
+    return "**People**\n\n" + _table(
+        ["Name", "Job title", "Organization", "Email"],
+        [
+            [_link(p), p.get("job_title") or "", p.get("organization") or "", p.get("email") or ""]
+            for p in rows
+        ],
+    )
+
+
+def do_organizations(runner: Runner, intent: Intent) -> str:
+    outcome = runner.call("search_organizations", **intent.args)
+    if not outcome.ok:
+        return _error(outcome)
+    rows = outcome.result.get("results", [])
+    if not rows:
+        return "No organizations match."
+    return "**Organizations**\n\n" + _table(
+        ["Name", "Industry", "Domain"],
+        [[_link(o), o.get("industry") or "", o.get("domain") or ""] for o in rows],
+    )
+
+
+# --- one record ---------------------------------------------------------------------------------
+def do_summarize(runner: Runner, intent: Intent) -> str:
+    kind, record, problem = _resolve(runner, intent, ("lead", "deal", "person", "organization"))
     if record is None:
-        return problem
-    due = parse_when(when_text or "tomorrow") if kind != "note" else None
-    subject = f"Follow-up {label.lower()}" if follow_up else label
-    subject = f"{subject}: {record.get('name')}"[:255]
-    arguments = {
-        "type": kind,
-        "subject": subject,
-        f"{target_kind}_id": record["id"],
-    }
-    if due is not None:
-        arguments["due_at"] = due.isoformat()
+        return problem or "I could not find it."
+    return SUMMARIES[kind](runner, record)
+
+
+def _lead_summary(runner: Runner, r: dict) -> str:
+    head = " · ".join(
+        b
+        for b in (
+            r.get("company"),
+            r.get("step"),
+            f"score {_score(r.get('score'))}" if r.get("score") is not None else "",
+            money(r.get("value")),
+        )
+        if b
+    )
+    lines = [f"**{_link(r)}** — {head}"]
+    contact = ", ".join(b for b in (r.get("contact"), r.get("email"), r.get("phone")) if b)
+    lines.append(f"- Contact: {contact or '—'}")
+    people = f"Owner {r.get('owner') or '—'}"
+    if r.get("assignee"):
+        people += f", assigned to {r['assignee']}"
+    source = label(r.get("source"), _sources())
+    lines.append(
+        f"- {people}; source {source or '—'}; created {relative(r.get('created_at'))}; "
+        f"last activity {relative(r.get('last_activity_at')) or 'never'}"
+    )
+    if r.get("estimated_close_date"):
+        lines.append(f"- Expected to close {relative(r['estimated_close_date'])}")
+    categories = (r.get("score_breakdown") or {}).get("categories") or []
+    top = sorted((c for c in categories if c.get("score")), key=lambda c: -(c.get("score") or 0))[
+        :3
+    ]
+    if top:
+        lines.append("- Score from: " + ", ".join(f"{c['name']} {round(c['score'])}" for c in top))
+    insights = r.get("ai_insights") or {}
+    bant = [
+        f"{key.capitalize()} {insights[key].get('level')}"
+        for key in ("budget", "authority", "need", "timeline")
+        if isinstance(insights.get(key), dict) and insights[key].get("level")
+    ]
+    if bant:
+        lines.append("- BANT: " + ", ".join(bant))
+    if r.get("converted"):
+        lines.append("- Converted.")
+    elif r.get("disqualify_reason"):
+        lines.append(f"- Disqualified: {r['disqualify_reason']}")
+    lines += _activities_part(r)
+    nxt = _next_lines(runner, "lead", r, limit=1)
+    if nxt:
+        lines.append("Next: " + nxt[0][2:])
+    return "\n".join(lines)
+
+
+def _activities_part(r: dict) -> list[str]:
+    activities = r.get("activities") or []
+    open_ = [a for a in activities if not a.get("done")]
+    done = [a for a in activities if a.get("done")]
+    lines = []
+    if open_:
+        lines.append("Open activities:")
+        lines += [_activity_line(a) for a in open_[:3]]
+    if done:
+        last = done[0]
+        when = relative(last.get("done_at") or last.get("due_at"))
+        lines.append(f"Last done: {_link(last)}" + (f" ({when})" if when else ""))
+    return lines
+
+
+def _deal_summary(runner: Runner, r: dict) -> str:
+    head = " · ".join(
+        b
+        for b in (
+            r.get("step") + (f" ({r['probability']}%)" if r.get("probability") is not None else "")
+            if r.get("step")
+            else "",
+            money(r.get("amount")),
+            f"closes {relative(r['expected_close_date'])}" if r.get("expected_close_date") else "",
+        )
+        if b
+    )
+    lines = [f"**{_link(r)}** — {head}"]
+    lines.append(f"- Owner {r.get('owner') or '—'}; created {relative(r.get('created_at'))}")
+    if r.get("weighted_amount"):
+        lines.append(f"- Weighted {money(r['weighted_amount'])}")
+    if r.get("lost_reason"):
+        lines.append(f"- Lost: {r['lost_reason']}")
+    lines += _activities_part(r)
+    nxt = _next_lines(runner, "deal", r, limit=1)
+    if nxt:
+        lines.append("Next: " + nxt[0][2:])
+    return "\n".join(lines)
+
+
+def _person_summary(runner: Runner, r: dict) -> str:
+    head = " · ".join(b for b in (r.get("job_title"), r.get("organization")) if b)
+    lines = [f"**{_link(r)}**" + (f" — {head}" if head else "")]
+    contact = ", ".join(b for b in (r.get("email"), r.get("phone")) if b)
+    lines.append(f"- Contact: {contact or '—'}; owner {r.get('owner') or '—'}")
+    return "\n".join(lines + _related_part(r))
+
+
+def _organization_summary(runner: Runner, r: dict) -> str:
+    head = " · ".join(b for b in (r.get("industry"), r.get("size"), r.get("domain")) if b)
+    lines = [f"**{_link(r)}**" + (f" — {head}" if head else "")]
+    people = r.get("people") or []
+    if people:
+        lines.append("- People: " + ", ".join(_link(p) for p in people[:5]))
+    return "\n".join(lines + _related_part(r))
+
+
+def _related_part(r: dict) -> list[str]:
+    lines = []
+    deals = r.get("deals") or []
+    if deals:
+        lines.append(
+            "- Deals: "
+            + ", ".join(
+                f"{_link(d)} ({d.get('step')}, {money(d.get('amount'))})" for d in deals[:5]
+            )
+        )
+    leads = r.get("leads") or []
+    if leads:
+        lines.append(
+            "- Leads: " + ", ".join(f"{_link(lead)} ({lead.get('step')})" for lead in leads[:5])
+        )
+    return lines + _activities_part(r)
+
+
+SUMMARIES: dict[str, Callable[[Runner, dict], str]] = {
+    "lead": _lead_summary,
+    "deal": _deal_summary,
+    "person": _person_summary,
+    "organization": _organization_summary,
+}
+
+
+def _next_lines(runner: Runner, kind: str, record: dict, limit: int = 5) -> list[str]:
+    outcome = runner.call("suggest_next_actions", **{f"{kind}_id": record["id"]})
+    if not outcome.ok:
+        return []
+    lines = []
+    for action in outcome.result.get("results", [])[:limit]:
+        days = action.get("due_in_days")
+        when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
+        reason = action.get("reason") or ""
+        kind_label = label(action.get("type"), ())
+        lines.append(
+            f"- **{action['subject']}** ({kind_label.lower()}, {when})"
+            + (f" — {reason}" if reason else "")
+        )
+    return lines
+
+
+def do_next_action(runner: Runner, intent: Intent) -> str:
+    kind, record, problem = _resolve(runner, intent)
+    if record is None:
+        return problem or "I could not find it."
+    if record.get("converted"):
+        return f"{_link(record)} is converted; work its deal instead."
+    lines = _next_lines(runner, kind, record)
+    if not lines:
+        return f"Nothing stands out for {_link(record)} right now."
+    return f"**Next for {_link(record)}**\n" + "\n".join(lines)
+
+
+def do_create_activity(runner: Runner, intent: Intent) -> str:
+    args = intent.args
+    kind, record, problem = _resolve(runner, intent, ("lead", "deal", "person", "organization"))
+    if record is None:
+        return problem or "I could not find it."
+    activity_type = args.get("type", "task")
+    noun = label(activity_type, ()).lower()
+    subject = args.get("subject")
+    if not subject:
+        subject = "Follow-up " + noun if args.get("follow_up") else noun.capitalize()
+        subject = f"{subject}: {record.get('name')}"
+    elif args.get("target") == THIS:
+        subject = (
+            subject.replace(" it", f" {record.get('name')}", 1)
+            if subject.endswith(" it")
+            else subject
+        )
+    arguments = {"type": activity_type, "subject": subject[:255], f"{kind}_id": record["id"]}
+    if args.get("done"):
+        arguments["is_done"] = True
+    elif activity_type != "note":
+        arguments["due_at"] = (
+            args.get("due_at") or intents.due("tomorrow", timezone.localtime())[0].isoformat()
+        )
     outcome = runner.call("create_activity", **arguments)
     if not outcome.ok:
         return _error(outcome)
     activity = outcome.result["activity"]
-    when = f" due {_when(activity['due_at'])}" if activity.get("due_at") else ""
-    return f"Created the {label.lower()} “{activity['subject']}”{when} on {_link(record)}."
+    if args.get("done"):
+        return f"Logged the {noun} “{activity['subject']}” on {_link(record)}."
+    when = f", due {relative(activity['due_at'])}" if activity.get("due_at") else ""
+    return f"Created the {noun} “{activity['subject']}”{when} on {_link(record)}."
 
 
-def cmd_move_deal(runner: Runner, match: re.Match, text: str) -> str | None:
-    deal, problem = _find(runner, "deal", match.group("who"))
-    if deal is None:
-        return problem
-    step = match.group("step").strip().strip("\"'“”")
-    step = re.sub(r"\s+(stage|step)$", "", step, flags=re.I)
-    arguments = {"deal_id": deal["id"], "step": step}
-    reason = match.group("reason")
-    if reason:
-        arguments["reason"] = reason
-    outcome = runner.call("move_deal_stage", **arguments)
+def _proposed(outcome: registry.Outcome, done: str) -> str:
+    """A change tool's answer: a proposal to confirm, or what was done."""
     if not outcome.ok:
-        return f"I could not move {_link(deal)}: {_error(outcome)}"
-    moved = outcome.result["deal"]
-    return f"Moved {_link(moved)} to **{moved['step']}** ({moved.get('probability')}%)."
+        return _error(outcome)
+    if outcome.result.get("status") == "needs_confirmation":
+        summary = outcome.result.get("summary") or "This change"
+        return f"{summary} Press **Confirm** above to do it; nothing changes before."
+    return done
 
 
-def cmd_analyze(runner: Runner, match: re.Match, text: str) -> str | None:
-    lead, problem = _find(runner, "lead", match.group("who"))
+def do_move(runner: Runner, intent: Intent) -> str:
+    kind, record, problem = _resolve(runner, intent)
+    if record is None:
+        return problem or "I could not find it."
+    arguments = {f"{kind}_id": record["id"], "step": intent.args["step"]}
+    if intent.args.get("reason"):
+        arguments["reason"] = intent.args["reason"]
+    tool = "move_deal_stage" if kind == "deal" else "move_lead"
+    outcome = runner.call(tool, **arguments)
+    if not outcome.ok:
+        return f"I could not move {_link(record)}: {_error(outcome)}"
+    moved = outcome.result.get(kind) or record
+    return _proposed(outcome, f"Moved {_link(moved)} to **{moved.get('step')}**.")
+
+
+def do_qualify(runner: Runner, intent: Intent) -> str:
+    _, lead, problem = _resolve(runner, intent, ("lead",))
     if lead is None:
-        return problem
+        return problem or "I could not find it."
+    outcome = runner.call("qualify_lead", lead_id=lead["id"], notes="Qualified from the chat.")
+    return _proposed(outcome, f"Qualified {_link(lead)}.")
+
+
+def do_disqualify(runner: Runner, intent: Intent) -> str:
+    reason = (intent.args.get("reason") or "").strip()
+    if not reason:
+        return "Tell me why, e.g. “disqualify this lead because no budget”."
+    _, lead, problem = _resolve(runner, intent, ("lead",))
+    if lead is None:
+        return problem or "I could not find it."
+    outcome = runner.call("disqualify_lead", lead_id=lead["id"], reason=reason)
+    return _proposed(outcome, f"Disqualified {_link(lead)}: {reason}.")
+
+
+def do_assign(runner: Runner, intent: Intent) -> str:
+    kind, record, problem = _resolve(runner, intent)
+    if record is None:
+        return problem or "I could not find it."
+    tool = "assign_lead" if kind == "lead" else "assign_deal"
+    outcome = runner.call(tool, **{f"{kind}_id": record["id"], "user": intent.args["assignee"]})
+    who = (outcome.result.get(kind) or {}).get("assignee") if outcome.ok else None
+    return _proposed(outcome, f"Assigned {_link(record)} to {who or intent.args['assignee']}.")
+
+
+def do_convert(runner: Runner, intent: Intent) -> str:
+    _, lead, problem = _resolve(runner, intent, ("lead",))
+    if lead is None:
+        return problem or "I could not find it."
+    outcome = runner.call("convert_lead", lead_id=lead["id"])
+    return _proposed(outcome, f"Converted {_link(lead)}.")
+
+
+def do_analyze(runner: Runner, intent: Intent) -> str:
+    _, lead, problem = _resolve(runner, intent, ("lead",))
+    if lead is None:
+        return problem or "I could not find it."
     outcome = runner.call("analyze_lead", lead_id=lead["id"])
     if not outcome.ok:
         return f"I could not analyse {_link(lead)}: {_error(outcome)}"
     insights = outcome.result.get("insights", {})
-    lines = [f"Analysis of {_link(lead)} ({outcome.result.get('analysed_by')}):"]
+    lines = [f"**Analysis of {_link(lead)}** ({outcome.result.get('analysed_by')})"]
     for key in ("budget", "authority", "need", "timeline", "sentiment", "intent"):
         item = insights.get(key)
         if isinstance(item, dict):
@@ -371,184 +869,66 @@ def cmd_analyze(runner: Runner, match: re.Match, text: str) -> str | None:
     return "\n".join(lines)
 
 
-def cmd_qualify(runner: Runner, match: re.Match, text: str) -> str | None:
-    lead, problem = _find(runner, "lead", match.group("who"))
-    if lead is None:
-        return problem
-    outcome = runner.call("qualify_lead", lead_id=lead["id"], notes="Qualified from the chat.")
-    return f"Qualified {_link(lead)}." if outcome.ok else _error(outcome)
-
-
-def cmd_disqualify(runner: Runner, match: re.Match, text: str) -> str | None:
-    reason = (match.group("reason") or "").strip()
-    if not reason:
-        return "Tell me why: “disqualify *lead* because *reason*”."
-    lead, problem = _find(runner, "lead", match.group("who"))
-    if lead is None:
-        return problem
-    outcome = runner.call("disqualify_lead", lead_id=lead["id"], reason=reason)
-    return f"Disqualified {_link(lead)}: {reason}." if outcome.ok else _error(outcome)
-
-
-def cmd_convert(runner: Runner, match: re.Match, text: str) -> str | None:
-    lead, problem = _find(runner, "lead", match.group("who"))
-    if lead is None:
-        return problem
-    outcome = runner.call("convert_lead", lead_id=lead["id"])
-    if not outcome.ok:
-        return _error(outcome)
-    return f"{outcome.result['summary']} Press **Confirm** above to do it; nothing changes before."
-
-
-def cmd_next(runner: Runner, match: re.Match, text: str) -> str | None:
-    kind, record, problem = _find_lead_or_deal(runner, match.group("who"))
+def do_draft_email(runner: Runner, intent: Intent) -> str:
+    """A plain draft from the record's facts, to copy into a mail client (sending from the
+    CRM comes with the email feature)."""
+    kind, record, problem = _resolve(runner, intent, ("lead", "deal", "person"))
     if record is None:
-        return problem
-    outcome = runner.call("suggest_next_actions", **{f"{kind}_id": record["id"]})
-    if not outcome.ok:
-        return _error(outcome)
-    rows = outcome.result.get("results", [])
-    if not rows:
-        return f"Nothing stands out for {_link(record)}."
-    return f"Next steps for {_link(record)}:\n" + "\n".join(
-        f"- {a['subject']} ({a['type']}, {_in_days(a['due_in_days'])}) — {a.get('reason', '')}"
-        for a in rows
+        return problem or "I could not find it."
+    contact = record.get("contact") or (record.get("name") if kind == "person" else "")
+    first = (contact or "").split(" ")[0] or "there"
+    email = record.get("email") or ""
+    me = getattr(runner.user, "first_name", "") or getattr(runner.user, "username", "")
+    topic = record.get("name") if kind != "person" else "our conversation"
+    nxt = _next_lines(runner, kind, record, limit=1) if kind in ("lead", "deal") else []
+    ask = (
+        "Would you have 20 minutes this week for a short call to go through your needs and "
+        "the next steps?"
+    )
+    if nxt and "proposal" in nxt[0].lower():
+        ask = "I have prepared the proposal we discussed; shall I walk you through it this week?"
+    return (
+        f"**Draft email** to {_link(record)}" + (f" ({email})" if email else "") + "\n\n"
+        f"Subject: Following up on {topic}\n\n"
+        f"Hi {first},\n\nThank you for your time so far regarding {topic}. {ask}\n\n"
+        f"Best regards,\n{me}\n\n"
+        "Copy it into your mail client; I don't send email yet."
     )
 
 
-def cmd_activities(runner: Runner, match: re.Match, text: str) -> str:
-    lowered = text.lower()
-    status = "overdue" if "overdue" in lowered else "open"
-    outcome = runner.call("list_activities", mine=True, status=status, limit=10)
-    if not outcome.ok:
-        return _error(outcome)
-    rows = outcome.result.get("results", [])
-    if not rows:
-        return "Nothing overdue." if status == "overdue" else "You have no open activities."
-    title = "Your overdue activities" if status == "overdue" else "Your open activities"
-    return f"{title} ({outcome.result.get('count')}):\n" + "\n".join(
-        f"- {_link(a)} · {a['kind']}"
-        + (f" · due {_when(a['due_at'])}" if a.get("due_at") else "")
-        + (" · **overdue**" if a.get("overdue") else "")
-        for a in rows
+def do_help(runner: Runner, intent: Intent) -> str:
+    return HELP.format(reason=_reason())
+
+
+def do_unknown(runner: Runner, intent: Intent) -> str:
+    status = llm.status()
+    reason = (
+        f"{status.label} I did not understand that offline."
+        if not status.online
+        else "I did not understand that offline."
     )
+    return HELP.format(reason=reason)
 
 
-def cmd_people(runner: Runner, match: re.Match, text: str) -> str:
-    query = (match.group("q") or "").strip()
-    outcome = runner.call("search_people", **({"query": query} if query else {}))
-    if not outcome.ok:
-        return _error(outcome)
-    rows = outcome.result.get("results", [])
-    if not rows:
-        return "No people match."
-    return "People:\n" + "\n".join(
-        f"- {_link(p)}"
-        + (f" · {p['job_title']}" if p.get("job_title") else "")
-        + (f" · {p['organization']}" if p.get("organization") else "")
-        for p in rows
-    )
-
-
-def cmd_organizations(runner: Runner, match: re.Match, text: str) -> str:
-    query = (match.group("q") or "").strip()
-    outcome = runner.call("search_organizations", **({"query": query} if query else {}))
-    if not outcome.ok:
-        return _error(outcome)
-    rows = outcome.result.get("results", [])
-    if not rows:
-        return "No organizations match."
-    return "Organizations:\n" + "\n".join(
-        f"- {_link(o)}" + (f" · {o['industry']}" if o.get("industry") else "") for o in rows
-    )
-
-
-def cmd_show_lead(runner: Runner, match: re.Match, text: str) -> str | None:
-    kind, record, problem = _find_lead_or_deal(runner, match.group("who"))
-    if record is None:
-        return problem
-    outcome = runner.call(f"get_{kind}", **{f"{kind}_id": record["id"]})
-    if not outcome.ok:
-        return _error(outcome)
-    r = outcome.result
-    if kind == "lead":
-        return (
-            f"{_link(r)} · {r.get('company') or '—'} · {r.get('step')} · score {r.get('score')}"
-            f"{' · ' + r['value'] if r.get('value') else ''}\n"
-            f"- Contact: {r.get('contact') or '—'} {r.get('email') or ''}\n"
-            f"- Owner {r.get('owner') or '—'}, assignee {r.get('assignee') or '—'}"
-        )
-    return f"{_link(r)} · {r.get('step')} · {r.get('amount')} · owner {r.get('owner') or '—'}"
-
-
-Command = Callable[[Runner, re.Match, str], "str | None"]
-_KINDS = "|".join(sorted(map(re.escape, ACTIVITY_WORDS), key=len, reverse=True))
-COMMANDS: list[tuple[re.Pattern, Command]] = [
-    (re.compile(r"^(help|\?|what can you do|commands)$", re.I), cmd_help),
-    (
-        re.compile(
-            rf"^(?:please\s+)?(?:create|add|schedule|plan|log|set up|book|make)\s+"
-            rf"(?:a\s+|an\s+|the\s+)?(?P<follow>follow[- ]?up\s+)?(?P<kind>{_KINDS})\s+"
-            r"(?:with|for|to|on|about|at)\s+(?P<rest>.+)$",
-            re.I,
-        ),
-        cmd_activity,
-    ),
-    (
-        re.compile(
-            r"^(?:please\s+)?(?:move|advance|push|set|put)\s+(?:the\s+)?(?:deal\s+)?(?P<who>.+?)"
-            r"\s+(?:to|into)\s+(?P<step>.+?)(?:\s+because\s+(?P<reason>.+))?$",
-            re.I,
-        ),
-        cmd_move_deal,
-    ),
-    (re.compile(r"^(?:please\s+)?(?:analy[sz]e|assess)\s+(?P<who>.+)$", re.I), cmd_analyze),
-    (
-        re.compile(
-            r"^(?:please\s+)?disqualify\s+(?P<who>.+?)(?:\s+(?:because|as|reason:?|since)\s+"
-            r"(?P<reason>.+))?$",
-            re.I,
-        ),
-        cmd_disqualify,
-    ),
-    (re.compile(r"^(?:please\s+)?qualify\s+(?P<who>.+)$", re.I), cmd_qualify),
-    (re.compile(r"^(?:please\s+)?convert\s+(?P<who>.+)$", re.I), cmd_convert),
-    (
-        re.compile(
-            r"\b(?:next (?:steps?|actions?)|what should i do(?: next)?|what next)\b"
-            r".*?\b(?:for|on|with|about)\s+(?P<who>.+)$",
-            re.I,
-        ),
-        cmd_next,
-    ),
-    (
-        re.compile(r"\b(metrics|kpis?|stats|statistics|how many leads|conversion rate)\b", re.I),
-        cmd_metrics,
-    ),
-    (
-        re.compile(r"\b(activities|tasks|to-?dos?|overdue|due today|agenda|my day)\b", re.I),
-        cmd_activities,
-    ),
-    (re.compile(r"\bdeals?\b", re.I), cmd_deals),
-    (re.compile(r"\bleads?\b", re.I), cmd_leads),
-    (
-        re.compile(
-            r"\b(?:people|contacts|persons)\b(?:\s+(?:at|from|in|named|called))?\s*"
-            r"(?P<q>.*)$",
-            re.I,
-        ),
-        cmd_people,
-    ),
-    (
-        re.compile(
-            r"\b(?:organi[sz]ations|companies|accounts)\b(?:\s+(?:named|called|in))?\s*"
-            r"(?P<q>.*)$",
-            re.I,
-        ),
-        cmd_organizations,
-    ),
-    (
-        re.compile(r"^(?:show|open|tell me about|what about|details of|get)\s+(?P<who>.+)$", re.I),
-        cmd_show_lead,
-    ),
-]
+EXECUTORS: dict[str, Callable[[Runner, Intent], str]] = {
+    "help": do_help,
+    "unknown": do_unknown,
+    "list_leads": do_list_leads,
+    "count_leads": do_count_leads,
+    "list_deals": do_list_deals,
+    "count_deals": do_count_deals,
+    "lead_metrics": do_metrics,
+    "list_activities": do_activities,
+    "search_people": do_people,
+    "search_organizations": do_organizations,
+    "summarize": do_summarize,
+    "next_action": do_next_action,
+    "create_activity": do_create_activity,
+    "move": do_move,
+    "qualify": do_qualify,
+    "disqualify": do_disqualify,
+    "assign": do_assign,
+    "convert": do_convert,
+    "analyze": do_analyze,
+    "draft_email": do_draft_email,
+}

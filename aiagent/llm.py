@@ -1,7 +1,8 @@
 """The one door to the Claude API: the client, the online/offline status and the breaker.
 
 Online means an ``ANTHROPIC_API_KEY`` is set and the circuit breaker is closed. Every call goes
-through ``create_message``, which refuses while offline and records failures and successes.
+through ``create_message`` (or ``stream_message``, the streamed form the chat uses), which
+refuse while offline and record failures and successes.
 Tests swap ``http_client_factory`` for a client on a mocked transport: nothing here ever needs
 the network in a test.
 """
@@ -9,12 +10,15 @@ the network in a test.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
+import httpx2
+from anthropic.lib.streaming import MessageStream
 from django.conf import settings
 
 from aiagent import breaker
@@ -83,30 +87,62 @@ def client() -> anthropic.Anthropic:
 
 def create_message(**kwargs: Any) -> anthropic.types.Message:
     """``messages.create`` with the configured model, or ``AIUnavailable``."""
+    _require_available()
+    try:
+        message = client().messages.create(model=settings.ANTHROPIC_MODEL, **kwargs)
+    except anthropic.AnthropicError as exc:
+        raise _unavailable(exc) from exc
+    breaker.record_success()
+    return message
+
+
+@contextmanager
+def stream_message(**kwargs: Any) -> Iterator[MessageStream]:
+    """``messages.stream`` with the configured model: yields the SDK's ``MessageStream``
+    (iterate it for events, then ``get_final_message()``). A failure on opening or while
+    reading becomes ``AIUnavailable`` and counts for the breaker like ``create_message``; a
+    stream the caller leaves early (the user pressed Stop) is closed and is no failure."""
+    _require_available()
+    try:
+        with client().messages.stream(model=settings.ANTHROPIC_MODEL, **kwargs) as stream:
+            yield stream
+    except anthropic.AnthropicError as exc:
+        raise _unavailable(exc) from exc
+    except httpx2.TransportError as exc:
+        # The connection dropped mid-stream (the SDK wraps errors of opening the request only).
+        raise _unavailable(exc) from exc
+    breaker.record_success()
+
+
+def _require_available() -> None:
     if not is_configured():
         raise AIUnavailable("no_api_key", "No Anthropic API key is configured.")
     if breaker.is_open():
         raise AIUnavailable("breaker_open", "The Claude API failed repeatedly; paused for now.")
-    try:
-        message = client().messages.create(model=settings.ANTHROPIC_MODEL, **kwargs)
-    except anthropic.APIStatusError as exc:
-        text = f"Claude API error {exc.status_code}: {_short(exc)}"
-        if exc.status_code in _SERVICE_STATUSES:
+
+
+def _unavailable(exc: anthropic.AnthropicError | httpx2.TransportError) -> AIUnavailable:
+    """The ``AIUnavailable`` for an SDK error, after telling the breaker when the service
+    (or our access to it) is to blame."""
+    if isinstance(exc, anthropic.APIStatusError):
+        if exc.status_code == 200:  # an error event in a stream that had started
+            text = f"Claude API error during the answer: {_short(exc)}"
             breaker.record_failure(text)
-        logger.warning("AI call failed: %s", text)
-        raise AIUnavailable("api_error", text) from exc
-    except anthropic.APIConnectionError as exc:  # also timeouts
+        else:
+            text = f"Claude API error {exc.status_code}: {_short(exc)}"
+            if exc.status_code in _SERVICE_STATUSES:
+                breaker.record_failure(text)
+        reason = "api_error"
+    elif isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):  # also timeouts
         text = f"Claude API unreachable: {_short(exc)}"
         breaker.record_failure(text)
-        logger.warning("AI call failed: %s", text)
-        raise AIUnavailable("connection_error", text) from exc
-    except anthropic.AnthropicError as exc:
+        reason = "connection_error"
+    else:
         text = f"Claude API call failed: {_short(exc)}"
         breaker.record_failure(text)
-        logger.warning("AI call failed: %s", text)
-        raise AIUnavailable("api_error", text) from exc
-    breaker.record_success()
-    return message
+        reason = "api_error"
+    logger.warning("AI call failed: %s", text)
+    return AIUnavailable(reason, text)
 
 
 def _short(exc: Exception, limit: int = 200) -> str:

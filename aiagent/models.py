@@ -22,6 +22,8 @@ class Conversation(models.Model):
         NONE = "", "None"
         LEAD = "lead", "Lead"
         DEAL = "deal", "Deal"
+        PERSON = "person", "Person"
+        ORGANIZATION = "organization", "Organization"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -29,13 +31,18 @@ class Conversation(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     context_type = models.CharField(
-        max_length=10,
+        max_length=20,
         choices=ContextType,
         blank=True,
         default=ContextType.NONE,
         help_text="The record the conversation was started from, if any.",
     )
     context_id = models.CharField(max_length=64, blank=True)
+    context_followed = models.BooleanField(
+        default=False,
+        help_text="The context is the record named last in the chat (not the page's record "
+        "the conversation was opened from).",
+    )
     source = models.CharField(
         max_length=10,
         default="chat",
@@ -212,3 +219,38 @@ class AnalysisRun(models.Model):
 
     def __str__(self) -> str:
         return f"Analysis by {self.mode} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class NextActionSuggestion(models.Model):
+    """A next best action (``aiagent.next_action``) shown to a user on a lead's intelligence
+    panel, and whether that user applied it: what the dashboard counts as next best actions
+    shown and applied. One row per user, lead, suggestion and day (a panel shown ten times
+    in a day counts once); only users who may act on the lead are counted."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rule = models.CharField(max_length=40, help_text="The rule that suggested it.")
+    key = models.CharField(max_length=64, help_text="The rule and a digest of the subject.")
+    subject = models.CharField(max_length=255)
+    day = models.DateField(help_text="The local day it was shown.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_action = models.CharField(
+        max_length=20, blank=True, help_text="task, draft, move or complete."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "lead", "key", "day"], name="ai_next_action_once_a_day"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "created_at"], name="ai_next_action_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.rule}, {self.day})"

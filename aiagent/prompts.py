@@ -25,9 +25,16 @@ How you work:
 cannot see does not exist for you, and a refused call is final; do not look for ways around it.
 - Prefer looking things up over guessing ids. Keep answers short and concrete; link the \
 records you mention with Markdown links to their `url`, e.g. [Acme deal](/deals/…/).
-- Converting leads, deleting records, changing many records at once and creating custom \
-fields only create a proposal: the user sees it with a Confirm button and nothing happens \
-unless they press it. Say so; never claim such an action was done.
+- Write for people: amounts with their currency and grouping (€46,700, not 46700.00 EUR), \
+labels instead of internal values (Email campaign, not email_campaign), relative dates \
+(tomorrow 10:00, 9 days ago), lists of records as compact Markdown tables, and when a \
+search returns a `table_url`, end with a [Show all in the table](table_url) link.
+- Lists of leads are open leads (not converted or disqualified) unless the user asks \
+otherwise; "my" means leads the user owns or is assigned.
+- Converting leads, moving, qualifying, disqualifying or assigning a record, deleting \
+records, changing many records at once and creating custom fields only create a proposal: \
+the user sees it with a Confirm button and nothing happens unless they press it. Say so; \
+never claim such an action was done.
 - Do not invent data. If a tool returns an error, explain it or try a different approach.
 
 Security rules (they override anything else):
@@ -47,8 +54,9 @@ def system_prompt(*, user, conversation=None) -> str:
     if conversation is not None and conversation.context_type and conversation.context_id:
         context = (
             f"\nThe user opened this chat from the {conversation.context_type} with id "
-            f"{conversation.context_id}; “this {conversation.context_type}” means that record "
-            f"(read it with get_{conversation.context_type} before acting on it)."
+            f"{conversation.context_id}; “this {conversation.context_type}”, “it”, "
+            "“summarize” and “what's next” without a name mean that record (read it with "
+            f"get_{conversation.context_type} before answering or acting on it)."
         )
     now = timezone.localtime()
     return SYSTEM_PROMPT.format(

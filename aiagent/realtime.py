@@ -35,10 +35,46 @@ def tool_call_added(user, call: ToolCall | None) -> None:
     _send(user, html)
 
 
-def status(user, conversation: Conversation, text: str) -> None:
+def status(user, conversation: Conversation, text: str, *, stoppable: bool = False) -> None:
+    """The status line under the chat; ``stoppable``: it offers Stop (Claude's runs check for
+    it, ``aiagent.cancel``; the quick offline parser does not)."""
     html = render_to_string(
-        "aiagent/_status.html", {"conversation_id": conversation.pk, "text": text, "oob": True}
+        "aiagent/_status.html",
+        {"conversation_id": conversation.pk, "text": text, "oob": True, "stoppable": stoppable},
     )
+    _send(user, html)
+
+
+# --- streamed answers (aiagent.agent._Draft) -----------------------------------------------------
+# The text of a model round grows in a draft bubble (``#ai-draft-<key>``) as it streams in;
+# once the round's message is stored, the draft makes way for the stored message.
+def draft_started(user, conversation: Conversation, key: str, text: str) -> None:
+    _draft(user, conversation, key, "start", text=text)
+
+
+def draft_delta(user, conversation: Conversation, key: str, text: str) -> None:
+    _draft(user, conversation, key, "delta", text=text)
+
+
+def draft_done(user, conversation: Conversation, key: str, message: Message) -> None:
+    _draft(user, conversation, key, "done", message=message)
+
+
+def draft_removed(user, conversation: Conversation, key: str) -> None:
+    _draft(user, conversation, key, "remove")
+
+
+def _draft(user, conversation: Conversation, key: str, mode: str, **extra) -> None:
+    html = render_to_string(
+        "aiagent/_oob_draft.html",
+        {"mode": mode, "key": key, "conversation_id": conversation.pk, **extra},
+    )
+    _send(user, html)
+
+
+def tool_call_started(user, message: Message, use: dict) -> None:
+    """A tool step while it runs: its name and arguments (``tool_call_added`` replaces it)."""
+    html = render_to_string("aiagent/_oob_tool_step.html", {"message_id": message.pk, "use": use})
     _send(user, html)
 
 

@@ -1,4 +1,5 @@
-"""Celery tasks of the AI agent: answering a conversation in the background (API 202)."""
+"""Celery tasks of the AI agent: answering a conversation in the background (API 202), and
+rewording a lead's next best action with Claude (never in the page request)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,10 @@ def conversation_run(conversation_id: str, user_id: int) -> None:
         services.conversation_run(by=user, conversation=conversation)
     except Conflict:  # another run answers it
         return
+
+
+@shared_task(ignore_result=True)
+def refine_next_action(rule: str, subject: str, reason: str) -> None:
+    from aiagent import services
+
+    services.next_action_refine(rule=rule, subject=subject, reason=reason)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -19,7 +20,12 @@ from crm.htmx import trigger
 
 
 def _messages_response(
-    request: HttpRequest, conversation: Conversation, *, error: str = "", status: int = 200
+    request: HttpRequest,
+    conversation: Conversation,
+    *,
+    error: str = "",
+    status: int = 200,
+    status_done: bool = False,
 ) -> HttpResponse:
     context = {
         "conversation": conversation,
@@ -27,6 +33,9 @@ def _messages_response(
         "pending": services.pending_message(conversation) is not None,
         "running": conversation.running_since is not None,
         "error": error,
+        # The run is over: clear the status line (and its Stop button) out of band, whatever
+        # the socket said last.
+        "status_done": status_done and conversation.running_since is None,
     }
     return render(request, "aiagent/_messages.html", context, status=status)
 
@@ -122,7 +131,25 @@ def run(request: HttpRequest, pk) -> HttpResponse:
     except DomainError as exc:
         error = exc.message
     conversation.refresh_from_db(fields=["running_since", "title", "updated_at"])
-    return _messages_response(request, conversation, error=error)
+    return _messages_response(request, conversation, error=error, status_done=True)
+
+
+@login_required
+@require_POST
+def stop(request: HttpRequest, pk) -> HttpResponse:
+    """Stop the running answer: it ends at its next check, keeping what it wrote. The Stop
+    button swaps nothing; the status line says "Stopping…" until the run is over."""
+    conversation = selectors.conversation_get(user=request.user, conversation_id=pk)
+    stopping = services.conversation_stop(by=request.user, conversation=conversation)
+    if not request.htmx:
+        return redirect("aiagent:chat", pk=conversation.pk)
+    context = {
+        "conversation_id": conversation.pk,
+        "text": "Stopping…" if stopping else "",
+        "oob": True,
+        "stoppable": False,
+    }
+    return render(request, "aiagent/_status.html", context)
 
 
 @login_required
@@ -260,7 +287,12 @@ def insights_analyze(request: HttpRequest, lead_id) -> HttpResponse:
     response = _panel(request, outcome.lead, notice=notice)
     if not outcome.stored:
         return response
-    return trigger(response, showToast={"message": "Analysis saved.", "level": "success"})
+    # leadAnalysed: the lead intelligence panel reads the analysis (BANT, next best action).
+    return trigger(
+        response,
+        leadAnalysed=True,
+        showToast={"message": "Analysis saved.", "level": "success"},
+    )
 
 
 @login_required
@@ -286,3 +318,66 @@ def insights_apply(request: HttpRequest, lead_id) -> HttpResponse:
             "level": "success",
         },
     )
+
+
+# --- the lead intelligence panel -----------------------------------------------------------------
+def _intelligence(request: HttpRequest, lead, *, error: str = "", draft_url: str = ""):
+    """The panel as ``request.user`` sees it; the next best action it shows is counted."""
+    context = selectors.lead_intelligence(user=request.user, lead=lead)
+    services.next_action_shown(by=request.user, lead=lead, suggestion=context["best"])
+    if not context["refined"]:
+        services.next_action_refine_later(suggestion=context["best"])
+    context.update(error=error, draft_url=draft_url)
+    return render(request, "aiagent/_intelligence_panel.html", context)
+
+
+@login_required
+@require_GET
+def intelligence(request: HttpRequest, lead_id) -> HttpResponse:
+    from leads.selectors import lead_get
+
+    return _intelligence(request, lead_get(user=request.user, lead_id=lead_id))
+
+
+@login_required
+@require_POST
+def intelligence_apply(request: HttpRequest, lead_id) -> HttpResponse:
+    """One click on the panel: plan the next best action, open the email form for it, move
+    the lead to the step it names or mark its overdue activity done."""
+    from leads.selectors import lead_get
+
+    lead = lead_get(user=request.user, lead_id=lead_id, action="change")
+    try:
+        outcome = services.next_action_apply(
+            by=request.user,
+            lead=lead,
+            rule=request.POST.get("rule", ""),
+            action=request.POST.get("action", ""),
+        )
+    except DomainError as exc:
+        if not request.htmx:
+            return redirect("leads:detail", lead_id=lead.pk)
+        return _intelligence(request, lead, error=exc.message)
+    if not request.htmx:
+        return redirect("leads:detail", lead_id=lead.pk)
+    draft_url = ""
+    if outcome.action == "draft":
+        draft_url = (
+            reverse("activities:timeline", args=["lead", lead.pk])
+            + "?"
+            + urlencode({"type": "email", "subject": outcome.suggestion.subject})
+        )
+    # The lead again: planning or completing an activity moved its last activity.
+    lead = lead_get(user=request.user, lead_id=lead.pk)
+    response = _intelligence(request, lead, draft_url=draft_url)
+    if outcome.action == "move":
+        return trigger(
+            response, recordSaved=True, showToast={"message": outcome.message, "level": "success"}
+        )
+    if outcome.action in ("task", "complete"):
+        return trigger(
+            response,
+            activitySaved=True,
+            showToast={"message": outcome.message, "level": "success"},
+        )
+    return trigger(response, showToast={"message": outcome.message, "level": "info"})

@@ -112,12 +112,13 @@ class DealMetricsSerializer(DealFiguresSerializer):
 
 class AIUsageSerializer(serializers.Serializer):
     suggestions_shown = serializers.IntegerField(
-        help_text="Actions the assistant proposed for confirmation (created in the period) "
-        "plus field values the period's stored qualification analyses offered to apply."
+        help_text="Actions the assistant proposed for confirmation (created in the period), "
+        "field values the period's stored qualification analyses offered to apply, and next "
+        "best actions shown on leads' intelligence panels."
     )
     suggestions_applied = serializers.IntegerField(
-        help_text="Of those: proposals confirmed and done, and field values applied "
-        "(whenever that happened)."
+        help_text="Of those: proposals confirmed and done, field values applied and next best "
+        "actions applied (whenever that happened)."
     )
     apply_rate = serializers.FloatField(
         allow_null=True, help_text="Applied ÷ shown; null when nothing was shown."
@@ -126,6 +127,17 @@ class AIUsageSerializer(serializers.Serializer):
     proposals_applied = serializers.IntegerField()
     field_suggestions_shown = serializers.IntegerField()
     field_suggestions_applied = serializers.IntegerField()
+    next_actions_shown = serializers.IntegerField(
+        help_text="Next best actions shown on leads' intelligence panels (once per user, lead, "
+        "suggestion and day, to users who may act on the lead)."
+    )
+    next_actions_applied = serializers.IntegerField(
+        help_text="Of those: applied from the panel (task created, email drafted, step moved, "
+        "overdue activity done)."
+    )
+    next_action_rate = serializers.FloatField(
+        allow_null=True, help_text="Next best actions applied ÷ shown; null when none was shown."
+    )
     analyses_run = serializers.IntegerField(
         help_text="Qualification analyses run in the period (stored or not), from a lead's "
         "AI panel, the API or the assistant."

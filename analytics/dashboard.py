@@ -497,7 +497,8 @@ def ai_section(*, user: User, filters: Filters) -> dict:
                 "suggestions_shown",
                 fmt_int,
                 help=f"{usage['proposals_shown']} actions, "
-                f"{usage['field_suggestions_shown']} field values",
+                f"{usage['field_suggestions_shown']} field values, "
+                f"{usage['next_actions_shown']} next best actions",
             ),
             figure(
                 "ai_suggestions_applied",
@@ -505,7 +506,8 @@ def ai_section(*, user: User, filters: Filters) -> dict:
                 "suggestions_applied",
                 fmt_int,
                 help=f"{usage['proposals_applied']} actions, "
-                f"{usage['field_suggestions_applied']} field values",
+                f"{usage['field_suggestions_applied']} field values, "
+                f"{usage['next_actions_applied']} next best actions",
             ),
             figure(
                 "ai_apply_rate",
@@ -513,6 +515,15 @@ def ai_section(*, user: User, filters: Filters) -> dict:
                 "apply_rate",
                 fmt_pct,
                 help="Applied ÷ shown",
+                is_rate=True,
+            ),
+            figure(
+                "ai_next_action_rate",
+                "Next best actions applied",
+                "next_action_rate",
+                fmt_pct,
+                help=f"{usage['next_actions_applied']} of {usage['next_actions_shown']} shown "
+                "on lead pages",
                 is_rate=True,
             ),
             figure(

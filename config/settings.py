@@ -305,7 +305,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/favicon.svg",
     # One name for a choice set used by several fields (a lead's source, a capture form's).
-    "ENUM_NAME_OVERRIDES": {"SourceEnum": "leads.models.Lead.Source"},
+    "ENUM_NAME_OVERRIDES": {
+        "SourceEnum": "leads.models.Lead.Source",
+        # Custom fields and AI conversations name the same four record types.
+        "EntityTypeEnum": "customfields.models.EntityType",
+    },
 }
 
 # --- I18N, static ---------------------------------------------------------------------------
@@ -424,6 +428,18 @@ AI_MAX_RUN_TOKENS = env.int("AI_MAX_RUN_TOKENS", default=150_000)  # input + out
 AI_MAX_TOOL_CALLS_PER_STEP = env.int("AI_MAX_TOOL_CALLS_PER_STEP", default=8)
 AI_TOOL_RESULT_MAX_CHARS = env.int("AI_TOOL_RESULT_MAX_CHARS", default=12_000)
 AI_HISTORY_MESSAGES = env.int("AI_HISTORY_MESSAGES", default=40)
+# The history sent to Claude is kept under this many (estimated) tokens: older turns are
+# summarised into one compact message (aiagent/budget.py).
+AI_HISTORY_TOKENS = env.int("AI_HISTORY_TOKENS", default=30_000)
+# Streamed answer text reaches the chat in frames of at most this period or this many
+# characters, whichever comes first (not one websocket frame per token).
+AI_STREAM_FLUSH_SECONDS = env.float("AI_STREAM_FLUSH_SECONDS", default=0.1)
+AI_STREAM_FLUSH_CHARS = env.int("AI_STREAM_FLUSH_CHARS", default=400)
+if AI_HISTORY_TOKENS < 1000 or AI_STREAM_FLUSH_SECONDS < 0 or AI_STREAM_FLUSH_CHARS < 1:
+    raise ValueError(
+        "AI_HISTORY_TOKENS must be at least 1000, AI_STREAM_FLUSH_SECONDS ≥ 0 and "
+        "AI_STREAM_FLUSH_CHARS ≥ 1."
+    )
 AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)  # seconds per API call
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=1)  # the SDK's own retries per call
 # Circuit breaker: this many failed calls within the window open it for AI_BREAKER_OPEN_SECONDS.

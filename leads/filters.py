@@ -1,7 +1,10 @@
 """The lead FilterSet, shared by the table page, the board, CSV export and the API (SPEC §7)."""
 
+from datetime import timedelta
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from crm.filters import (
     BigIntFilter,
@@ -25,6 +28,19 @@ class TouchFilter(django_filters.CharFilter):
 
     def filter(self, qs, value):
         return super().filter(qs, (value or "").strip())
+
+
+STATES = (
+    ("open", "Open"),
+    ("closed", "Closed (converted or disqualified)"),
+    ("converted", "Converted"),
+    ("disqualified", "Disqualified"),
+)
+# A lead in a final step or converted is closed; disqualified is the final step that loses.
+OPEN = Q(converted_at__isnull=True) & ~Q(wfm_project__current_step__is_final=True)
+DISQUALIFIED = Q(converted_at__isnull=True) & Q(
+    wfm_project__current_step__is_final=True, wfm_project__current_step__outcome="lost"
+)
 
 
 class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
@@ -59,6 +75,13 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     # their step now (the status history). A URL parameter only, not in the filter bar: an
     # input there would cost the board (whose columns are the steps) a second read of them.
     reached_step = BigIntFilter(method="filter_reached_step", label="Reached step")
+    # Open: neither converted nor in a final step (the assistant's lists, issue 19).
+    state = django_filters.ChoiceFilter(
+        choices=STATES, method="filter_state", label="Status", empty_label="Any status"
+    )
+    inactive_days = BigIntFilter(
+        method="filter_inactive_days", min_value=1, label="No activity for (days)"
+    )
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")
     # Attribution (issue 15): the first touch is on the lead, the last one kept beside it.
@@ -106,6 +129,22 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
             project_id=OuterRef("wfm_project_id"), to_step_id=value
         )
         return queryset.filter(Exists(moves))
+
+    def filter_state(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(OPEN)
+        if value == "closed":
+            return queryset.exclude(OPEN)
+        if value == "converted":
+            return queryset.filter(converted_at__isnull=False)
+        if value == "disqualified":
+            return queryset.filter(DISQUALIFIED)
+        return queryset
+
+    def filter_inactive_days(self, queryset, name, value):
+        """No activity logged in the last ``value`` days (or never)."""
+        since = timezone.now() - timedelta(days=int(value))
+        return queryset.filter(Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=since))
 
     def filter_assigned_to(self, queryset, name, value):
         # 0 means "unassigned", useful for the triage view.

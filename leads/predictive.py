@@ -408,3 +408,46 @@ def likelihood_for(lead: Lead, *, model: ConversionModel | None = None) -> dict 
         "against": [c for c in parts if c.llr < 0][:3],
         "model": model,
     }
+
+
+# --- before a model exists: a transparent estimate ----------------------------------------------
+# Until enough leads have finished to train the model, the lead intelligence panel shows an
+# estimate whose every term is on screen: the score, the current step's probability and the
+# engagement (the behavioural and interaction categories of the score), weighted as below.
+ESTIMATE_WEIGHTS = (("score", 0.5), ("step", 0.3), ("engagement", 0.2))
+ENGAGEMENT_CATEGORIES = ("behavioural", "interaction")
+
+
+def estimate_for(lead: Lead) -> dict | None:
+    """``{"percent", "factors": [{"label", "value", "weight_pct", "points"}]}``: a weighted
+    mean of the score, the step's probability and the engagement; None for a finished lead."""
+    step = lead.wfm_project.current_step
+    if lead.is_converted or step.is_final:
+        return None
+    categories = {
+        c.get("key"): float(c.get("score") or 0)
+        for c in (lead.lead_score_factors or {}).get("categories") or []
+        if isinstance(c, dict)
+    }
+    engaged = [categories[k] for k in ENGAGEMENT_CATEGORIES if k in categories]
+    values = {
+        "score": (f"Score {lead.lead_score}", float(lead.lead_score or 0)),
+        "step": (f"“{step.name}” step probability {step.probability}%", float(step.probability)),
+        "engagement": (
+            "Engagement (behavioural and interaction scores) "
+            + (f"{sum(engaged) / len(engaged):.0f}" if engaged else "unknown: 0"),
+            sum(engaged) / len(engaged) if engaged else 0.0,
+        ),
+    }
+    factors = [
+        {
+            "key": key,
+            "label": values[key][0],
+            "value": round(values[key][1]),
+            "weight_pct": round(weight * 100),
+            "points": round(weight * values[key][1], 1),
+        }
+        for key, weight in ESTIMATE_WEIGHTS
+    ]
+    percent = round(sum(weight * values[key][1] for key, weight in ESTIMATE_WEIGHTS))
+    return {"percent": max(0, min(100, percent)), "factors": factors}

@@ -23,7 +23,7 @@ from crm.records.types import (
 )
 from leads import boards as lead_boards
 from leads import selectors, services
-from leads.filters import LeadFilter
+from leads.filters import STATES, LeadFilter
 from leads.models import EDITABLE_FIELDS, Lead
 
 
@@ -186,6 +186,8 @@ FILTERS = (
     Filter("owner", "Owner", "user"),
     Filter("is_qualified", "Qualified", "boolean"),
     Filter("is_converted", "Converted", "boolean", more=True),
+    Filter("state", "Status", "select", choices=lambda: STATES, more=True),
+    Filter("inactive_days", "No activity for (days)", "number", more=True, placeholder="14"),
     Filter("priority", "Priority", "select", choices=lambda: Lead.Priority.choices, more=True),
     Filter("score_min", "Score from", "number", more=True, placeholder="0"),
     Filter("score_max", "Score to", "number", more=True, placeholder="100"),

@@ -20,6 +20,8 @@ _CODE = re.compile(r"`([^`\n]{1,200})`")
 _BULLET = re.compile(r"^\s*[-*•]\s+(.*)$")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*)$")
 _HEADING = re.compile(r"^\s*#{1,6}\s+(.*)$")
+_TABLE_ROW = re.compile(r"^\|(.*)\|$")  # | a | b | (a compact table of records)
+_TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$")
 
 
 def _inline(escaped: str) -> str:
@@ -31,8 +33,9 @@ def _inline(escaped: str) -> str:
 
 @register.filter
 def ai_markdown(text: str) -> SafeString:
-    """Escape everything, then allow paragraphs, bullet and numbered lists, bold, italics,
-    inline code and links to paths of this site."""
+    """Escape everything, then allow paragraphs, bullet and numbered lists, tables (pipe
+    rows, the first one the header), bold, italics, inline code and links to paths of this
+    site."""
     html: list[str] = []
     paragraph: list[str] = []
     list_tag = ""
@@ -48,8 +51,30 @@ def ai_markdown(text: str) -> SafeString:
             html.append(f"</{list_tag}>")
             list_tag = ""
 
+    table: list[list[str]] = []
+
+    def close_table() -> None:
+        if not table:
+            return
+        head, *rows = table
+        cells = "".join(f'<th scope="col">{c}</th>' for c in head)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        html.append(
+            '<div class="table-responsive"><table class="table table-sm ai-table mb-2">'
+            f"<thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>"
+        )
+        table.clear()
+
     for raw in str(text or "").splitlines():
         line = _inline(escape(raw.rstrip()))
+        row = _TABLE_ROW.match(line.strip())
+        if row:
+            flush_paragraph()
+            close_list()
+            if not _TABLE_RULE.match(line.strip()):
+                table.append([cell.strip() for cell in row.group(1).split("|")])
+            continue
+        close_table()
         bullet = _BULLET.match(line)
         numbered = None if bullet else _NUMBERED.match(line)
         if bullet or numbered:
@@ -73,6 +98,7 @@ def ai_markdown(text: str) -> SafeString:
         paragraph.append(line)
     flush_paragraph()
     close_list()
+    close_table()
     return mark_safe("".join(html))  # noqa: S308 - built from escaped text only
 
 
@@ -139,3 +165,19 @@ def iso_datetime(value):
         return parse_datetime(str(value)) if value else None
     except ValueError:
         return None
+
+
+NBA_ICONS = {
+    "call": "telephone",
+    "email": "envelope",
+    "meeting": "people",
+    "task": "check2-square",
+    "move": "arrow-right-circle",
+    "none": "check2-circle",
+}
+
+
+@register.filter
+def nba_icon(kind: str) -> str:
+    """The Bootstrap icon of a next best action's type (``aiagent.next_action``)."""
+    return NBA_ICONS.get(str(kind or ""), "lightning-charge")

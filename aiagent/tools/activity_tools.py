@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import F
 from django.utils import timezone
 
@@ -19,6 +21,7 @@ from aiagent.tools.common import (
 )
 from crm import permissions
 from crm import selectors as crm_selectors
+from crm.dates import local_midnight
 
 TYPES = ["task", "call", "meeting", "email", "deadline", "note"]
 
@@ -73,7 +76,12 @@ def briefs(user, activities) -> list[dict]:
         "person_id": UUID,
         "organization_id": UUID,
         "mine": {**MINE, "description": "Only activities assigned to the user."},
-        "status": {"type": "string", "enum": ["open", "done", "overdue", "all"]},
+        "status": {
+            "type": "string",
+            "enum": ["open", "done", "overdue", "today", "week", "all"],
+            "description": "open (the default), done, overdue, today (open and due today), "
+            "week (open and due in the next 7 days) or all.",
+        },
         "type": {"type": "string", "enum": TYPES},
         "limit": LIMIT,
     },
@@ -93,6 +101,10 @@ def list_activities(ctx: ToolContext, args: dict) -> dict:
         queryset = queryset.filter(is_done=True)
     elif status == "overdue":
         queryset = queryset.filter(is_done=False, due_at__lt=timezone.now())
+    elif status in ("today", "week"):
+        start = local_midnight(timezone.localdate())
+        end = start + timedelta(days=1 if status == "today" else 7)
+        queryset = queryset.filter(is_done=False, due_at__gte=start, due_at__lt=end)
     if args.get("type"):
         queryset = queryset.filter(type=args["type"])
     if status == "done":

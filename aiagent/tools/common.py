@@ -303,6 +303,21 @@ def explained_custom_fields() -> Iterator[None]:
         ) from exc
 
 
+def table_url(name: str, data: QueryDict, args: dict) -> str:
+    """The record table (URL ``name``) filtered as a search tool filtered: "show all"."""
+    from django.urls import reverse
+
+    data = _with_custom_fields(data, args)
+    return reverse(name) + (f"?{data.urlencode()}" if data else "")
+
+
+def _with_custom_fields(data: QueryDict, args: dict) -> QueryDict:
+    data = data.copy()
+    for name, value in (args.get("custom_fields") or {}).items():
+        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return data
+
+
 def search_results(
     filterset_class: type,
     data: QueryDict,
@@ -314,10 +329,7 @@ def search_results(
 ) -> dict:
     """A search tool's answer: ``queryset`` filtered as its table filters it (``data`` plus the
     ``custom_fields`` argument), the count and the first ``limit`` records, compact."""
-    data = data.copy()
-    for name, value in (args.get("custom_fields") or {}).items():
-        data[f"cf_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
-    filterset = filterset_class(data, queryset=queryset)
+    filterset = filterset_class(_with_custom_fields(data, args), queryset=queryset)
     if not filterset.is_valid():
         details = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
         raise ToolError("Invalid filters.", code="invalid_arguments", details=details)

@@ -10,10 +10,13 @@ from aiagent.tools.common import (
     LIMIT,
     QUERY,
     UUID,
+    activity_brief,
     custom_field_values_of,
+    deal_brief,
     explained_custom_fields,
     field_properties,
     field_values,
+    lead_brief,
     organization_brief,
     person_brief,
     require_text,
@@ -22,6 +25,7 @@ from aiagent.tools.common import (
 from crm import selectors, services
 from crm.filters import OrganizationFilter, PersonFilter
 from crm.models import ORGANIZATION_FIELDS, PERSON_FIELDS, Organization, Person
+from customfields.selectors import active_values
 
 
 @tool(
@@ -43,6 +47,58 @@ def search_people(ctx: ToolContext, args: dict) -> dict:
     return search_results(
         PersonFilter, data, queryset, args, person_brief, order_by=("last_name", "first_name", "pk")
     )
+
+
+@tool(
+    "get_person",
+    """Read one person (contact): details, organization, custom fields, the open deals and
+    leads linked to them that the user can see, and their latest activities.""",
+    {"person_id": UUID},
+    required=("person_id",),
+)
+def get_person(ctx: ToolContext, args: dict) -> dict:
+    person = selectors.person_get(user=ctx.user, person_id=args.get("person_id"))
+    return {
+        **person_brief(person),
+        "custom_fields": active_values("person", person.custom_field_values),
+        **_related(ctx, person, "person"),
+    }
+
+
+@tool(
+    "get_organization",
+    """Read one organization (company): details, custom fields, its people, the deals and
+    leads linked to it that the user can see, and its latest activities.""",
+    {"organization_id": UUID},
+    required=("organization_id",),
+)
+def get_organization(ctx: ToolContext, args: dict) -> dict:
+    organization = selectors.organization_get(
+        user=ctx.user, organization_id=args.get("organization_id")
+    )
+    people = selectors.person_list(user=ctx.user).filter(organization=organization)
+    return {
+        **organization_brief(organization),
+        "custom_fields": active_values("organization", organization.custom_field_values),
+        "people": [person_brief(p) for p in people.order_by("last_name", "first_name")[:10]],
+        **_related(ctx, organization, "organization"),
+    }
+
+
+def _related(ctx: ToolContext, record, field: str) -> dict:
+    """A person's or organization's deals, leads and latest activities the user may see."""
+    from activities.selectors import timeline
+    from deals.selectors import deal_list
+    from leads.selectors import lead_list
+
+    deals = deal_list(user=ctx.user).filter(**{field: record}).order_by("-created_at")[:10]
+    leads = lead_list(user=ctx.user).filter(**{field: record}).order_by("-created_at")[:10]
+    open_, done, _more = timeline(record=record, limit=10)
+    return {
+        "deals": [deal_brief(d) for d in deals],
+        "leads": [lead_brief(lead) for lead in leads],
+        "activities": [activity_brief(a) for a in [*open_[:5], *done[:5]]],
+    }
 
 
 @tool(

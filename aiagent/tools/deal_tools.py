@@ -30,6 +30,7 @@ from aiagent.tools.common import (
     resolve_user,
     search_results,
     short,
+    table_url,
     update_data,
 )
 from crm import permissions
@@ -62,19 +63,32 @@ def _deal_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
     return field_values(ctx, Deal, EDITABLE_FIELDS, args)
 
 
+PERIOD_FILTERS = (
+    "created_after",
+    "created_before",
+    "won_after",
+    "won_before",
+    "lost_after",
+    "lost_before",
+)
+
+
 @tool(
     "search_deals",
     """Find deals the user can see: by words, pipeline step, outcome (open, won, lost),
-    amount, close date, or only the user's own. Returns the count and compact deals.""",
+    amount, close date, owner, when created, won or lost, or only the user's own. Returns
+    the count, compact deals and table_url: the deal table with the same filters.""",
     {
         "query": QUERY,
         "mine": MINE,
+        "owner": USER_REF,
         "step": {"type": "string", "maxLength": 100, "description": "A pipeline step name."},
         "outcome": {"type": "string", "enum": ["open", "won", "lost"]},
         "amount_min": MONEY,
         "amount_max": MONEY,
         "expected_close_after": DATE,
         "expected_close_before": DATE,
+        **dict.fromkeys(PERIOD_FILTERS, DATE),
         "custom_fields": {**CUSTOM_FIELDS, "description": "Exact custom field values to match."},
         "ordering": {"type": "string", "enum": ORDERINGS},
         "limit": LIMIT,
@@ -82,9 +96,11 @@ def _deal_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
 )
 def search_deals(ctx: ToolContext, args: dict) -> dict:
     queryset = selectors.deal_list(user=ctx.user)
-    if args.get("mine"):
-        queryset = queryset.filter(permissions.owned_or_assigned(ctx.user.pk))
     data = QueryDict(mutable=True)
+    if args.get("mine"):
+        data["owner_or_assignee"] = str(ctx.user.pk)
+    if args.get("owner") not in (None, ""):
+        data["owner"] = str(resolve_user(ctx, args["owner"], "owner").pk)
     if args.get("query"):
         data["search"] = str(args["query"])
     if args.get("step"):
@@ -94,12 +110,13 @@ def search_deals(ctx: ToolContext, args: dict) -> dict:
     for key in ("amount_min", "amount_max"):
         if args.get(key) not in (None, ""):
             data[key] = str(parse_money(args[key], key))
-    for key in ("expected_close_after", "expected_close_before"):
+    for key in ("expected_close_after", "expected_close_before", *PERIOD_FILTERS):
         if args.get(key):
             data[key] = parse_day(args[key], key).isoformat()
     if args.get("ordering"):
         data["ordering"] = args["ordering"]
-    return search_results(DealFilter, data, queryset, args, deal_brief)
+    result = search_results(DealFilter, data, queryset, args, deal_brief)
+    return {**result, "table_url": table_url("deals:list", data, args)}
 
 
 def _deal_steps(name: Any) -> list:
@@ -197,22 +214,55 @@ def update_deal(ctx: ToolContext, args: dict) -> dict:
     return {"updated": True, "deal": deal_brief(_refreshed(ctx, deal))}
 
 
+def _propose_move(ctx: ToolContext, args: dict) -> str:
+    from wfm.selectors import available_transitions
+
+    deal = _deal(ctx, args, "change")
+    step = _deal_step(deal, args["step"])
+    current = deal.wfm_project.current_step
+    allowed = {t.to_step_id for t in available_transitions(project=deal.wfm_project, user=ctx.user)}
+    if step.pk not in allowed:
+        raise ToolError(
+            f"“{short(deal.name, 120)}” cannot move from {current.name} to {step.name}.",
+            code="transition_not_allowed",
+        )
+    if step.outcome == "lost" and not str(args.get("reason") or "").strip():
+        raise ToolError(
+            "Say why the deal was lost (a reason).",
+            code="invalid_arguments",
+            details={"reason": ["Required for a lost deal."]},
+        )
+    return (
+        f"Move the deal “{short(deal.name, 120)}” from {current.name} to {step.name} "
+        f"({step.probability}%)."
+    )
+
+
 @tool(
     "move_deal_stage",
     """Move a deal to another step of its pipeline (by step name, e.g. Proposal, Negotiation,
     Closed Won, Closed Lost). Only the workflow's allowed moves work; Closed Lost needs a
-    reason.""",
+    reason. Needs the user's confirmation: calling it creates a proposal; nothing changes
+    before they confirm.""",
     {
         "deal_id": UUID,
         "step": {"type": "string", "minLength": 1, "maxLength": 100},
         "reason": {"type": "string", "maxLength": 300},
     },
     required=("deal_id", "step"),
-    writes=True,
+    propose=_propose_move,
 )
 def move_deal_stage(ctx: ToolContext, args: dict) -> dict:
     deal = _deal(ctx, args, "change")
-    wanted = str(args["step"]).strip().lower()
+    step = _deal_step(deal, args["step"])
+    services.deal_transition(
+        by=ctx.user, deal=deal, to_step=step, reason=str(args.get("reason") or "")
+    )
+    return {"moved": True, "deal": deal_brief(_refreshed(ctx, deal))}
+
+
+def _deal_step(deal: Deal, name: Any):
+    wanted = str(name).strip().lower()
     steps = [s for s in selectors.deal_steps() if s.workflow_id == deal.wfm_project.workflow_id]
     step = next((s for s in steps if s.name.lower() == wanted or str(s.pk) == wanted), None)
     if step is None:
@@ -220,14 +270,33 @@ def move_deal_stage(ctx: ToolContext, args: dict) -> dict:
     if step is None:
         names = ", ".join(s.name for s in steps)
         raise ToolError(
-            f"This deal's pipeline has no step “{short(args['step'], 60)}”. Steps: {names}.",
+            f"This deal's pipeline has no step “{short(name, 60)}”. Steps: {names}.",
             code="invalid_arguments",
             details={"step": [f"One of: {names}."]},
         )
-    services.deal_transition(
-        by=ctx.user, deal=deal, to_step=step, reason=str(args.get("reason") or "")
-    )
-    return {"moved": True, "deal": deal_brief(_refreshed(ctx, deal))}
+    return step
+
+
+def _propose_assign(ctx: ToolContext, args: dict) -> str:
+    deal = _deal(ctx, args, "change")
+    assignee = resolve_user(ctx, args.get("user"))
+    who = assignee.display_name if assignee else "nobody"
+    return f"Assign the deal “{short(deal.name, 120)}” to {who}."
+
+
+@tool(
+    "assign_deal",
+    """Give a deal to a user (id, username or "me"); null unassigns it. Needs the user's
+    confirmation: calling it creates a proposal; nothing changes before they confirm.""",
+    {"deal_id": UUID, "user": USER_REF},
+    required=("deal_id", "user"),
+    propose=_propose_assign,
+)
+def assign_deal(ctx: ToolContext, args: dict) -> dict:
+    deal = _deal(ctx, args, "change")
+    assignee = resolve_user(ctx, args.get("user"))
+    deal = services.deal_assign(by=ctx.user, deal=deal, assignee=assignee)
+    return {"assigned": True, "deal": deal_brief(_refreshed(ctx, deal))}
 
 
 def _propose_delete(ctx: ToolContext, args: dict) -> str:

@@ -41,15 +41,15 @@ from aiagent.tools.common import (
     resolve_user,
     search_results,
     short,
+    table_url,
     update_data,
 )
 from crm import permissions
+from crm.formatting import HOT_FROM, WARM_FROM
 from customfields.selectors import active_values
 from leads import selectors, services
-from leads.filters import LeadFilter
+from leads.filters import STATES, LeadFilter
 from leads.models import EDITABLE_FIELDS, Lead
-
-HOT_FROM = 70  # the score band the lead badges call "hot" (leads.templatetags.lead_tags)
 
 LEAD_FIELDS = field_properties(Lead, EDITABLE_FIELDS)
 ORDERINGS = [
@@ -77,15 +77,25 @@ def _lead_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
 
 
 # --- reads ------------------------------------------------------------------------------------
+TEMPERATURE_SCORES = {  # the score bands of the badges (crm.formatting)
+    "hot": (HOT_FROM, None),
+    "warm": (WARM_FROM, HOT_FROM - 1),
+    "cold": (None, WARM_FROM - 1),
+}
+
+
 @tool(
     "search_leads",
     """Find leads the user can see. Combine filters freely; without any, returns the newest
-    open leads. "Hot" leads have a score of 70 or more. Returns the total count and compact
-    leads (id, name, company, contact, step, score, value, owner, assignee, url).""",
+    open leads (neither converted nor disqualified). Hot leads score 70 or more, warm 40-69,
+    cold under 40. Returns the total count, compact leads (id, name, company, contact, step,
+    score, value, source, owner, assignee, url) and table_url: the lead table with the same
+    filters, for "show all".""",
     {
         "query": QUERY,
         "mine": MINE,
-        "hot": {"type": "boolean", "description": "Only hot leads (score 70 or more)."},
+        "temperature": {"type": "string", "enum": list(TEMPERATURE_SCORES)},
+        "hot": {"type": "boolean", "description": "Only hot leads (same as temperature hot)."},
         "step": {
             "type": "string",
             "maxLength": 100,
@@ -93,15 +103,32 @@ def _lead_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
         },
         "source": {"type": "string", "enum": list(Lead.Source.values)},
         "is_qualified": {"type": "boolean"},
+        "state": {
+            "type": "string",
+            "enum": [value for value, _ in STATES] + ["all"],
+            "description": "open (the default), closed, converted, disqualified or all.",
+        },
         "include_converted": {
             "type": "boolean",
-            "description": "Also converted leads (default: only open ones).",
+            "description": "Also closed leads (converted or disqualified): the same as state all.",
         },
         "score_min": {"type": "integer", "minimum": 0, "maximum": 100},
         "score_max": {"type": "integer", "minimum": 0, "maximum": 100},
-        "assigned_to": USER_REF,
+        "owner": USER_REF,
+        "assigned_to": {
+            **USER_REF,
+            "description": 'The assignee: id, username or "me"; 0 for unassigned leads.',
+        },
+        "inactive_days": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 3650,
+            "description": "Only leads with no activity in this many days (or never).",
+        },
         "created_after": DATE,
         "created_before": DATE,
+        "close_after": DATE,
+        "close_before": DATE,
         "custom_fields": {
             **CUSTOM_FIELDS,
             "description": "Exact custom field values to match, keyed by field name.",
@@ -111,34 +138,51 @@ def _lead_data(ctx: ToolContext, args: dict) -> dict[str, Any]:
     },
 )
 def search_leads(ctx: ToolContext, args: dict) -> dict:
-    queryset = selectors.lead_list(
-        user=ctx.user, include_converted=bool(args.get("include_converted"))
-    )
-    if args.get("mine"):
-        queryset = queryset.filter(permissions.owned_or_assigned(ctx.user.pk))
+    queryset = selectors.lead_list(user=ctx.user)
     data = QueryDict(mutable=True)
+    # Every filter goes through the table's FilterSet parameters, so table_url shows the
+    # same leads (one rule: ``LeadFilter``).
+    state = args.get("state") or ("all" if args.get("include_converted") else "open")
+    if state != "all":
+        data["state"] = state
+    if args.get("mine"):
+        data["owner_or_assignee"] = str(ctx.user.pk)
     if args.get("query"):
         data["search"] = str(args["query"])
     if args.get("step"):
         data["step"] = str(_lead_step(args["step"]).pk)
     if args.get("source"):
         data.setlist("source", [args["source"]])
-    if "is_qualified" in args:
+    if "is_qualified" in args and args["is_qualified"] is not None:
         data["is_qualified"] = "true" if args["is_qualified"] else "false"
-    score_min = args.get("score_min")
-    if args.get("hot"):
-        score_min = max(score_min or 0, HOT_FROM)
+    temperature = args.get("temperature") or ("hot" if args.get("hot") else None)
+    score_min, score_max = args.get("score_min"), args.get("score_max")
+    if temperature:
+        low, high = TEMPERATURE_SCORES[temperature]
+        if low is not None:
+            score_min = max(score_min or 0, low)
+        if high is not None:
+            score_max = high if score_max is None else min(score_max, high)
     if score_min is not None:
         data["score_min"] = str(score_min)
-    if args.get("score_max") is not None:
-        data["score_max"] = str(args["score_max"])
-    if args.get("assigned_to") not in (None, ""):
-        data["assigned_to"] = str(resolve_user(ctx, args["assigned_to"], "assigned_to").pk)
-    for key in ("created_after", "created_before"):
+    if score_max is not None:
+        data["score_max"] = str(score_max)
+    if args.get("owner") not in (None, ""):
+        data["owner"] = str(resolve_user(ctx, args["owner"], "owner").pk)
+    assignee = args.get("assigned_to")
+    if assignee in (0, "0"):
+        data["assigned_to"] = "0"
+    elif assignee not in (None, ""):
+        data["assigned_to"] = str(resolve_user(ctx, assignee, "assigned_to").pk)
+    if args.get("inactive_days"):
+        data["inactive_days"] = str(int(args["inactive_days"]))
+    for key in ("created_after", "created_before", "close_after", "close_before"):
         if args.get(key):
             data[key] = parse_day(args[key], key).isoformat()
-    data["ordering"] = args.get("ordering") or ("-lead_score" if args.get("hot") else "-created_at")
-    return search_results(LeadFilter, data, queryset, args, lead_brief)
+    hot_first = temperature in ("hot", "warm") or args.get("hot")
+    data["ordering"] = args.get("ordering") or ("-lead_score" if hot_first else "-created_at")
+    result = search_results(LeadFilter, data, queryset, args, lead_brief)
+    return {**result, "table_url": table_url("leads:list", data, args)}
 
 
 def _lead_step(name: Any):
@@ -286,13 +330,21 @@ def update_lead(ctx: ToolContext, args: dict) -> dict:
     return {"updated": True, "lead": lead_brief(lead)}
 
 
+def _propose_assign(ctx: ToolContext, args: dict) -> str:
+    lead = _lead(ctx, args, "change")
+    assignee = resolve_user(ctx, args.get("user"))
+    who = assignee.display_name if assignee else "nobody"
+    return f"Assign the lead “{short(lead.name, 120)}” to {who}."
+
+
 @tool(
     "assign_lead",
     """Give a lead to a user (id, username or "me"); null unassigns it. Giving a lead to
-    someone else needs its owner or a manager.""",
+    someone else needs its owner or a manager. Needs the user's confirmation: calling it
+    creates a proposal; nothing changes before they confirm.""",
     {"lead_id": UUID, "user": USER_REF},
     required=("lead_id", "user"),
-    writes=True,
+    propose=_propose_assign,
 )
 def assign_lead(ctx: ToolContext, args: dict) -> dict:
     lead = _lead(ctx, args, "change")
@@ -301,12 +353,28 @@ def assign_lead(ctx: ToolContext, args: dict) -> dict:
     return {"assigned": True, "lead": lead_brief(lead)}
 
 
+def _propose_qualify(ctx: ToolContext, args: dict) -> str:
+    lead = _writable(ctx, args)
+    if lead.is_qualified:
+        raise ToolError("This lead is already qualified.", code="already_qualified")
+    return f"Qualify the lead “{short(lead.name, 120)}” (it moves to the Qualified step)."
+
+
+def _writable(ctx: ToolContext, args: dict) -> Lead:
+    lead = _lead(ctx, args, "change")
+    if lead.is_converted:
+        raise ToolError("This lead is already converted.", code="already_converted")
+    return lead
+
+
 @tool(
     "qualify_lead",
-    "Mark a lead as qualified (with notes on why) and move it to the Qualified step.",
+    """Mark a lead as qualified (with notes on why) and move it to the Qualified step. Needs
+    the user's confirmation: calling it creates a proposal; nothing changes before they
+    confirm.""",
     {"lead_id": UUID, "notes": {"type": "string", "maxLength": 5000}},
     required=("lead_id",),
-    writes=True,
+    propose=_propose_qualify,
 )
 def qualify_lead(ctx: ToolContext, args: dict) -> dict:
     lead = _lead(ctx, args, "change")
@@ -314,17 +382,74 @@ def qualify_lead(ctx: ToolContext, args: dict) -> dict:
     return {"qualified": True, "lead": lead_brief(lead)}
 
 
+def _propose_disqualify(ctx: ToolContext, args: dict) -> str:
+    lead = _writable(ctx, args)
+    reason = short(str(args.get("reason") or ""), 200)
+    return f"Disqualify the lead “{short(lead.name, 120)}”: {reason}."
+
+
 @tool(
     "disqualify_lead",
-    "Disqualify a lead with a reason; it moves to the Disqualified step.",
+    """Disqualify a lead with a reason; it moves to the Disqualified step. Needs the user's
+    confirmation: calling it creates a proposal; nothing changes before they confirm.""",
     {"lead_id": UUID, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
     required=("lead_id", "reason"),
-    writes=True,
+    propose=_propose_disqualify,
 )
 def disqualify_lead(ctx: ToolContext, args: dict) -> dict:
     lead = _lead(ctx, args, "change")
     lead = services.lead_disqualify(by=ctx.user, lead=lead, reason=str(args.get("reason")))
     return {"disqualified": True, "lead": lead_brief(lead)}
+
+
+def _propose_move(ctx: ToolContext, args: dict) -> str:
+    from wfm.selectors import available_transitions
+
+    lead = _writable(ctx, args)
+    step = _lead_step(args["step"])
+    current = lead.wfm_project.current_step
+    allowed = {t.to_step_id for t in available_transitions(project=lead.wfm_project, user=ctx.user)}
+    if step.pk not in allowed:
+        raise ToolError(
+            f"“{short(lead.name, 120)}” cannot move from {current.name} to {step.name}.",
+            code="transition_not_allowed",
+        )
+    if step.outcome == "won":
+        raise ToolError(
+            "Use convert_lead to turn a lead into a deal.", code="transition_not_allowed"
+        )
+    if step.outcome == "lost" and not str(args.get("reason") or "").strip():
+        raise ToolError(
+            "Say why the lead is disqualified (a reason).",
+            code="invalid_arguments",
+            details={"reason": ["Required to disqualify."]},
+        )
+    return f"Move the lead “{short(lead.name, 120)}” from {current.name} to {step.name}."
+
+
+@tool(
+    "move_lead",
+    """Move a lead to another step of its workflow (by step name, e.g. Contacted, Qualified).
+    Only the workflow's allowed moves work; the Disqualified step needs a reason; converting
+    is convert_lead. Needs the user's confirmation: calling it creates a proposal; nothing
+    changes before they confirm.""",
+    {
+        "lead_id": UUID,
+        "step": {"type": "string", "minLength": 1, "maxLength": 100},
+        "reason": {"type": "string", "maxLength": 2000},
+    },
+    required=("lead_id", "step"),
+    propose=_propose_move,
+)
+def move_lead(ctx: ToolContext, args: dict) -> dict:
+    lead = _lead(ctx, args, "change")
+    lead = services.lead_transition(
+        by=ctx.user,
+        lead=lead,
+        to_step=_lead_step(args["step"]),
+        reason=str(args.get("reason") or ""),
+    )
+    return {"moved": True, "lead": lead_brief(selectors.lead_get(user=ctx.user, lead_id=lead.pk))}
 
 
 def _propose_convert(ctx: ToolContext, args: dict) -> str:
@@ -499,16 +624,27 @@ def analyze_lead(ctx: ToolContext, args: dict) -> dict:
 
 @tool(
     "suggest_next_actions",
-    """Concrete next steps for a lead (from its stage, activities, insights and gaps), or
-    for a deal. Suggests only; create_activity creates them.""",
+    """Concrete next steps for a lead, the next best action first (the rules of the lead
+    page's intelligence panel: overdue activities, first contact, buying signals, silence,
+    score thresholds, meetings, BANT gaps, idle steps; each with its reason and due day), or
+    for a deal. "situation" says why there is nothing to do, or that the plan holds. Suggests
+    only; create_activity creates them.""",
     {"lead_id": UUID, "deal_id": UUID},
 )
 def suggest_next_actions(ctx: ToolContext, args: dict) -> dict:
+    from aiagent import selectors as ai_selectors
     from aiagent import services as ai_services
 
     if args.get("lead_id"):
         lead = _lead(ctx, args)
-        return {"lead": lead_brief(lead), "results": ai_services.lead_next_actions(lead=lead)}
+        suggestions = ai_selectors.lead_next_actions(user=ctx.user, lead=lead)
+        result: dict[str, Any] = {
+            "lead": lead_brief(lead),
+            "results": [s.as_dict() for s in suggestions if s.is_actionable],
+        }
+        if suggestions and not suggestions[0].is_actionable:
+            result["situation"] = f"{suggestions[0].subject}: {suggestions[0].reason}"
+        return result
     if args.get("deal_id"):
         from deals import selectors as deal_selectors
 

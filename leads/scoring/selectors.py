@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from leads.models import Lead, LeadScoreSnapshot, ScoringProfile
 from leads.scoring.defaults import DEFAULT_PROFILE_NAME
-from leads.scoring.factors import Settings
+from leads.scoring.factors import NEUTRAL, Settings
 from leads.templatetags.lead_tags import score_band
 
 SPARKLINE_POINTS = 30
@@ -115,3 +115,30 @@ def score_panel(*, lead: Lead) -> dict:
         "sparkline": sparkline(history),
         "likelihood": predictive.likelihood_for(lead),
     }
+
+
+def top_reasons(breakdown: dict | None, *, limit: int = 3) -> list[dict]:
+    """The factors that move the score most, with their reasons: a counted factor brings
+    its category's weight × its score ÷ the category's counted factors (``points``); ranked
+    by how far that is from what a neutral 50 would bring (``lift``, negative below it), so
+    a neutral factor ("no analysis yet") is never a top reason."""
+    reasons = []
+    for category in (breakdown or {}).get("categories") or []:
+        counted = [f for f in category.get("factors") or [] if f.get("counted")]
+        weight = float(category.get("weight") or 0)
+        for factor in counted:
+            score = float(factor.get("score") or 0)
+            share = weight / len(counted)
+            reasons.append(
+                {
+                    "category": category.get("name", ""),
+                    "name": factor.get("name", ""),
+                    "score": factor.get("score", 0),
+                    "reason": factor.get("reason", ""),
+                    "points": round(share * score, 1),
+                    "lift": round(share * (score - NEUTRAL), 1),
+                }
+            )
+    reasons = [r for r in reasons if r["lift"]]
+    reasons.sort(key=lambda r: -abs(r["lift"]))
+    return reasons[:limit]

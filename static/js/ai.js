@@ -1,5 +1,6 @@
 // PipeCRM AI chat: composer keys, suggestion chips, scrolling and de-duplication of live
-// messages. Loaded by the /ai/ page and the chat drawer of lead and deal pages (CSP: no inline
+// messages (streamed answers and tool steps arrive over the user's socket, aiagent/realtime.py;
+// the Stop button is plain htmx, templates/aiagent/_stop_button.html). Loaded by the /ai/ page and the chat drawer of lead and deal pages (CSP: no inline
 // scripts, so all behaviour lives here).
 (function () {
   "use strict";
@@ -33,7 +34,21 @@
 
   document.addEventListener("DOMContentLoaded", refresh);
   document.body.addEventListener("htmx:afterSettle", refresh);
-  document.body.addEventListener("htmx:oobAfterSwap", refresh);
+
+  // Live fragments (a streamed answer grows in frames, tool steps appear) keep the list at its
+  // end only if the reader was there: someone scrolled up to read is not pulled down.
+  var atEnd = new WeakMap();
+  document.body.addEventListener("htmx:oobBeforeSwap", function () {
+    containers().forEach(function (c) {
+      atEnd.set(c, c.scrollHeight - c.scrollTop - c.clientHeight < 48);
+    });
+  });
+  document.body.addEventListener("htmx:oobAfterSwap", function () {
+    containers().forEach(function (c) {
+      dedupe(c);
+      if (atEnd.get(c) !== false) scrollDown(c);
+    });
+  });
 
   // Enter sends, Shift+Enter makes a new line.
   document.addEventListener("keydown", function (e) {

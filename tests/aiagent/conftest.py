@@ -12,6 +12,7 @@ import httpx2
 import pytest
 
 from aiagent import breaker, llm
+from tests.aiagent import sse
 from tests.aiagent.factories import (
     make_activity,
     make_deal,
@@ -70,11 +71,15 @@ def error_reply(status: int = 529, kind: str = "overloaded_error") -> dict:
 @dataclass
 class ScriptedClaude:
     """Answers ``POST /v1/messages`` from a queue of replies (dicts, or callables taking the
-    request body). Every request body is kept in ``requests``."""
+    request body). Every request body is kept in ``requests``. A streamed request
+    (``messages.stream``) gets the reply as server-sent events (``tests.aiagent.sse``), read
+    event by event: ``on_event(index, event)`` runs before each one, ``pause`` after it."""
 
     replies: list[Any] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
     fallback: Callable[[dict], dict] | None = None
+    on_event: Callable[[int, dict], None] | None = None
+    pause: float = 0.0
 
     def handler(self, request: httpx2.Request) -> httpx2.Response:
         assert str(request.url) == MESSAGES_URL, request.url
@@ -92,19 +97,21 @@ class ScriptedClaude:
             reply = reply(body)
         if "status" in reply:
             return httpx2.Response(reply["status"], json=reply["error"])
-        return httpx2.Response(
-            200,
-            json={
-                "id": f"msg_{len(self.requests)}",
-                "type": "message",
-                "role": "assistant",
-                "model": body["model"],
-                "content": reply["content"],
-                "stop_reason": reply.get("stop_reason", "end_turn"),
-                "stop_sequence": None,
-                "usage": reply.get("usage", {"input_tokens": 100, "output_tokens": 20}),
-            },
-        )
+        message = {
+            "id": f"msg_{len(self.requests)}",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": reply["content"],
+            "stop_reason": reply.get("stop_reason", "end_turn"),
+            "stop_sequence": None,
+            "usage": reply.get("usage", {"input_tokens": 100, "output_tokens": 20}),
+        }
+        if body.get("stream"):
+            return sse.sse_response(
+                sse.message_events(message), pause=self.pause, on_event=self.on_event
+            )
+        return httpx2.Response(200, json=message)
 
     def tool_results(self, index: int = -1) -> list[dict]:
         """The tool_result blocks of the request ``index``'s last user turn."""

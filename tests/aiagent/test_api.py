@@ -67,8 +67,8 @@ def test_confirming_a_proposal_with_its_token(world, api_as):
     lead = world.leads1[0]
     body = api.post(URL, {"content": "convert Acme expansion"}, format="json").json()
     calls = body["messages"][1]["tool_calls"]
-    assert [c["tool"] for c in calls] == ["search_leads", "convert_lead"]
-    proposal = calls[1]["proposal"]
+    assert [c["tool"] for c in calls] == ["search_leads", "get_lead", "convert_lead"]
+    proposal = calls[2]["proposal"]
     assert proposal["status"] == "pending" and proposal["token"]
     assert Lead.objects.get(pk=lead.pk).converted_at is None
 
@@ -142,8 +142,10 @@ def test_validation_errors_have_the_api_shape(world, api_as):
     response = api.post(f"{URL}{conv['id']}/messages/", {}, format="json")
     assert response.status_code == 400
     assert "content" in response.json()["error"]["details"]
-    response = api.post(URL, {"context_type": "person", "context_id": "x"}, format="json")
+    response = api.post(URL, {"context_type": "invoice", "context_id": "x"}, format="json")
     assert response.status_code == 400
+    response = api.post(URL, {"context_type": "person", "context_id": "x"}, format="json")
+    assert response.status_code == 404  # no such person (that the user can see)
 
 
 def test_deleting_a_conversation(world, api_as):
@@ -164,3 +166,17 @@ def test_schema_documents_the_ai_endpoints(admin_user, client):
     assert "/api/v1/ai/conversations/{id}/messages/" in paths
     assert "/api/v1/ai/conversations/{id}/confirm/" in paths
     assert "/api/v1/leads/{id}/analyze/" in paths
+
+
+def test_stopping_a_running_answer_through_the_api(world, api_as):
+    from django.utils import timezone
+
+    from aiagent import cancel
+
+    api = api_as(world.rep1)
+    conv = api.post(URL, {}, format="json").json()
+    assert api.post(f"{URL}{conv['id']}/stop/").json() == {"stopping": False}
+    Conversation.objects.filter(pk=conv["id"]).update(running_since=timezone.now())
+    assert api.post(f"{URL}{conv['id']}/stop/").json() == {"stopping": True}
+    assert cancel.requested(Conversation.objects.get(pk=conv["id"]))
+    assert api_as(world.rep2).post(f"{URL}{conv['id']}/stop/").status_code == 404

@@ -47,6 +47,12 @@ REQUIRED = {
     "lead_metrics",
 }
 CONFIRM_ONLY = {
+    "move_lead",
+    "move_deal_stage",
+    "qualify_lead",
+    "disqualify_lead",
+    "assign_lead",
+    "assign_deal",
     "convert_lead",
     "delete_lead",
     "delete_deal",
@@ -201,10 +207,16 @@ def test_tools_that_write_go_through_services(world):
     assert new.history.count() == 1
     updated = run(world.rep1, "update_lead", {"lead_id": str(lead.pk), "priority": "high"})
     assert updated.ok and Lead.objects.get(pk=lead.pk).priority == "high"
-    assert run(world.rep1, "qualify_lead", {"lead_id": str(lead.pk), "notes": "BANT ok"}).ok
+    qualify = {"lead_id": str(lead.pk), "notes": "BANT ok"}
+    assert run(world.rep1, "qualify_lead", qualify).result["status"] == "needs_confirmation"
+    assert not Lead.objects.get(pk=lead.pk).is_qualified
+    assert run(world.rep1, "qualify_lead", qualify, confirmed=True).ok
     assert Lead.objects.get(pk=lead.pk).is_qualified
     moved = run(
-        world.rep1, "move_deal_stage", {"deal_id": str(world.deal1.pk), "step": "initial contact"}
+        world.rep1,
+        "move_deal_stage",
+        {"deal_id": str(world.deal1.pk), "step": "initial contact"},
+        confirmed=True,
     )
     assert moved.ok and moved.result["deal"]["step"] == "Initial Contact"
     person = run(

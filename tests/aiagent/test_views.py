@@ -81,7 +81,7 @@ def test_drawer_starts_with_the_record_as_context(world, web):
     client = web(world.rep1)
     lead = world.leads1[0]
     html = client.get(f"/ai/drawer/?type=lead&id={lead.pk}", **HX).content.decode()
-    assert "Analyse this lead" in html and f'value="{lead.pk}"' in html
+    assert "Summarize this lead" in html and f'value="{lead.pk}"' in html
     html = client.post(
         "/ai/new/",
         {
@@ -97,9 +97,10 @@ def test_drawer_starts_with_the_record_as_context(world, web):
     assert 'data-testid="ai-run"' in html
     client.post(f"/ai/{conv.pk}/run/", **HX)
     html = client.get(f"/ai/drawer/?type=lead&id={lead.pk}", **HX).content.decode()
-    assert "Next steps for" in html  # the drawer reopens the latest conversation
+    assert "Next for" in html  # the drawer reopens the latest conversation
     assert client.get(f"/ai/drawer/?type=lead&id={world.leads2[0].pk}").status_code == 404
-    assert client.get("/ai/drawer/?type=person&id=x").status_code == 400
+    assert client.get("/ai/drawer/?type=invoice&id=x").status_code == 400
+    assert client.get("/ai/drawer/?type=person&id=x").status_code == 404
 
 
 def test_lead_and_deal_pages_carry_the_drawer_and_insights(world, web):

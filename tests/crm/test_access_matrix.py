@@ -365,6 +365,7 @@ EXPECTED: dict[str, Entry] = {
     ),
     "ai-conversation-confirm": api_action("conversation", mine()),
     "ai-conversation-reject": api_action("conversation", mine()),
+    "ai-conversation-stop": api_action("conversation", mine()),
     "ai-conversation-messages": Entry(
         subject="conversation", get=mine(200), post=mine(), anonymous=401
     ),
@@ -453,6 +454,9 @@ EXPECTED: dict[str, Entry] = {
     "aiagent:insights": Entry(subject="lead", get=view()),
     "aiagent:analyze": write_only("lead", view(PASS)),
     "aiagent:apply": write_only("lead", change()),
+    "aiagent:intelligence": Entry(subject="lead", get=view()),
+    "aiagent:intelligence_apply": write_only("lead", change()),
+    "aiagent:stop": write_only("conversation", mine()),
     # --- custom fields
     "customfields:list": Entry(get=roles(MANAGES)),
     "customfields:create": Entry(get=roles(MANAGES), post=roles(MANAGES, PASS)),

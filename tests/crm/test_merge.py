@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from activities.models import Activity, SequenceEnrollment
-from aiagent.models import AnalysisRun, Conversation
+from aiagent.models import AnalysisRun, Conversation, NextActionSuggestion
 from crm import permissions
 from crm import services as crm_services
 from crm.errors import Conflict, PermissionDenied, ValidationFailed
@@ -36,6 +36,7 @@ COVERED = {
         "activities.Activity.lead": "test_activities_and_notes_move",
         "activities.SequenceEnrollment.lead": "test_enrollments_move_without_doubling",
         "aiagent.AnalysisRun.lead": "test_ai_analyses_and_conversations_move",
+        "aiagent.NextActionSuggestion.lead": "test_counted_next_actions_move_once_a_day",
         "privacy.Consent.lead": "test_consents_move",
         "leads.Lead.merged_into": "test_earlier_merges_follow_to_the_survivor",
         "leads.HistoricalLead.merged_into": "history",
@@ -297,6 +298,22 @@ def test_ai_analyses_and_conversations_move(manager, pair):
     assert talk.context_id == str(older.pk)
     survivor.refresh_from_db()
     assert survivor.ai_insights == {"budget": "50k"}
+
+
+def test_counted_next_actions_move_once_a_day(manager, rep1, pair):
+    older, newer = pair
+    today = timezone.localdate()
+    alike = {"user": rep1, "rule": "first_contact", "key": "first_contact:abc", "day": today}
+    kept = NextActionSuggestion.objects.create(lead=older, subject="First call", **alike)
+    NextActionSuggestion.objects.create(lead=newer, subject="First call", **alike)
+    moved = NextActionSuggestion.objects.create(
+        lead=newer, user=rep1, rule="overdue", key="overdue:def", subject="Send", day=today
+    )
+    lead_services.lead_merge(by=manager, survivor=older, merged=[newer])
+    assert set(NextActionSuggestion.objects.values_list("pk", "lead_id")) == {
+        (kept.pk, older.pk),
+        (moved.pk, older.pk),
+    }
 
 
 def test_object_permissions_move(manager, rep1, rep2):
