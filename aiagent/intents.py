@@ -196,7 +196,10 @@ def period(text: str, today: date) -> tuple[date, date, str] | None:
     if not match:
         return None
     words = match.group("p").lower()
-    start_end = _period_bounds(words, today)
+    try:
+        start_end = _period_bounds(words, today)
+    except (ValueError, OverflowError):  # "since 2026-13-45", "the last 10**12 days"
+        return None
     return (*start_end, match.group(0)) if start_end else None
 
 
@@ -283,7 +286,15 @@ _DUE = re.compile(
 
 
 def due(text: str, now: datetime) -> tuple[datetime | None, str]:
-    """The moment a task is due as the text says it (and the words that said it)."""
+    """The moment a task is due as the text says it (and the words that said it); none for a
+    day that does not exist or lies beyond the calendar."""
+    try:
+        return _due(text, now)
+    except (ValueError, OverflowError):
+        return None, ""
+
+
+def _due(text: str, now: datetime) -> tuple[datetime | None, str]:
     match = _DUE.search(text)
     if not match:
         return None, ""
@@ -584,7 +595,7 @@ def list_filters(text: str, vocab: Vocabulary, today: date, *, kind: str = "lead
             r"[$€£]?\s?(\d[\d,.]*)\s*(k|m|thousand|million)?\b",
             lowered,
         )
-        if amount:
+        if amount and re.fullmatch(r"\d{1,3}(?:,\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?", amount.group(1)):
             value = float(amount.group(1).replace(",", ""))
             value *= {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get(
                 amount.group(2) or "", 1

@@ -36,6 +36,7 @@ STATES = (
     ("converted", "Converted"),
     ("disqualified", "Disqualified"),
 )
+INACTIVE_DAYS_MAX = 3650  # ten years: "never" for any lead; a larger number overflows a date
 # A lead in a final step or converted is closed; disqualified is the final step that loses.
 OPEN = Q(converted_at__isnull=True) & ~Q(wfm_project__current_step__is_final=True)
 DISQUALIFIED = Q(converted_at__isnull=True) & Q(
@@ -80,7 +81,10 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
         choices=STATES, method="filter_state", label="Status", empty_label="Any status"
     )
     inactive_days = BigIntFilter(
-        method="filter_inactive_days", min_value=1, label="No activity for (days)"
+        method="filter_inactive_days",
+        min_value=1,
+        max_value=INACTIVE_DAYS_MAX,
+        label="No activity for (days)",
     )
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")

@@ -346,3 +346,46 @@ def test_no_hot_leads_offers_the_highest_scoring_ones(world):
     _, answer = ask(world.rep1, "show my hot leads")
     assert "No hot open leads of yours right now." in answer.content
     assert "The highest-scoring ones" in answer.content and "Acme expansion" in answer.content
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "leads since 2026-13-45",
+        "leads from the last 99999999999999 days",
+        "remind me to call Dana on 2026-02-31",
+        "remind me to call Dana in 99999999999 days",
+        "schedule a call with Acme on feb 30",
+        "deals over 1.2.3k",
+        "\x00\u202e" + "leads" * 50,
+        "",
+    ],
+)
+def test_any_text_is_understood_or_not_but_never_fails(text):
+    intent = intents.parse(text, vocab=VOCABULARY, now=NOW)
+    assert intent.name in {
+        "list_leads",
+        "list_deals",
+        "create_activity",
+        "help",
+        "unknown",
+    }
+
+
+def _words():
+    from hypothesis import strategies as st
+
+    vocabulary = ["leads", "deals", "since", "last", "days", "remind", "me", "to", "call", "on"]
+    vocabulary += ["q3", "end", "of", "2026-13-45", "99999999999", "move", "to", "it", "k"]
+    return st.lists(st.one_of(st.sampled_from(vocabulary), st.text(max_size=12)), max_size=12)
+
+
+def test_random_requests_never_fail():
+    from hypothesis import given, settings
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(_words())
+    def check(words):
+        intents.parse(" ".join(words), vocab=VOCABULARY, now=NOW)
+
+    check()

@@ -232,3 +232,31 @@ def test_owner_or_assignee_filter(api_as, manager, rep1, rep2):
     # A rep's filter never reaches what it may not see: rep2's own "theirs" stays hidden.
     found = api_as(rep1).get(f"/api/v1/leads/?owner_or_assignee={rep2.pk}").json()["results"]
     assert {r["name"] for r in found} == {"owned", "assigned"}
+
+
+def test_state_and_inactive_days_filters(api_as, rep1):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads import services
+
+    open_lead = LeadFactory(owner=rep1, name="Open")
+    dropped = LeadFactory(owner=rep1, name="Dropped")
+    services.lead_disqualify(by=rep1, lead=dropped, reason="No budget")
+    Lead.objects.filter(pk=open_lead.pk).update(last_activity_at=timezone.now())
+    api = api_as(rep1)
+
+    def names(query):
+        response = api.get(f"/api/v1/leads/?{query}")
+        assert response.status_code == 200, response.content
+        return {row["name"] for row in response.json()["results"]}
+
+    assert names("state=open") == {"Open"}
+    assert names("state=disqualified") == {"Dropped"}
+    assert names("state=closed") == {"Dropped"}
+    assert names("inactive_days=3") == {"Dropped"}  # never any activity
+    Lead.objects.filter(pk=open_lead.pk).update(last_activity_at=timezone.now() - timedelta(days=5))
+    assert names("inactive_days=3") == {"Open", "Dropped"}
+    for bad in ("inactive_days=0", "inactive_days=99999999999", "state=asleep"):
+        assert_error_shape(api.get(f"/api/v1/leads/?{bad}"), 400, "validation_error")
