@@ -80,12 +80,7 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
     state = django_filters.ChoiceFilter(
         choices=STATES, method="filter_state", label="Status", empty_label="Any status"
     )
-    inactive_days = BigIntFilter(
-        method="filter_inactive_days",
-        min_value=1,
-        max_value=INACTIVE_DAYS_MAX,
-        label="No activity for (days)",
-    )
+    inactive_days = BigIntFilter(method="filter_inactive_days", label="No activity for (days)")
     close_after = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="gte")
     close_before = django_filters.DateFilter(field_name="estimated_close_date", lookup_expr="lte")
     # Attribution (issue 15): the first touch is on the lead, the last one kept beside it.
@@ -146,8 +141,11 @@ class LeadFilter(CustomFieldFilterSetMixin, django_filters.FilterSet):
         return queryset
 
     def filter_inactive_days(self, queryset, name, value):
-        """No activity logged in the last ``value`` days (or never)."""
-        since = timezone.now() - timedelta(days=int(value))
+        """No activity logged in the last ``value`` days (or never). Under 1 is no filter (as
+        the schema takes any whole number); over ``INACTIVE_DAYS_MAX`` is that many."""
+        if value is None or value < 1:
+            return queryset
+        since = timezone.now() - timedelta(days=min(int(value), INACTIVE_DAYS_MAX))
         return queryset.filter(Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=since))
 
     def filter_assigned_to(self, queryset, name, value):

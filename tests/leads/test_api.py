@@ -258,5 +258,6 @@ def test_state_and_inactive_days_filters(api_as, rep1):
     assert names("inactive_days=3") == {"Dropped"}  # never any activity
     Lead.objects.filter(pk=open_lead.pk).update(last_activity_at=timezone.now() - timedelta(days=5))
     assert names("inactive_days=3") == {"Open", "Dropped"}
-    for bad in ("inactive_days=0", "inactive_days=99999999999", "state=asleep"):
-        assert_error_shape(api.get(f"/api/v1/leads/?{bad}"), 400, "validation_error")
+    assert names("inactive_days=0") == {"Open", "Dropped"}  # no filter
+    assert names("inactive_days=99999999999") == {"Dropped"}  # ten years at most: never
+    assert_error_shape(api.get("/api/v1/leads/?state=asleep"), 400, "validation_error")
