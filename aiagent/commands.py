@@ -417,11 +417,26 @@ def do_list_leads(runner: Runner, intent: Intent) -> str:
             if best.ok and best.result.get("results"):
                 answer += " The highest-scoring ones:\n\n" + _lead_rows(best.result["results"])
         return answer
-    count = result.get("count", len(rows))
-    shown = f"{len(rows)} of {count}" if count > len(rows) else str(count)
-    return f"**{title[0].upper()}{title[1:]}**: {shown}\n\n{_lead_rows(rows)}" + _show_all(
-        result, "sorted by score" if intent.args.get("temperature") else "newest first"
-    )
+    order = "sorted by score" if intent.args.get("temperature") else "newest first"
+    return _listed(result, title, _lead_rows(rows), order)
+
+
+def _listed(result: dict, title: str, table: str, order: str) -> str:
+    """A list answer: its title with how many are shown, the table, "show all"."""
+    rows, count = len(result.get("results", [])), result.get("count", 0)
+    shown = f"{rows} of {count}" if count > rows else str(count)
+    return f"**{title[0].upper()}{title[1:]}**: {shown}\n\n{table}" + _show_all(result, order)
+
+
+def _counted(outcome: registry.Outcome, title: str, noun: str) -> str:
+    """A count answer ("**12** open leads from event created …"), linked to the table."""
+    if not outcome.ok:
+        return _error(outcome)
+    count = outcome.result.get("count", 0)
+    answer = f"**{count:,}** {title if count != 1 else title.replace(noun + 's', noun, 1)}."
+    if outcome.result.get("table_url") and count:
+        answer += f"\n\n[Open them in the table]({outcome.result['table_url']})"
+    return answer
 
 
 def _none_title(title: str) -> str:
@@ -431,15 +446,7 @@ def _none_title(title: str) -> str:
 
 def do_count_leads(runner: Runner, intent: Intent) -> str:
     outcome = runner.call("search_leads", limit=1, **_lead_search_args(intent.args))
-    if not outcome.ok:
-        return _error(outcome)
-    count = outcome.result.get("count", 0)
-    title = _lead_title(intent.args)
-    noun = title if count != 1 else title.replace("leads", "lead", 1)
-    answer = f"**{count:,}** {noun}."
-    if outcome.result.get("table_url") and count:
-        answer += f"\n\n[Open them in the table]({outcome.result['table_url']})"
-    return answer
+    return _counted(outcome, _lead_title(intent.args), "lead")
 
 
 def _deal_search_args(args: dict) -> dict:
@@ -483,23 +490,12 @@ def do_list_deals(runner: Runner, intent: Intent) -> str:
     title = _deal_title(intent.args)
     if not rows:
         return f"No {_none_title(title)} right now."
-    count = outcome.result.get("count", len(rows))
-    shown = f"{len(rows)} of {count}" if count > len(rows) else str(count)
-    return f"**{title[0].upper()}{title[1:]}**: {shown}\n\n{_deal_rows(rows)}" + _show_all(
-        outcome.result, "deals"
-    )
+    return _listed(outcome.result, title, _deal_rows(rows), "newest first")
 
 
 def do_count_deals(runner: Runner, intent: Intent) -> str:
     outcome = runner.call("search_deals", limit=1, **_deal_search_args(intent.args))
-    if not outcome.ok:
-        return _error(outcome)
-    count = outcome.result.get("count", 0)
-    title = _deal_title(intent.args)
-    answer = f"**{count:,}** {title if count != 1 else title.replace('deals', 'deal', 1)}."
-    if outcome.result.get("table_url") and count:
-        answer += f"\n\n[Open them in the table]({outcome.result['table_url']})"
-    return answer
+    return _counted(outcome, _deal_title(intent.args), "deal")
 
 
 def do_metrics(runner: Runner, intent: Intent) -> str:
