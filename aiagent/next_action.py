@@ -37,10 +37,11 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
+from crm.formatting import HOT_FROM  # the "hot" band of the score badges
+
 QUIET_DAYS = 7
 SCORE_RISE = 10
 SCORE_WINDOW_DAYS = 14
-HOT_FROM = 70  # crm.formatting.HOT_FROM: the "hot" band
 STEP_IDLE_DAYS = 14
 PROPOSAL_IDLE_DAYS = 7
 MEETING_IN_DAYS = 2
