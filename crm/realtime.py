@@ -13,7 +13,9 @@ goes, after the current transaction commits, to the groups
 
 Record types publish from outbox handlers (``crm.records.realtime.LiveRecords``, declared in
 ``leads/realtime.py``, ``deals/realtime.py`` and ``crm/handlers.py``), so the services stay
-untouched and, in production, the Celery worker publishes through the Redis channel layer.
+untouched. In production they are ``inline`` handlers (``crm.events.handles``): the process that
+committed the change publishes through the Redis channel layer right after its commit, not
+behind the Celery worker's queue (the worker runs them when that failed).
 
 Delivery. ``crm`` knows nothing of leads or deals (SPEC §4): each kind registers a renderer
 from its ``AppConfig.ready`` (``LiveRecords.register`` does)::
@@ -114,10 +116,29 @@ def send_to_groups(groups: list[str], message: dict) -> None:
         if isinstance(layer, InMemoryChannelLayer):
             # Its queues live in the server's event loop: hop into it.
             async_to_sync(send_all)()
-        else:
+        elif not _layer_known_down():
             _publisher.run(send_all())
-    except Exception:  # realtime is best-effort: the page refreshes on reconnect
-        logger.exception("Realtime publish to %s failed", ", ".join(groups))
+    except Exception as exc:  # realtime is best-effort: the page refreshes on reconnect
+        _layer_failed()
+        logger.warning("Realtime publish to %s failed (%r)", ", ".join(groups), exc)
+
+
+# After a publish failed (Redis down or hung: up to PUBLISH_TIMEOUT each), this process skips
+# publishing for REDIS_FAILURE_BACKOFF seconds instead of waiting on every message (issue 21).
+# Nothing is lost that the pages need: their sockets drop with Redis, and every re-opened
+# socket re-reads its page ("realtimeRefresh", static/js/realtime.js).
+_layer_down_until = 0.0
+
+
+def _layer_known_down() -> bool:
+    return time.monotonic() < _layer_down_until
+
+
+def _layer_failed() -> None:
+    global _layer_down_until
+    from django.conf import settings
+
+    _layer_down_until = time.monotonic() + getattr(settings, "REDIS_FAILURE_BACKOFF", 5.0)
 
 
 PUBLISH_TIMEOUT = 5.0  # seconds; the channel layer is down if it takes longer
@@ -504,3 +525,10 @@ def _saw_it(user, obj: Model | None, message: dict, surface: str) -> bool:
     if obj is not None and getattr(obj, "deleted_at", None) is not None:
         return "view" in allowed(user, obj, message, ("view",))
     return False
+
+
+def record_socket(kind: str, pk) -> str:
+    """The socket a detail page of a ``kind`` record opens (``crm.consumers.RecordConsumer``),
+    or "" for a kind that publishes no changes."""
+    spec = _kinds.get(kind)
+    return f"/ws/{spec.collection}/{pk}/" if spec else ""

@@ -34,7 +34,6 @@ LIVE = LiveRecords(
         "deal.lost": ["lost", "step"],
         "wfm.status_changed": ["step"],
     },
-    detail_region="#deal-detail",
 )
 PUBLISHED_EVENTS = LIVE.events
 

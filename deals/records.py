@@ -3,17 +3,24 @@ and bulk actions show and call for deals."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.db.models.functions import TruncMonth
+from django.utils.dateformat import format as date_format
 from django.utils.safestring import mark_safe
 
 from crm import formatting as fmt
 from crm import permissions
+from crm import selectors as crm_selectors
 from crm.records.cards import line, write_card
 from crm.records.exports import field_columns
+from crm.records.groupings import by_assignee
 from crm.records.types import (
     Board,
     Column,
+    Editing,
     ExportColumn,
     Filter,
+    Grouping,
     Importing,
     RecordType,
     record_url,
@@ -21,7 +28,9 @@ from crm.records.types import (
 )
 from deals import selectors, services
 from deals.filters import OUTCOME_CHOICES, DealFilter
+from deals.forms import DealForm
 from deals.models import EDITABLE_FIELDS, Deal
+from wfm.models import WorkflowStep
 
 
 # Cells are written with ``fmt.esc`` rather than ``format_html``: a page writes hundreds.
@@ -131,6 +140,37 @@ FILTERS = (
     Filter("lead_source", "Lead source", "select", choices=_lead_sources, more=True),
 )
 
+
+def _close_month(month, card) -> str:
+    return date_format(month, "F Y") if month else "No close date"
+
+
+def _months_then_undated(group) -> tuple:
+    return (group.key is None, group.key.toordinal() if group.key else 0)
+
+
+_Outcome = WorkflowStep.Outcome
+
+# The board's "Columns by" switch, for a sales manager: who carries the pipeline (assignee),
+# when it should close (the forecast by month: filter Status "Open" for what is still to win),
+# and how it ended across every pipeline (the step board shows one pipeline at a time).
+# Organizations are left out: one column per customer is a list, not a board.
+GROUPINGS = {
+    "assignee": by_assignee(),
+    "close_month": Grouping(
+        "Close month",
+        TruncMonth("expected_close_date"),
+        describe=_close_month,
+        order=_months_then_undated,
+        order_by=("expected_close_date", "-created_at"),
+    ),
+    "status": Grouping(
+        "Status",
+        "wfm_project__current_step__outcome",
+        columns=lambda: [(_Outcome.NONE, "Open"), (_Outcome.WON, "Won"), (_Outcome.LOST, "Lost")],
+    ),
+}
+
 EXPORT_COLUMNS = (
     *field_columns(Deal, ("id", *EDITABLE_FIELDS)),
     ExportColumn("step", lambda d: d.wfm_project.current_step.name),
@@ -162,6 +202,30 @@ DEAL_IMPORT = Importing(
     step_choices=lambda: [(s.pk, s.name) for s in selectors.deal_steps()],
     move=lambda by, deal, step: services.deal_transition(by=by, deal=deal, to_step=step),
 )
+
+
+def _form_kwargs(user) -> dict:
+    """The pickers of the deal form: the organizations and people the user sees, the users a
+    deal may be assigned to; the owner only for those who may change every deal."""
+    kwargs = {
+        "organizations": crm_selectors.organization_list(user=user).order_by("name"),
+        "people": crm_selectors.person_list(user=user).order_by("last_name", "first_name"),
+        "assignees": crm_selectors.assignable_users(model=Deal),
+    }
+    if permissions.has_all_access(user, Deal, "change"):
+        kwargs["owners"] = crm_selectors.assignable_users(model=Deal)
+    return kwargs
+
+
+def _new_deal_initial(request) -> dict:
+    """A new deal in the default currency, for the organization or person whose page offered
+    "New deal" (``?organization=<id>``, ``?person=<id>``)."""
+    initial = {"currency": settings.DEFAULT_CURRENCY}
+    for key in ("organization", "person"):
+        if request.GET.get(key):
+            initial[key] = request.GET[key]
+    return initial
+
 
 DEALS = RecordType(
     key="deal",
@@ -197,6 +261,14 @@ DEALS = RecordType(
         card=deal_card,
         weighted=True,
         reason_outcomes=("lost",),
+        groupings=GROUPINGS,
+    ),
+    editing=Editing(
+        form=DealForm,
+        create=lambda by, data: services.deal_create(by=by, **data),
+        update=lambda by, deal, data: services.deal_update(by=by, deal=deal, data=data),
+        form_kwargs=lambda user: _form_kwargs(user),
+        initial=lambda request: _new_deal_initial(request),
     ),
     importing=DEAL_IMPORT,
     delete=_delete_deal,

@@ -2,7 +2,7 @@ from django.urls import path
 
 from crm.records import boards
 from crm.records.tables import table_urls
-from crm.views import record_delete
+from crm.views import record_create, record_delete, record_edit
 from deals import views
 from deals.records import DEALS
 
@@ -10,11 +10,11 @@ app_name = "deals"
 
 urlpatterns = [
     *table_urls(DEALS),
-    path("new/", views.deal_create, name="create"),
+    path("new/", record_create, {"record_type": DEALS}, name="create"),
     path("board/", boards.record_board, {"record_type": DEALS}, name="board"),
     path("board/column/", boards.board_column, {"record_type": DEALS}, name="board_column"),
     path("<uuid:pk>/", views.deal_detail, name="detail"),
-    path("<uuid:pk>/edit/", views.deal_edit, name="edit"),
+    path("<uuid:pk>/edit/", record_edit, {"record_type": DEALS}, name="edit"),
     path("<uuid:pk>/delete/", record_delete, {"record_type": DEALS}, name="delete"),
     path("<uuid:pk>/move/", boards.board_move, {"record_type": DEALS}, name="board_move"),
     path("<uuid:pk>/transition/", boards.record_move, {"record_type": DEALS}, name="transition"),

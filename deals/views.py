@@ -8,9 +8,6 @@ SPEC §7 JSON body (shown as a toast by ``static/js/app.js``).
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,29 +16,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.errors import DomainError, PermissionDenied
+from crm.errors import DomainError
 from crm.forms import add_domain_errors
 from crm.htmx import saved
 from crm.records import details
-from customfields import selectors as cf_selectors
 from deals import selectors, services
-from deals.forms import AssignForm, DealForm, LostForm
+from deals.forms import AssignForm, LostForm
 from deals.models import Deal
+from deals.records import DEALS
 from wfm import selectors as wfm_selectors
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def _form_kwargs(user) -> dict:
-    kwargs: dict[str, Any] = {
-        "organizations": crm_selectors.organization_list(user=user).order_by("name"),
-        "people": crm_selectors.person_list(user=user).order_by("last_name", "first_name"),
-        "assignees": crm_selectors.assignable_users(model=Deal),
-    }
-    if permissions.has_all_access(user, Deal, "change"):
-        kwargs["owners"] = crm_selectors.assignable_users(model=Deal)
-    return kwargs
-
-
 def _modal(request: HttpRequest, form, *, title: str, action: str, cancel_url: str, **extra):
     context = {"form": form, "title": title, "action": action, "cancel_url": cancel_url, **extra}
     template = "crm/_modal_form.html" if request.htmx else "crm/form_page.html"
@@ -65,26 +51,16 @@ def deal_detail(request: HttpRequest, pk) -> HttpResponse:
     moves = wfm_selectors.project_history(project=deal.wfm_project).reverse()[
         : details.HISTORY_LIMIT
     ]
-    context = {
-        "deal": deal,
-        "obj": deal,
-        "custom_fields": cf_selectors.display_rows("deal", deal.custom_field_values),
-        "detail": details.workflow_detail(
-            user,
-            deal,
-            kind="deal",
-            template="deals/detail.html",
-            url=url,
-            list_url=reverse("deals:list"),
-            list_label="Deals",
-            actions=_detail_actions(user, deal),
-            history=details.history_for(
-                deal, show_system=details.show_system(request), url=url, moves=moves
-            ),
+    return details.detail_page(
+        request,
+        DEALS,
+        deal,
+        template="deals/detail.html",
+        actions=_detail_actions(user, deal),
+        history=details.history_for(
+            deal, show_system=details.show_system(request), url=url, moves=moves
         ),
-    }
-    return details.render_detail(
-        request, "deals/detail.html", context, partial="detail", record=deal
+        context={"deal": deal},
     )
 
 
@@ -121,78 +97,6 @@ def _move_action(deal: Deal, transition, *, main: bool = False) -> details.Actio
     return details.transition_action(
         deal, transition, reverse("deals:transition", args=[deal.pk]), main=main
     )
-
-
-# --- create, edit, delete ---------------------------------------------------------------------
-@login_required
-@require_http_methods(["GET", "POST"])
-def deal_create(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    if not permissions.may_create(user, Deal):
-        raise PermissionDenied("You may not create deals.")
-    initial = {"currency": _default_currency()}
-    for key in ("organization", "person"):
-        if request.GET.get(key):
-            initial[key] = request.GET[key]
-    form = DealForm(request.POST or None, initial=initial, **_form_kwargs(user))
-    if request.method == "POST" and form.is_valid():
-        try:
-            deal = services.deal_create(by=user, **form.service_data())
-        except DomainError as exc:
-            add_domain_errors(form, exc)
-        else:
-            if request.htmx:
-                return saved(f"Deal “{deal}” created.")
-            return redirect("deals:detail", pk=deal.pk)
-    return _modal(
-        request,
-        form,
-        title="New deal",
-        action=reverse("deals:create"),
-        cancel_url=reverse("deals:list"),
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def deal_edit(request: HttpRequest, pk) -> HttpResponse:
-    user = request.user
-    deal = selectors.deal_get(user=user, deal_id=pk, action="change")
-    initial = {
-        "name": deal.name,
-        "amount": deal.amount,
-        "currency": deal.currency,
-        "expected_close_date": deal.expected_close_date,
-        "organization": deal.organization_id,
-        "person": deal.person_id,
-        "owner": deal.owner_id,
-        "assigned_to": deal.assigned_to_id,
-    }
-    form = DealForm(
-        request.POST or None,
-        initial=initial,
-        initial_custom_values=deal.custom_field_values,
-        **_form_kwargs(user),
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            deal = services.deal_update(by=user, deal=deal, data=form.service_data())
-        except DomainError as exc:
-            add_domain_errors(form, exc)
-        else:
-            return _done(request, f"Deal “{deal}” saved.", deal)
-    detail_url = reverse("deals:detail", args=[deal.pk])
-    return _modal(
-        request,
-        form,
-        title=f"Edit {deal}",
-        action=reverse("deals:edit", args=[deal.pk]),
-        cancel_url=detail_url,
-    )
-
-
-def _default_currency() -> str:
-    return settings.DEFAULT_CURRENCY
 
 
 # --- pipeline actions -------------------------------------------------------------------------

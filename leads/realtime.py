@@ -39,7 +39,6 @@ LIVE = LiveRecords(
         "lead.touched": ["touched"],
         "wfm.status_changed": ["step"],
     },
-    detail_region="#lead-main",
 )
 PUBLISHED_EVENTS = LIVE.events
 

@@ -9,11 +9,14 @@ from crm import formatting as fmt
 from crm import permissions
 from crm.records.cards import line, write_card
 from crm.records.exports import field_columns
+from crm.records.groupings import by_assignee
 from crm.records.types import (
     Board,
     Column,
+    Editing,
     ExportColumn,
     Filter,
+    Grouping,
     Importing,
     Merging,
     RecordType,
@@ -21,9 +24,9 @@ from crm.records.types import (
     record_url,
     standard_bulk_actions,
 )
-from leads import boards as lead_boards
 from leads import selectors, services
 from leads.filters import STATES, LeadFilter
+from leads.forms import LeadForm
 from leads.models import EDITABLE_FIELDS, Lead
 
 
@@ -206,6 +209,15 @@ FILTERS = (
     Filter("last_touch_campaign", "Last-touch campaign", "text", more=True),
 )
 
+# The board's "Columns by" switch: where leads come from, who works them, how urgent.
+GROUPINGS = {
+    "source": Grouping("Source", "source", columns=lambda: Lead.Source.choices),
+    "assignee": by_assignee(),
+    "priority": Grouping(
+        "Priority", "priority", columns=lambda: list(reversed(Lead.Priority.choices))
+    ),
+}
+
 EXPORT_COLUMNS = (
     *field_columns(Lead, ("id", *EDITABLE_FIELDS)),
     ExportColumn("step", lambda lead: lead.wfm_project.current_step.name),
@@ -287,8 +299,13 @@ LEADS = RecordType(
         card=lead_card,
         card_related=("assigned_to",),
         reason_outcomes=("lost",),
-        groupings=lead_boards.GROUPINGS,
-        group_board=lead_boards.group_board,
+        groupings=GROUPINGS,
+    ),
+    editing=Editing(
+        form=LeadForm,
+        create=lambda by, data: services.lead_create(by=by, **data),
+        update=lambda by, lead, data: services.lead_update(by=by, lead=lead, data=data),
+        fields_template="leads/_form_fields.html",  # two columns, the duplicate check inline
     ),
     importing=LEAD_IMPORT,
     delete=_delete_lead,

@@ -2,7 +2,7 @@ from django.urls import path
 
 from crm.records import boards, merge_views
 from crm.records.tables import table_urls
-from crm.views import record_delete
+from crm.views import record_create, record_delete, record_edit
 from leads import scoring_views, views
 from leads.records import LEADS
 
@@ -12,10 +12,10 @@ urlpatterns = [
     *table_urls(LEADS),
     path("board/", boards.record_board, {"record_type": LEADS}, name="board"),
     path("board/column/", boards.board_column, {"record_type": LEADS}, name="board_column"),
-    path("new/", views.lead_create, name="create"),
+    path("new/", record_create, {"record_type": LEADS}, name="create"),
     path("merge/", merge_views.record_merge, {"record_type": LEADS}, name="merge"),
     path("<uuid:lead_id>/", views.lead_detail, name="detail"),
-    path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
+    path("<uuid:pk>/edit/", record_edit, {"record_type": LEADS}, name="edit"),
     path("<uuid:pk>/delete/", record_delete, {"record_type": LEADS}, name="delete"),
     path("<uuid:pk>/move/", boards.record_move, {"record_type": LEADS}, name="move"),
     path("<uuid:pk>/board-move/", boards.board_move, {"record_type": LEADS}, name="board_move"),

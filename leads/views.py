@@ -12,15 +12,15 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm import permissions
 from crm import selectors as crm_selectors
-from crm.errors import DomainError, NotFound, PermissionDenied
+from crm.errors import DomainError, NotFound
 from crm.forms import add_domain_errors
 from crm.htmx import saved
 from crm.records import details
 from crm.records import privacy as privacy_hooks
-from customfields.selectors import display_rows
 from leads import selectors, services
-from leads.forms import AssignForm, ConvertForm, LeadForm, NotesForm, ReasonForm
+from leads.forms import AssignForm, ConvertForm, NotesForm, ReasonForm
 from leads.models import Lead
+from leads.records import LEADS
 from wfm.selectors import available_transitions, step_list
 
 SCREEN = "leads"
@@ -38,27 +38,21 @@ def lead_detail(request: HttpRequest, lead_id) -> HttpResponse:
             raise
         return moved
     url = reverse("leads:detail", args=[lead.pk])
-    context = {
-        "lead": lead,
-        "obj": lead,
-        "custom_fields": display_rows("lead", lead.custom_field_values),
-        "can_change": permissions.can_change(user, lead),  # the score panel's Recalculate
-        "suggested": _score_suggestion(lead),
-        "detail": details.workflow_detail(
-            user,
-            lead,
-            kind="lead",
-            template="leads/detail.html",
-            url=url,
-            list_url=reverse("leads:list"),
-            list_label="Leads",
-            actions=_detail_actions(user, lead),
-            history=selectors.lead_history_view(
-                lead=lead, show_system=details.show_system(request), url=url
-            ),
+    return details.detail_page(
+        request,
+        LEADS,
+        lead,
+        template="leads/detail.html",
+        actions=_detail_actions(user, lead),
+        history=selectors.lead_history_view(
+            lead=lead, show_system=details.show_system(request), url=url
         ),
-    }
-    return details.render_detail(request, "leads/detail.html", context, partial="main", record=lead)
+        context={
+            "lead": lead,
+            "can_change": permissions.can_change(user, lead),  # the score panel's Recalculate
+            "suggested": _score_suggestion(lead),
+        },
+    )
 
 
 def _detail_actions(user, lead: Lead) -> details.Actions:
@@ -135,58 +129,6 @@ def _score_suggestion(lead: Lead) -> str:
         if threshold is not None and step.order > current.order and lead.lead_score >= threshold:
             return f"Score {lead.lead_score}: ready for “{step.name}”?"
     return ""
-
-
-def _lead_form_response(request, form, *, lead) -> HttpResponse:
-    context = {
-        "form": form,
-        "lead": lead,
-        "title": f"Edit {lead}" if lead else "New lead",
-        "action": reverse("leads:edit", args=[lead.pk]) if lead else reverse("leads:create"),
-    }
-    template = "leads/_form_modal.html" if request.htmx else "leads/form_page.html"
-    return render(request, template, context, status=422 if form.errors else 200)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def lead_create(request: HttpRequest) -> HttpResponse:
-    if not permissions.may_create(request.user, Lead):
-        raise PermissionDenied("You may not create leads.")
-    form = LeadForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            lead = services.lead_create(by=request.user, **form.service_data())
-        except DomainError as exc:
-            add_domain_errors(form, exc)
-        else:
-            url = reverse("leads:detail", args=[lead.pk])
-            if request.htmx:
-                return saved(
-                    f"Lead “{lead}” created.", leadCreated={"id": str(lead.pk), "url": url}
-                )
-            return redirect(url)
-    return _lead_form_response(request, form, lead=None)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def lead_edit(request: HttpRequest, lead_id) -> HttpResponse:
-    lead = selectors.lead_get(user=request.user, lead_id=lead_id, action="change")
-    initial = {f: getattr(lead, f) for f in LeadForm.base_fields}
-    form = LeadForm(
-        request.POST or None, initial=initial, initial_custom_values=lead.custom_field_values
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.lead_update(by=request.user, lead=lead, data=form.service_data())
-        except DomainError as exc:
-            add_domain_errors(form, exc)
-        else:
-            if request.htmx:
-                return saved(f"Lead “{lead}” saved.")
-            return redirect("leads:detail", lead_id=lead.pk)
-    return _lead_form_response(request, form, lead=lead)
 
 
 def _action_modal(request, *, lead, form, title, action, submit, service, done, danger=False):

@@ -104,7 +104,7 @@ class ColumnPage:
         return self.cards[-1].pk if self.cards else None
 
 
-def _ordering(order_by: Sequence[str | OrderBy]) -> list[OrderBy]:
+def card_ordering(order_by: Sequence[str | OrderBy]) -> list[OrderBy]:
     """``"-created_at"`` → ``F("created_at").desc()``; the primary key breaks ties, so pages
     never repeat or skip a card."""
     terms: list[OrderBy] = []
@@ -239,7 +239,7 @@ def build_board(
     if per_column <= 0 or not any(c.count for c in columns):
         return columns
 
-    ordering = _ordering(order_by)
+    ordering = card_ordering(order_by)
     extra = dict(annotations or {})
     if connection.features.supports_slicing_ordering_in_compound:
         cards = _first_cards_by_union(
@@ -386,7 +386,7 @@ def column_page(
     rows = list(
         without_documents(rows)
         .annotate(step_entered_at=F(f"{project_field}__updated_at"), **(annotations or {}))
-        .order_by(*_ordering(order_by))[offset : offset + limit + 1]
+        .order_by(*card_ordering(order_by))[offset : offset + limit + 1]
     )
     has_more = len(rows) > limit
     cards = stamp_cards(rows[:limit], project_field=project_field)

@@ -7,7 +7,7 @@ leads and deals alike:
 - ``record_board``  the page, or for htmx its ``board`` partial: one column per step of the
   chosen workflow (``?workflow=``, else the first), each with its count, totals and first
   cards; or, with ``?group=<key>`` of the type's ``groupings``, read-only columns by another
-  field.
+  field (``crm.records.groupings``: leads by source, deals by close month, …).
 - ``board_column``  "load more" of one column (``?column=<step>``): the cards after
   ``?after=<pk>`` — the column's last card, a cursor rather than an offset, so cards moved in
   or out meanwhile neither skip nor repeat — and a new sentinel if more follow.
@@ -42,7 +42,7 @@ from crm import permissions
 from crm.errors import DomainError, NotFound
 from crm.forms import require_int
 from crm.htmx import region_only, render_page, saved
-from crm.records import tables
+from crm.records import groupings, tables
 from crm.records.realtime import socket_moved
 from crm.records.tables import VIEW_PARAMS, TableState, filtered
 from crm.records.types import Board, RecordType
@@ -208,13 +208,16 @@ def record_board(request: HttpRequest, record_type: RecordType) -> HttpResponse:
         # The socket element sits outside #board (see socket_moved): it follows the filters.
         "oob_socket": bool(request.htmx) and socket_moved(request, ignore=SOCKETLESS_PARAMS),
     }
+    if board.card_related is not None:  # join only what a card reads
+        rows = rows.select_related(None).select_related(*board.card_related)
     if shown is None:
-        context["groups"] = board.group_board(
-            queryset=rows, grouping=grouping, per_column=board.per_column
+        context["groups"] = groupings.group_board(
+            queryset=rows,
+            grouping=board.groupings[grouping],
+            value_field=board.value_field,
+            per_column=board.per_column,
         )
     else:
-        if board.card_related is not None:  # join only what a card reads
-            rows = rows.select_related(None).select_related(*board.card_related)
         columns = boards.build_board(
             workflow=shown.workflow,
             steps=shown.steps,

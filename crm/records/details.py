@@ -14,6 +14,9 @@ layout shows around them is computed here, the same way for every type:
 - Related records: ``crm`` knows nothing of leads, deals or activities (SPEC §4), so those apps
   register providers at start-up (``register_related`` from ``AppConfig.ready``); a person's or
   an organization's page lists what each provider returns for the user.
+- Panels: for the same reason, an app adds a panel to the main column of a type's page by
+  registering a template (``register_panel``), placed after the type's own panels. It renders
+  with the page's context and must not query: it loads its content lazily (``hx-get``).
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from crm import formatting, permissions
-from crm.htmx import region_only, render_page
+from crm import realtime as crm_realtime
+from crm.htmx import region_only
 from crm.records import merge as merging
 from crm.records import privacy as privacy_hooks
+from customfields.selectors import display_rows
 
 HISTORY_REGION = "history"  # the id of the history card; its toggle re-renders it alone
 HISTORY_LIMIT = 50
@@ -167,23 +172,14 @@ class Detail:
     related: list[RelatedSection] = field(default_factory=list)
     steps: list = field(default_factory=list)  # the workflow's steps, for the step track
     step: Any = None  # the current step
+    socket: str = ""  # the record's live socket (``/ws/<collection>/<id>/``), when it has one
+    panels: list[str] = field(default_factory=list)  # templates registered by other apps
 
-
-def workflow_detail(user, obj, *, kind: str, template: str, url: str, **parts) -> Detail:
-    """The ``Detail`` of a record in a workflow (a lead, a deal): its step track and current
-    step from its project, and the related sections registered for ``kind``."""
-    from wfm.selectors import step_list
-
-    project = obj.wfm_project
-    return Detail(
-        template=template,
-        kind=kind,
-        url=url,
-        related=related_sections(user, kind, obj),
-        steps=step_list(workflow=project.workflow),
-        step=project.current_step,
-        **parts,
-    )
+    @property
+    def region(self) -> str:
+        """The id of the element a save or a live change re-fetches (``records/detail.html``;
+        ``crm.records.realtime`` targets it by the same rule)."""
+        return f"{self.kind}-main"
 
 
 # --- history ---------------------------------------------------------------------------------
@@ -563,20 +559,75 @@ def _organization_people(user, organization) -> RelatedSection:
 register_related("organization", "people", _organization_people, order=10)
 
 
+# --- panels of other apps ------------------------------------------------------------------
+_PANELS: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+
+
+def register_panel(record_key: str, key: str, template: str, *, order: int = 100) -> None:
+    """Place ``template`` in the main column of the pages of ``record_key`` ("lead",
+    "person", "deal"), after the type's own panels (``records/_detail_main.html``). It is
+    included with the page's context (``obj``, ``detail``) and must not query the database:
+    the page's cost stays the same; the panel fetches its content itself (``hx-get`` on
+    ``load``), where the providing app checks what the user may see. Registering the same
+    ``key`` again replaces it."""
+    _PANELS[record_key][key] = (order, template)
+
+
+def detail_panels(record_key: str) -> list[str]:
+    return [template for _, template in sorted(_PANELS.get(record_key, {}).values())]
+
+
 # --- rendering -------------------------------------------------------------------------------
-def render_detail(
-    request: HttpRequest, template: str, context: dict, *, partial: str, record: models.Model
+def detail_page(
+    request: HttpRequest,
+    rt,
+    obj: models.Model,
+    *,
+    template: str,
+    actions: Actions,
+    history: History,
+    context: dict | None = None,
 ) -> HttpResponse:
-    """The page; its refresh region (``partial``) for HTMX; or the history card alone when
-    HTMX targets it (the "Show system changes" toggle). A page (not a region's refresh) is a
-    view of ``record`` for the privacy hooks (the access log of personal data)."""
+    """The page of one record of type ``rt`` (``crm.records.types.RecordType``), the same
+    for every type: ``template`` (the type's page) supplies its partials (badges, facts,
+    notices, field_rows, panels), ``records/detail.html`` the frame (live socket, presence,
+    the refresh region, the assistant's drawer). A record in a workflow (a lead, a deal) gets
+    its step track; every type gets its custom fields and the related sections registered for
+    its key. For HTMX: the refresh region alone (``records/_detail_main.html``), or the
+    history card alone when HTMX targets it (the "Show system changes" toggle). A page (not a
+    region's refresh) is a view of ``obj`` for the privacy hooks (the access log of personal
+    data)."""
+    from wfm.selectors import step_list  # crm reads workflows only for records that have one
+
+    user = request.user
+    kind = rt.key
+    detail = Detail(
+        template=template,
+        kind=kind,
+        url=rt.url("detail", obj.pk),
+        list_url=rt.url("list"),
+        list_label=rt.plural,
+        actions=actions,
+        history=history,
+        related=related_sections(user, kind, obj),
+        socket=crm_realtime.record_socket(kind, obj.pk),
+        panels=detail_panels(kind),
+    )
+    project = getattr(obj, "wfm_project", None)
+    if project is not None:
+        detail.steps, detail.step = step_list(workflow=project.workflow), project.current_step
+    context = {
+        "obj": obj,
+        "custom_fields": display_rows(kind, obj.custom_field_values),
+        "detail": detail,
+        **(context or {}),
+    }
     if not region_only(request):
-        privacy_hooks.viewed(request.user, record, channel="page")
-    elif request.htmx.target == HISTORY_REGION:
-        return render(
-            request, "records/_detail_history.html", {"history": context["detail"].history}
-        )
-    return render_page(request, template, context, partial=partial)
+        privacy_hooks.viewed(user, obj, channel="page")
+        return render(request, template, context)
+    if request.htmx.target == HISTORY_REGION:
+        return render(request, "records/_detail_history.html", {"history": history})
+    return render(request, "records/_detail_main.html", context)
 
 
 def merged_redirect(

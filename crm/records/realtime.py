@@ -10,7 +10,6 @@ An app describes its live records once and registers them::
         load=_lead,                       # the record with what cards and rows show
         payload_id="lead_id",             # the record's id in its events' payload
         changes={"lead.created": ["created"], "wfm.status_changed": ["step"], ...},
-        detail_region="#lead-main",       # what the detail page re-fetches
     )
 
     @handles(*LIVE.events)
@@ -37,7 +36,8 @@ Rendering, per surface (``RenderContext.surface``):
   columns) replaced in place; a new record matching the filters increments the "N new —
   refresh" bar (``#new-rows-bar``) instead of jumping in; a record lost from sight is deleted.
 - record (``/ws/<plural>/<id>/``): an element that makes the detail page re-fetch its region
-  (``detail_region``); a record that went away is replaced by a notice (the socket closes).
+  (``#<kind>-main``, ``records/detail.html``); a record that went away is replaced by a
+  notice (the socket closes).
 """
 
 from __future__ import annotations
@@ -146,7 +146,6 @@ class LiveRecords:
     load: Callable[[Any], Model | None]  # (pk) → the record as cards and rows show it, or None
     payload_id: str  # "lead_id"
     changes: Mapping[str, list[str]] = field(default_factory=dict)  # event → what it changed
-    detail_region: str = ""  # "#lead-main"; default "#<key>-main"
 
     @property
     def kind(self) -> str:
@@ -390,7 +389,7 @@ class LiveRecords:
                 'hx-target="{}" data-changed="{}"></div>',
                 self.kind,
                 reverse(self.rt.url_name("detail"), args=[pk]),
-                self.detail_region or f"#{self.kind}-main",
+                f"#{self.kind}-main",  # the detail page's region (crm.records.details.Detail)
                 ",".join(changed),
             ),
         )

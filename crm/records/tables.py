@@ -425,7 +425,8 @@ def record_bulk(request: HttpRequest, record_type: RecordType) -> HttpResponse:
     """Apply one bulk action to the checked rows, each through the record's own service."""
     rt = record_type
     user = request.user
-    actions = {a.key: a for a in rt.bulk_actions_for(user)}
+    # Actions with a form of their own (``url_name``) are not applied here.
+    actions = {a.key: a for a in rt.bulk_actions_for(user) if a.run is not None}
     if not actions:  # refused before the input is read: the role has no bulk actions at all
         raise PermissionDenied(f"You may not change {rt.noun_plural} in bulk.")
     form = BulkForm(

@@ -116,13 +116,29 @@ class ExportColumn:
 @dataclass(frozen=True)
 class BulkAction:
     """A bulk action offered to users for whom ``allowed(user)`` holds; ``run(by, obj,
-    data)`` is the record's own service call (``crm.bulk`` runs one transaction per row)."""
+    data)`` is the record's own service call (``crm.bulk`` runs one transaction per row).
 
-    key: str  # "assign" | "move" | "delete"
+    An action that needs a form first (the emails app's "Email…") has no ``run`` but a
+    ``url_name``: the bulk bar opens that view in the modal with the checked ids and the
+    table's filters, and the view does the rest."""
+
+    key: str  # "assign" | "move" | "delete" | another app's
     label: str
     verb: str  # "assigned"
     allowed: Callable[[Any], bool]
-    run: Callable[[Any, Any, dict], Any]
+    run: Callable[[Any, Any, dict], Any] | None = None
+    url_name: str = ""
+
+
+# Bulk actions an app offers on another app's records (``register_bulk_action``).
+_REGISTERED_BULK_ACTIONS: dict[str, dict[str, BulkAction]] = {}
+
+
+def register_bulk_action(record_key: str, action: BulkAction) -> None:
+    """Offer ``action`` on the table of ``record_key`` as well as the type's own (from the
+    registering app's ``AppConfig.ready``: ``crm`` and the record's app need not know it).
+    Registering the same key again replaces it."""
+    _REGISTERED_BULK_ACTIONS.setdefault(record_key, {})[action.key] = action
 
 
 def standard_bulk_actions(
@@ -156,6 +172,36 @@ def standard_bulk_actions(
     return tuple(actions)
 
 
+def _value_text(value, card) -> str:
+    return "None" if value is None else str(value)
+
+
+def _by_value(group) -> tuple:
+    """Columns of values a grouping does not list: by value, the empty one last."""
+    return (group.key is None, "" if group.key is None else group.key)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Read-only board columns by another field than the step (``?group=<key>`` of
+    ``Board.groupings``; ``crm.records.groupings`` builds them): leads by source, deals by
+    close month, either by assignee.
+
+    ``by``: the field (or expression) whose value makes a column. ``columns``: the
+    ``(value, label)`` columns always shown, in order, even empty (a source no lead came
+    from); other values found get a column each, labelled ``describe(value, a card of it)``
+    (an assignee's name read off the card's joined user: no query of its own) and placed
+    after them in ``order`` (a sort key of the column).
+    """
+
+    label: str  # the option of the board's "Columns by" switch
+    by: Any
+    columns: Callable[[], Sequence[tuple[Any, str]]] = tuple
+    describe: Callable[[Any, Any], str] = _value_text
+    order: Callable[[Any], Any] = _by_value
+    order_by: tuple[str, ...] = ("-created_at",)  # cards within a column
+
+
 @dataclass(frozen=True)
 class Board:
     """A kanban over the record's workflow steps (leads, deals)."""
@@ -170,8 +216,7 @@ class Board:
     reason_outcomes: tuple[str, ...] = ("lost",)  # steps whose moves ask for a reason
     per_column: int = 20
     order_by: tuple[str, ...] = ("-created_at",)
-    groupings: dict[str, tuple[str, str]] = field(default_factory=dict)  # read-only boards
-    group_board: Callable[..., list] | None = None  # (queryset=, grouping=, per_column=)
+    groupings: dict[str, Grouping] = field(default_factory=dict)  # read-only boards
     # The ``select_related`` paths a card reads (``None``: the list selector's joins).
     card_related: tuple[str, ...] | None = None
 
@@ -207,14 +252,18 @@ class Importing:
 
 @dataclass(frozen=True)
 class Editing:
-    """How the shared create / edit / delete views edit a record type (people and
-    organizations; leads and deals keep views of their own for qualification, conversion
-    and the pipeline)."""
+    """How the shared create / edit views (``crm.views.record_create``, ``record_edit``) edit
+    a record type. Leads and deals keep views of their own only for what is theirs:
+    qualification, conversion, the pipeline's won and lost."""
 
     form: type
     create: Callable[[Any, dict], Any]  # (by, data) → the new record
     update: Callable[[Any, Any, dict], Any]  # (by, obj, data) → the record
     form_kwargs: Callable[[Any], dict] = lambda user: {}  # the pickers a user may choose from
+    # A new record's prefilled values from the request ("New deal" of an organization's page
+    # sends ?organization=<id>).
+    initial: Callable[[Any], dict] = lambda request: {}
+    fields_template: str = "crm/_form_fields.html"  # the form's fields, in the modal or page
 
 
 @dataclass(frozen=True)
@@ -283,4 +332,5 @@ class RecordType:
         return self.importing is not None and self.can_add(user)
 
     def bulk_actions_for(self, user) -> list[BulkAction]:
-        return [a for a in self.bulk_actions if a.allowed(user)]
+        registered = _REGISTERED_BULK_ACTIONS.get(self.key, {}).values()
+        return [a for a in (*self.bulk_actions, *registered) if a.allowed(user)]

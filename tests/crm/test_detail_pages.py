@@ -10,6 +10,7 @@ import pytest
 from activities.models import Activity
 from crm import permissions
 from crm.errors import ValidationFailed
+from crm.records import registry
 from tests.activities.factories import ActivityFactory
 from tests.customfields.factories import CustomFieldFactory
 from tests.deals.factories import make_deal
@@ -157,6 +158,48 @@ def test_lead_refresh_renders_the_main_region_only(web, rep1):
     html = web(rep1).get(f"/leads/{lead.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in html and 'data-testid="record-header"' in html
     assert 'id="lead-main"' not in html and 'id="history"' in html
+
+
+# --- the frame every type shares (records/detail.html) -----------------------------------------
+def _record(kind: str, owner):
+    return {
+        "lead": lambda: LeadFactory(owner=owner),
+        "deal": lambda: make_deal(owner),
+        "person": lambda: PersonFactory(owner=owner),
+        "organization": lambda: OrganizationFactory(owner=owner),
+    }[kind]()
+
+
+COLLECTIONS = {
+    "lead": "leads",
+    "deal": "deals",
+    "person": "people",
+    "organization": "organizations",
+}
+
+
+@pytest.mark.parametrize("kind", ["lead", "deal", "person", "organization"])
+def test_every_record_page_has_the_same_frame_and_refresh_region(web, rep1, kind):
+    """One live socket and presence outside the region a save or a live change re-fetches
+    (``#<kind>-main``, the id crm.records.realtime targets), the assistant's drawer; a refresh
+    answers the region's content alone."""
+    obj = _record(kind, rep1)
+    url = registry.get(kind).url("detail", obj.pk)
+    client = web(rep1)
+    page = client.get(url).content.decode()
+    socket = f'ws-connect="/ws/{COLLECTIONS[kind]}/{obj.pk}/"'
+    assert page.count(socket) == 1 and page.count('data-testid="record-socket"') == 1
+    region = f'<div id="{kind}-main" hx-get="{url}"'
+    assert region in page and f'id="{kind}-refresh"' in page
+    assert (
+        page.index('id="presence"') < page.index(region) < page.index('data-testid="record-header"')
+    )
+    assert page.count('data-testid="ai-drawer-toggle"') == 1
+
+    refresh = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"{kind}-main")
+    html = refresh.content.decode()
+    assert "<html" not in html and 'data-testid="record-header"' in html
+    assert f'id="{kind}-main"' not in html and "ws-connect" not in html
 
 
 # --- deals -------------------------------------------------------------------------------------

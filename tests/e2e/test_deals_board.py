@@ -3,6 +3,9 @@ static/js/board.js against the live ASGI server."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
@@ -124,3 +127,73 @@ def test_a_long_column_loads_more_cards_on_scroll(page: Page, rep) -> None:
     expect(column(page, qualification).locator("[data-board-more]")).to_have_count(0)
     names = cards.evaluate_all("els => els.map(e => e.querySelector('a').textContent)")
     assert sorted(names) == [f"Bulk deal {n:02}" for n in range(24)]
+
+
+def _grouped_columns(page: Page) -> list[tuple[str, str, str]]:
+    """(label, count, total) of each column of the grouped board, as shown."""
+    sections = page.get_by_test_id("grouped-board").locator("section")
+    shown = sections.evaluate_all(
+        """sections => sections.map(s => [
+            s.getAttribute("aria-label"),
+            s.querySelector("[data-column-count]").textContent.trim(),
+            s.querySelector("[data-column-total]").textContent.trim(),
+        ])"""
+    )
+    return [tuple(column) for column in shown]
+
+
+@pytest.mark.browser
+def test_a_manager_regroups_the_deal_board_by_assignee_and_by_close_month(
+    page: Page, live_server_url
+) -> None:
+    UserFactory(username="salesboss", role=Role.MANAGER)
+    ana = UserFactory(username="ana", first_name="Ana", last_name="Alves", role=Role.SALES_REP)
+    ben = UserFactory(username="ben", first_name="Ben", last_name="Brook", role=Role.SALES_REP)
+
+    def deals() -> None:
+        for owner, name, amount, close in (
+            (ana, "Ana March", 1000, date(2031, 3, 10)),
+            (ana, "Ana April", 2500, date(2031, 4, 2)),
+            (ben, "Ben March", 400, date(2031, 3, 20)),
+        ):
+            make_deal(owner, name=name, amount=amount, assigned_to=owner, expected_close_date=close)
+        make_deal(ben, name="Nobody's", amount=100)
+
+    in_thread(deals)
+    login(page, "salesboss", PASSWORD)
+    page.locator("#main-nav").get_by_role("link", name="Deals", exact=True).click()
+    page.get_by_test_id("board-view").click()
+    expect(page.get_by_test_id("board")).to_be_visible()
+    switch = page.get_by_label("Columns by")
+
+    switch.select_option(label="Assignee (read-only)")
+    grouped = page.get_by_test_id("grouped-board")
+    expect(grouped.locator("section")).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"/deals/board/\?group=assignee$"))
+    assert _grouped_columns(page) == [
+        ("Unassigned", "1", "€100"),
+        ("Ana Alves", "2", "€3,500"),
+        ("Ben Brook", "1", "€400"),
+    ]
+    expect(grouped.locator("[data-move-url]")).to_have_count(0)  # read-only columns
+
+    switch.select_option(label="Close month (read-only)")
+    expect(grouped.get_by_role("region", name="March 2031")).to_be_visible()
+    assert _grouped_columns(page) == [
+        ("March 2031", "2", "€1,400"),
+        ("April 2031", "1", "€2,500"),
+        ("No close date", "1", "€100"),
+    ]
+    march = grouped.get_by_role("region", name="March 2031").locator("[data-deal-id] a")
+    expect(march).to_have_text(["Ana March", "Ben March"])  # soonest close first
+
+    # The grouping is in the address: a reload (or a shared link) shows the same columns.
+    page.reload()
+    expect(page.get_by_label("Columns by")).to_have_value("close_month")
+    assert [label for label, _, _ in _grouped_columns(page)][0] == "March 2031"
+
+    # And back to the steps, where cards can be dragged again.
+    page.get_by_label("Columns by").select_option(label="Step (drag to move)")
+    expect(page.get_by_test_id("grouped-board")).to_have_count(0)
+    expect(page.locator("[data-step-id]").first).to_be_visible()
+    expect(page.locator("[data-move-url]")).to_have_count(4)

@@ -108,3 +108,65 @@ def test_no_detail_page_scrolls_sideways_at_390_px(new_context) -> None:
             expect(page.get_by_test_id("score-panel")).to_contain_text("Company and domain")
         width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width <= inner, f"{path} is {width} px wide at {inner} px"
+
+
+@pytest.mark.browser
+def test_a_person_page_shows_who_else_views_it_and_another_users_edit_live(new_context) -> None:
+    """People share the detail frame of leads and deals: one socket, presence, and a change
+    made elsewhere re-reads the page's region in place."""
+    from tests.e2e.test_realtime import COUNT_SOCKETS, LIVE_MS, not_reloaded, open_page
+
+    rep = UserFactory(username="framerep", role=Role.SALES_REP, first_name="Rita", last_name="Rep")
+    UserFactory(username="framemgr", role=Role.MANAGER, first_name="Max", last_name="Manager")
+    person = PersonFactory(owner=rep, first_name="Ines", last_name="Gruber", job_title="Buyer")
+
+    rep_context = new_context()
+    rep_context.add_init_script(COUNT_SOCKETS)
+    login(rep_context.new_page(), "framerep", PASSWORD)
+    page = open_page(rep_context, f"/people/{person.pk}/", sockets=2)  # bell + record
+    expect(page.get_by_test_id("record-socket")).to_have_count(1)
+    expect(page.get_by_test_id("record-facts")).to_contain_text("Buyer")
+
+    manager_context = new_context()
+    manager_context.add_init_script(COUNT_SOCKETS)
+    login(manager_context.new_page(), "framemgr", PASSWORD)
+    manager = open_page(manager_context, f"/people/{person.pk}/", sockets=2)
+    expect(page.get_by_test_id("presence")).to_contain_text("Max Manager", timeout=LIVE_MS)
+
+    # The manager edits the job title through the Edit modal, as a person would.
+    manager.get_by_role("link", name="Edit").click()
+    modal = manager.locator("#modal-dialog")
+    modal.get_by_label("Job title").fill("Head of Purchasing")
+    modal.get_by_role("button", name="Save").click()
+    expect(manager.locator("#person-main [data-testid='record-facts']")).to_contain_text(
+        "Head of Purchasing"
+    )
+
+    # rep's open page re-read its region without a reload; the socket was not opened twice.
+    expect(page.locator("#person-main [data-testid='record-facts']")).to_contain_text(
+        "Head of Purchasing", timeout=LIVE_MS
+    )
+    assert not_reloaded(page)
+    assert page.evaluate("window.__wsOpen") == 2
+
+
+@pytest.mark.browser
+def test_a_deal_created_from_the_table_modal_opens_on_its_page(page: Page) -> None:
+    """Deals are created by the shared create view: the modal validates, then the deal exists
+    with what was typed."""
+    UserFactory(username="newdealmgr", role=Role.MANAGER)
+    OrganizationFactory(name="Modal Works GmbH")
+    login(page, "newdealmgr", PASSWORD)
+    page.get_by_role("link", name="Deals", exact=True).first.click()
+    page.get_by_role("link", name="New deal").first.click()
+    modal = page.locator("#modal-dialog")
+    modal.get_by_role("button", name="Save").click()
+    expect(modal.locator(".invalid-feedback")).to_contain_text("This field is required.")
+    modal.get_by_label("Name").fill("Modal Works – rollout")
+    modal.get_by_label("Amount").fill("12500")
+    modal.get_by_label("Organization").select_option(label="Modal Works GmbH")
+    modal.get_by_role("button", name="Save").click()
+    expect(page.locator("#toasts")).to_contain_text("Deal “Modal Works – rollout” created.")
+    page.get_by_role("link", name="Modal Works – rollout").first.click()
+    expect(page.locator("#deal-main [data-testid='record-facts']")).to_contain_text("€12,500")
+    expect(page.locator("#deal-main")).to_contain_text("Modal Works GmbH")

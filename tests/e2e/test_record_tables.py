@@ -9,15 +9,17 @@ the same FilterSet, so the two must agree row for row.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from crm.records import registry
 from crm.roles import Role
+from tests.customfields.factories import CustomFieldFactory
 from tests.e2e.helpers import in_thread, login
 from tests.factories import PASSWORD, OrganizationFactory, PersonFactory, UserFactory
 
@@ -33,6 +35,15 @@ SEARCH = {"lead": "Lead", "deal": "Deal", "person": "Last", "organization": "Org
 NAV = {"lead": "Leads", "deal": "Deals", "person": "People", "organization": "Organizations"}
 # A value to type into each kind of filter input that keeps some rows and drops others.
 NUMBER_VALUES = {"score_min": "40", "score_max": "60", "amount_min": "3000", "amount_max": "6000"}
+TEXT_VALUES = {"industry": "Software", "first_touch_source": "google"}
+# The custom field every record type gets (a dropdown), and its value on record n.
+CUSTOM_FIELD = "tier"
+TIERS = ["gold", "silver", "bronze"]
+
+
+def _tier(n: int) -> dict:
+    """Records 0, 3 gold, 1, 4 silver, the rest without a value."""
+    return {CUSTOM_FIELD: TIERS[n % 3]} if n % 3 < 2 else {}
 
 
 def _dataset(manager, rep) -> None:
@@ -42,6 +53,14 @@ def _dataset(manager, rep) -> None:
     from tests.leads.factories import LeadFactory
 
     today = date.today()
+    for entity_type in API:
+        CustomFieldFactory(
+            entity_type=entity_type,
+            name=CUSTOM_FIELD,
+            label="Tier",
+            type="dropdown",
+            options=TIERS,
+        )
     industries = ["Software", "Retail", "Energy"]
     orgs = [
         OrganizationFactory(
@@ -50,6 +69,7 @@ def _dataset(manager, rep) -> None:
             domain=f"org{n}.example",
             industry=industries[n % 3],
             size=["1-10", "11-50", "51-200"][n % 3],
+            custom_field_values=_tier(n),
         )
         for n in range(6)
     ]
@@ -62,6 +82,7 @@ def _dataset(manager, rep) -> None:
             phone=f"+1 555 010{n}",
             job_title=["CEO", "CTO", "Buyer"][n % 3],
             organization=orgs[n],
+            custom_field_values=_tier(n),
         )
     sources = [s for s, _ in Lead.Source.choices][:6]
     priorities = [p for p, _ in Lead.Priority.choices]
@@ -78,6 +99,8 @@ def _dataset(manager, rep) -> None:
             priority=priorities[n % 4],
             is_qualified=n % 2 == 0,
             estimated_close_date=today + timedelta(days=10 * n),
+            utm_source=["google", "newsletter", "linkedin"][n % 3],
+            custom_field_values=_tier(n),
         )
     for n in range(6):
         deal_create(
@@ -87,6 +110,7 @@ def _dataset(manager, rep) -> None:
             organization=orgs[n],
             expected_close_date=today + timedelta(days=7 * (6 - n)),
             assigned_to=rep if n % 2 else None,
+            custom_field_values=_tier(n),
         )
 
 
@@ -298,3 +322,147 @@ def test_table_journey(kind, people, live_server_url, page):
         bar.locator('button[value="delete"]').click()
         expect(page.locator("#toasts")).to_contain_text(f"{len(rows)} deleted")
         expect(page.locator("#rows")).to_contain_text(f"No {rt.noun_plural} match these filters")
+
+
+# --- one journey per filter kind ----------------------------------------------------------------
+
+# The kinds of filter input a record type's description may have (``crm.records.types.Filter``)
+# and, last, a custom field's (``cf_<name>``, from ``customfields``).
+KINDS = ("select", "multi", "user", "boolean", "number", "date", "text")
+SELECTS = {"select", "multi", "user", "boolean"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One filter input to journey with: its kind, URL parameter, input and a value to set."""
+
+    kind: str
+    param: str
+    input_id: str
+    value: str
+    is_select: bool
+    more: bool
+
+
+def _candidates(page, f) -> list[str]:
+    """Values to try in filter ``f``: its options, or typed values that may keep rows."""
+    if f.kind in SELECTS:
+        return [
+            v
+            for v in page.locator(f"#f-{f.param} option").evaluate_all("os => os.map(o => o.value)")
+            if v
+        ]
+    if f.kind == "number":
+        return [NUMBER_VALUES.get(f.param, "1")]
+    if f.kind == "date":
+        today = date.today()
+        return [(today + timedelta(days=d)).isoformat() for d in (15, -1, 60)]
+    return [TEXT_VALUES.get(f.param, "Software")]
+
+
+def _probes(page, base: str, kind: str) -> list[Probe]:
+    """For each filter kind the record type has, the first filter and value that keep some
+    rows (and, where one does, drop others), found through the API; then the custom field."""
+    rt = registry.get(kind)
+    total = len(_api_ids(page, base, kind, ""))
+
+    def pick(filters) -> tuple | None:
+        """The first filter and value that drop some rows (the saved view must keep them
+        out), else the first that keeps any; None when none does."""
+        fallback = None
+        for f in filters:
+            for value in _candidates(page, f):
+                kept = len(_api_ids(page, base, kind, urlencode({f.param: value})))
+                if 0 < kept < total:
+                    return f, value
+                if kept and fallback is None:
+                    fallback = f, value
+        return fallback
+
+    probes = []
+    for filter_kind in KINDS:
+        found = pick(f for f in rt.filters if f.kind == filter_kind)
+        if found:
+            f, value = found
+            probes.append(Probe(f.kind, f.param, f"f-{f.param}", value, f.kind in SELECTS, f.more))
+    param = f"cf_{CUSTOM_FIELD}"
+    probes.append(Probe("custom field", param, f"f-cf-{CUSTOM_FIELD}", TIERS[0], True, True))
+    present = {f.kind for f in rt.filters}
+    assert [p.kind for p in probes] == [k for k in KINDS if k in present] + ["custom field"]
+    return probes
+
+
+def _open_table(page, kind: str) -> None:
+    page.locator("#main-nav").get_by_role("link", name=NAV[kind], exact=True).click()
+    page.wait_for_selector(f'table[data-table="{kind}"]')
+    _settle(page)
+
+
+def _assert_clean(page) -> None:
+    """Every parameter once, none empty, and no filter refused."""
+    _assert_each_param_once(page)
+    assert page.locator("text=not valid").count() == 0, page.url
+    assert page.locator("text=could not be applied").count() == 0, page.url
+
+
+@pytest.mark.parametrize("kind", ["lead", "deal", "person", "organization"])
+def test_each_filter_kind_composes_with_a_sort_and_a_saved_view(
+    kind, people, live_server_url, page
+):
+    """Per filter kind (select, user, boolean, number, date, text, custom field; those the
+    type has): filter, sort by a header, save the view, reload, reopen it from the menu: the
+    same rows, each URL parameter once, no "not valid"."""
+    manager, _ = people
+    login(page, manager.username, PASSWORD)
+    _open_table(page, kind)
+    probes = _probes(page, live_server_url, kind)
+    keys = page.locator("th[data-sort]").evaluate_all("hs => hs.map(h => h.dataset.sort)")
+
+    for n, probe in enumerate(probes):
+        _open_table(page, kind)
+        field = page.locator(f"#{probe.input_id}")
+        if probe.more and not field.is_visible():
+            page.get_by_test_id("more-filters-toggle").click()
+        if probe.is_select:
+            field.select_option(probe.value)
+        else:
+            field.fill(probe.value)
+            field.dispatch_event("change")
+        _wait_param(page, probe.param, probe.value)
+        _settle(page)
+        assert _row_ids(page), f"{probe.kind}: {page.url}"
+
+        # Sort by a header (a different one per kind), as a click toggles it.
+        key = keys[n % len(keys)]
+        header = page.locator(f'th[data-sort="{key}"]')
+        was = header.get_attribute("aria-sort")
+        direction = "descending" if was == "ascending" else "ascending"
+        header.locator("a").click()
+        page.wait_for_selector(f'th[data-sort="{key}"][aria-sort="{direction}"]')
+        _assert_rows_match_api(page, live_server_url, kind)
+        params = dict(_params(page))
+        assert params[probe.param] == probe.value
+        assert params["ordering"] == (key if direction == "ascending" else f"-{key}")
+        _assert_clean(page)
+        rows, url = _row_ids(page), page.url
+
+        name = f"By {probe.kind}"
+        page.get_by_test_id("saved-views").click()
+        page.locator('input[name="view_name"]').fill(name)
+        page.locator('#save-view-form button[type="submit"]').click()
+        page.wait_for_selector(f"text=View “{name}” saved.")
+        assert page.url == url
+
+        page.reload()
+        _settle(page)
+        assert page.url == url and _row_ids(page) == rows, probe.kind
+        _assert_clean(page)
+
+        _open_table(page, kind)
+        page.get_by_test_id("saved-views").click()
+        page.get_by_test_id("saved-view-link").filter(has_text=name).click()
+        page.wait_for_selector(f'th[data-sort="{key}"][aria-sort="{direction}"]')
+        _settle(page)
+        assert _row_ids(page) == rows, probe.kind
+        assert sorted(_params(page)) == sorted(parse_qsl(urlsplit(url).query)), probe.kind
+        _assert_clean(page)

@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 
 import pytest
 
@@ -157,8 +158,10 @@ def test_create_in_modal_and_duplicate_flag(web, rep1):
         {"name": "New one", "source": "web", "priority": "medium", "currency": "EUR"},
         HTTP_HX_REQUEST="true",
     )
-    assert response.status_code == 204 and "leadCreated" in response["HX-Trigger"]
-    assert Lead.objects.filter(name="New one", owner=rep1).exists()
+    assert response.status_code == 204
+    lead = Lead.objects.get(name="New one", owner=rep1)
+    created = json.loads(response["HX-Trigger"])["recordCreated"]
+    assert created == {"kind": "lead", "id": str(lead.pk), "url": f"/leads/{lead.pk}/"}
 
 
 def test_invalid_create_keeps_input_and_shows_errors(web, rep1):

@@ -154,7 +154,7 @@ def test_deal_page_refetches_on_a_move(rt, rep1, manager):
         socket = await rt.connect(f"/ws/deals/{deal.pk}/", rep1)
         await db(deal_services.deal_transition)(by=manager, deal=deal, to_step=target)
         html = await receive_until(socket, is_refresh)
-        assert f'hx-get="/deals/{deal.pk}/"' in html and 'hx-target="#deal-detail"' in html
+        assert f'hx-get="/deals/{deal.pk}/"' in html and 'hx-target="#deal-main"' in html
 
     run(scenario, rt)
 
