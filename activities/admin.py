@@ -201,7 +201,7 @@ class AutomationRunAdmin(admin.ModelAdmin):
 class StepInline(admin.TabularInline):
     model = SequenceStep
     extra = 1
-    fields = ("order", "delay_days", "activity_type", "subject", "body")
+    fields = ("order", "delay_days", "kind", "activity_type", "subject", "body", "email_template")
 
 
 @admin.register(Sequence)

@@ -223,7 +223,15 @@ class SequenceStepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SequenceStep
-        fields = ["order", "delay_days", "activity_type", "subject", "body"]
+        fields = [
+            "order",
+            "delay_days",
+            "kind",
+            "activity_type",
+            "subject",
+            "body",
+            "email_template",
+        ]
         read_only_fields = fields
 
 

@@ -35,6 +35,7 @@ from activities.models import (
     AutomationCondition,
     AutomationRule,
     AutomationRun,
+    subject_kind_of,
 )
 from crm import assignment
 from crm.errors import DomainError
@@ -610,7 +611,7 @@ def run_rules(event: Event) -> list[AutomationRun]:
     )
     if not rules:
         return []
-    kind = event.name.split(".")[0]
+    kind = subject_kind_of(event.name)
     subject = load_subject(kind, event.payload or {})
     if subject is None:
         return []

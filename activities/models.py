@@ -237,6 +237,16 @@ class AssignmentRule(TimestampedModel):
 # --- automation rules ----------------------------------------------------------------------------
 # Events a rule can be triggered by: those about one lead, deal, activity, person or organization.
 TRIGGER_EVENTS = tuple(sorted(n for n in EVENT_NAMES if n.split(".")[0] != "wfm"))
+# Events named after something that is not a record kind, and the kind of record they are
+# about: ``email.received`` carries its email activity (which links the lead, person, deal).
+EVENT_SUBJECT_KINDS = {"email": "activity"}
+
+
+def subject_kind_of(event_name: str) -> str:
+    """The kind of record an event is about: ``lead``, ``deal``, ``activity``, ``person`` or
+    ``organization`` (its name's first word, or what ``EVENT_SUBJECT_KINDS`` maps it to)."""
+    kind = event_name.split(".")[0]
+    return EVENT_SUBJECT_KINDS.get(kind, kind)
 
 
 class AutomationRule(TimestampedModel):
@@ -276,7 +286,7 @@ class AutomationRule(TimestampedModel):
     @property
     def subject_kind(self) -> str:
         """``lead``, ``deal``, ``activity``, ``person`` or ``organization``."""
-        return self.trigger.split(".")[0]
+        return subject_kind_of(self.trigger)
 
 
 class AutomationCondition(models.Model):
@@ -446,6 +456,13 @@ class Sequence(TimestampedModel):
 
 
 class SequenceStep(models.Model):
+    """One step of a sequence: plan an activity for the lead's assignee, or send an email from
+    a template (run by the emails app: ``activities.services.register_step_runner``)."""
+
+    class Kind(models.TextChoices):
+        ACTIVITY = "activity", "Plan an activity"
+        EMAIL = "email", "Send an email from a template"
+
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveIntegerField(default=0)
     delay_days = models.PositiveSmallIntegerField(
@@ -453,11 +470,25 @@ class SequenceStep(models.Model):
         validators=[MaxValueValidator(365)],
         help_text="Days after the previous step (the first: after enrolment).",
     )
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.ACTIVITY)
     activity_type = models.CharField(
         max_length=20, choices=Activity.Type, default=Activity.Type.TASK
     )
-    subject = models.CharField(max_length=255, help_text="Placeholders such as {lead.name}.")
+    subject = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Placeholders such as {lead.name}. An email step takes its template's.",
+    )
     body = models.TextField(blank=True, help_text="The activity's notes; placeholders allowed.")
+    email_template = models.ForeignKey(
+        "emails.EmailTemplate",
+        null=True,
+        blank=True,
+        # A deleted template leaves the step in place; it is skipped (and says why).
+        on_delete=models.SET_NULL,
+        related_name="sequence_steps",
+        help_text="What an email step sends (marketing mail, to the lead's address).",
+    )
 
     class Meta:
         ordering = ["order", "pk"]
@@ -466,13 +497,26 @@ class SequenceStep(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sequence} · step {self.order}: {self.subject}"
+        what = self.subject
+        if self.kind == self.Kind.EMAIL:
+            what = f"email “{self.email_template}”" if self.email_template_id else "email"
+        return f"{self.sequence} · step {self.order}: {what}"
 
     def clean(self) -> None:
         from activities.automation import check_template
 
         errors = {}
+        if self.kind == self.Kind.EMAIL:
+            # An email step contacts the lead as an email activity does (the consent gate of
+            # contact steps reads the type).
+            self.activity_type = Activity.Type.EMAIL
+            if self.email_template_id is None:
+                errors["email_template"] = ["Choose the template an email step sends."]
+        elif not (self.subject or "").strip():
+            errors["subject"] = ["This field is required."]
         for name in ("subject", "body"):
+            if name in errors:
+                continue
             try:
                 check_template(getattr(self, name), kinds={"lead"})
             except ValidationError as exc:

@@ -172,7 +172,7 @@ def activity_create(
     deal=None,
     person: Person | None = None,
     organization: Organization | None = None,
-    is_system_activity: bool = False,
+    is_system_activity: bool | None = None,
     metadata: Mapping[str, Any] | None = None,
     inherit_links: bool = True,
 ) -> Activity:
@@ -181,7 +181,9 @@ def activity_create(
     ``is_done`` None: decided by the type (``_default_done``). ``assigned_to`` defaults to
     ``by`` for people (nobody for the system). Empty links are filled from the main record's
     (``inherit_links``). Logging a non-system activity on a lead moves its
-    ``last_activity_at``. Emits ``activity.created``.
+    ``last_activity_at``. Emits ``activity.created``. ``is_system_activity`` None: whether
+    ``by`` is the system user; False for what the system only records for a contact (a
+    received email), which counts like anything the contact did.
     """
     crm_services.require_perm(by, "activities.add_activity", "You may not create activities.")
     links = {"lead": lead, "deal": deal, "person": person, "organization": organization}
@@ -207,7 +209,7 @@ def activity_create(
         direction=direction or "",
         outcome=(outcome or "").strip(),
         assigned_to=assigned_to,
-        is_system_activity=is_system_activity or system,
+        is_system_activity=system if is_system_activity is None else is_system_activity,
         metadata=dict(metadata or {}),
         created_by=by,
         **links,
@@ -617,6 +619,23 @@ def _step_skip_reason(lead, step: SequenceStep) -> str:
     return next((reason for gate in _step_gates if (reason := gate(lead=lead, step=step))), "")
 
 
+# How steps of another kind than "plan an activity" run (a registry the apps above fill at
+# start-up: the emails app sends a template). ``runner(enrollment=, lead=, step=)`` does the
+# step and returns "", or returns why it was skipped; a skipped step counts as done.
+_step_runners: dict[str, Callable[..., str]] = {}
+
+
+def register_step_runner(kind: str, runner: Callable[..., str]) -> None:
+    _step_runners[kind] = runner
+
+
+def _run_step(enrollment: SequenceEnrollment, lead, step: SequenceStep) -> str:
+    runner = _step_runners.get(step.kind)
+    if runner is None:
+        return f"no runner for {step.get_kind_display().lower()} steps"
+    return runner(enrollment=enrollment, lead=lead, step=step)
+
+
 def sequence_advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Run the due step of each active enrolment (beat, every 5 minutes). One step per
     enrolment per call: a late beat catches up step by step, never in a burst."""
@@ -633,8 +652,9 @@ def sequence_advance_due(*, now: datetime | None = None, limit: int = 500) -> in
 
 @transaction.atomic
 def _advance(enrollment_id: int, *, now: datetime) -> bool:
-    """Create the due step's activity and schedule the next one, under the enrolment's lock
-    (so two workers never create one step twice)."""
+    """Run the due step (create its activity, or its kind's runner: send its email) and
+    schedule the next one, under the enrolment's lock (so two workers never run one step
+    twice)."""
     enrollment = (
         SequenceEnrollment.objects.select_for_update(of=("self",))
         .select_related("sequence", "lead__wfm_project__current_step__status", "lead__assigned_to")
@@ -648,7 +668,7 @@ def _advance(enrollment_id: int, *, now: datetime) -> bool:
     if closed:
         _stop(enrollment, reason=closed)
         return False
-    steps = list(enrollment.sequence.steps.order_by("order", "pk"))
+    steps = list(enrollment.sequence.steps.select_related("email_template").order_by("order", "pk"))
     if enrollment.steps_done >= len(steps):
         _finish(enrollment, now)
         return False
@@ -658,15 +678,9 @@ def _advance(enrollment_id: int, *, now: datetime) -> bool:
     context = {"lead": lead}
     assignee = lead.assigned_to or lead.owner
     skipped = _step_skip_reason(lead, step)
-    if skipped:
-        logger.info(
-            "Sequence %s, enrolment %s: step %s skipped (%s)",
-            enrollment.sequence_id,
-            enrollment.pk,
-            step.order,
-            skipped,
-        )
-    if not skipped and not (
+    if not skipped and step.kind != SequenceStep.Kind.ACTIVITY:
+        skipped = _run_step(enrollment, lead, step)
+    elif not skipped and not (
         Activity.objects.filter(
             lead_id=lead.pk,
             metadata__enrollment=enrollment.pk,
@@ -689,6 +703,14 @@ def _advance(enrollment_id: int, *, now: datetime) -> bool:
                 "sequence_step": step.order,
             },
             lead=lead,
+        )
+    if skipped:
+        logger.info(
+            "Sequence %s, enrolment %s: step %s skipped (%s)",
+            enrollment.sequence_id,
+            enrollment.pk,
+            step.order,
+            skipped,
         )
     enrollment.steps_done += 1
     if enrollment.steps_done >= len(steps):

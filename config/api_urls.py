@@ -10,6 +10,7 @@ from crm import api as crm_api
 from customfields import api as cf_api
 from deals import api as deals_api
 from duplicates import api as duplicates_api
+from emails import api as emails_api
 from leads import api as leads_api
 from leads.capture import api as capture_api
 from leads.scoring_api import LeadRescoreView
@@ -32,6 +33,7 @@ activities_api.register(router)
 router.register("deals", deals_api.DealViewSet, basename="deal")
 router.register("imports", crm_api.ImportViewSet, basename="import")
 router.register("ai/conversations", aiagent_api.ConversationViewSet, basename="ai-conversation")
+emails_api.register(router)
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "channels",
     "csp",
     "axes",
+    "anymail",
     "crm",
     "wfm",
     "customfields",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "aiagent",
     "privacy",
     "duplicates",
+    "emails",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +99,7 @@ TEMPLATES = [
                 "customfields.context_processors.navigation",
                 "leads.context_processors.navigation",
                 "duplicates.context_processors.navigation",
+                "emails.context_processors.navigation",
             ],
         },
     }
@@ -323,6 +326,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # In development whitenoise serves straight from the app and project static folders.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Uploaded files (email attachments): private, never served as static files.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -501,3 +507,51 @@ if RETENTION_DISQUALIFIED_LEAD_DAYS < 0 or RETENTION_INACTIVE_PERSON_DAYS < 0:
         "RETENTION_DISQUALIFIED_LEAD_DAYS and RETENTION_INACTIVE_PERSON_DAYS must be 0 (off) "
         "or a number of days."
     )
+
+# --- Email (issue 20: emails app) --------------------------------------------------------------
+# How mail leaves, first match wins: EMAIL_BACKEND named outright; a provider through anymail
+# (EMAIL_PROVIDER, its credentials in the ANYMAIL JSON object); SMTP from EMAIL_URL
+# (smtp://user:password@host:587/?tls=True) or EMAIL_HOST; else the embedded default, which
+# stores every message instead of sending it (the Admins' "Sent mail" page shows them).
+EMAIL_PROVIDER = env.str("EMAIL_PROVIDER", default="").strip().lower()
+ANYMAIL = env.json("ANYMAIL", default={})
+if not isinstance(ANYMAIL, dict):
+    raise ImproperlyConfigured("ANYMAIL must be a JSON object of anymail settings.")
+if env.str("ANYMAIL_WEBHOOK_SECRET", default=""):
+    ANYMAIL["WEBHOOK_SECRET"] = env.str("ANYMAIL_WEBHOOK_SECRET")
+EMAIL_STORED_BACKEND = "emails.backends.StoredEmailBackend"
+if EMAIL_PROVIDER:
+    import importlib.util
+
+    if importlib.util.find_spec(f"anymail.backends.{EMAIL_PROVIDER}") is None:
+        raise ImproperlyConfigured(f"EMAIL_PROVIDER {EMAIL_PROVIDER!r} is not an anymail ESP.")
+    _email_backend = f"anymail.backends.{EMAIL_PROVIDER}.EmailBackend"
+elif env.str("EMAIL_URL", default=""):
+    _email_config = env.dj_email_url("EMAIL_URL")
+    _email_backend = _email_config.pop("EMAIL_BACKEND")
+    globals().update(_email_config)  # EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_USE_TLS…
+elif env.str("EMAIL_HOST", default=""):
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=EMAIL_PORT == 465)
+    _email_backend = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    _email_backend = EMAIL_STORED_BACKEND
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=_email_backend)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds per SMTP operation
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PipeCRM <crm@pipecrm.localhost>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Mail to this address from an unknown sender becomes a lead (email-to-lead).
+EMAIL_CAPTURE_ADDRESS = env.str("EMAIL_CAPTURE_ADDRESS", default="leads@pipecrm.localhost")
+EMAIL_MAX_ATTACHMENT_BYTES = env.int("EMAIL_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
+# Opens and clicks from the provider's tracking events are recorded only when this is on.
+EMAIL_TRACK_OPENS = env.bool("EMAIL_TRACK_OPENS", default=False)
+# Where the embedded backend stores messages (default storage, below MEDIA_ROOT).
+EMAIL_STORED_PATH = env.str("EMAIL_STORED_PATH", default="email/sent")
+# Absolute address of the app, for links in mail (the unsubscribe link): no request there.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+if EMAIL_MAX_ATTACHMENT_BYTES < 1:
+    raise ImproperlyConfigured("EMAIL_MAX_ATTACHMENT_BYTES must be at least 1.")

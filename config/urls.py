@@ -24,6 +24,7 @@ urlpatterns = [
     path("privacy/", include("privacy.urls")),
     path("duplicates/", include("duplicates.urls")),
     path("", include("leads.capture.urls")),  # /settings/capture-forms/…, /f/<slug>/
+    path("", include("emails.urls")),  # /settings/email-templates/…, /email/…
 ]
 
 handler400 = "crm.rest.bad_request"

@@ -64,6 +64,10 @@ EVENT_NAMES = frozenset(
         "organization.created",
         "organization.updated",
         "organization.merged",
+        # Mail received on a record (issue 20: emails.inbound), a reply or a new inquiry. Its
+        # record is its email activity (payload ``activity_id``), which links the lead,
+        # person or deal: automation reacts to it as to an activity.
+        "email.received",
     }
 )
 

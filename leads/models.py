@@ -55,6 +55,7 @@ class Lead(TimestampedModel, SoftDeleteModel, MergeableModel):
         SOCIAL = "social", "Social media"
         PARTNER = "partner", "Partner"
         ADVERTISING = "advertising", "Advertising"
+        EMAIL = "email", "Email"  # mail to the capture address (emails.inbound)
         IMPORT = "import", "Import"
         OTHER = "other", "Other"
 

@@ -36,7 +36,13 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from activities.models import Activity, AutomationRun, SequenceEnrollment, WebhookDelivery
+from activities.models import (
+    Activity,
+    AutomationRun,
+    SequenceEnrollment,
+    SequenceStep,
+    WebhookDelivery,
+)
 from aiagent.models import Conversation, Message, Proposal, ToolCall
 from crm import permissions
 from crm import services as crm_services
@@ -57,6 +63,7 @@ from customfields.models import FieldType
 from customfields.selectors import definitions_for
 from deals.models import Deal
 from duplicates.services import records_forget
+from emails.models import EmailAttachment, EmailMessage, EmailThread
 from leads.models import Lead, TouchPoint
 from privacy.models import AccessLogEntry, Consent, RecordType
 from privacy.scrubbing import Scrubber, scrub_rows, strip_query, text_fields
@@ -109,7 +116,13 @@ SCANNED_MODELS: tuple[tuple[type[models.Model], tuple[str, ...]], ...] = (
     (StatusHistory, ("reason",)),
     (Deal, ("name", "lost_reason", "custom_field_values")),
     (Consent, ("evidence",)),
+    (EmailThread, ("subject",)),
+    (EmailMessage, ("subject", "from_name", "from_address", "to", "cc", "bcc", "text_body")),
 )
+
+# What a message keeps once its record is anonymized: when, which way, its status and its
+# thread; the words and the files are the person's and go.
+MAIL_FIELDS = ("subject", "from_name", "from_address", "to", "cc", "bcc")
 
 
 # --- permissions ---------------------------------------------------------------------------------
@@ -272,6 +285,23 @@ def _erase_activities(queryset, scrubber: Scrubber, erasure: Erasure) -> None:
     )
 
 
+def _erase_mail(threads, scrubber: Scrubber, erasure: Erasure) -> None:
+    """The mail on an anonymized record (issue 20): bodies emptied, attachments deleted with
+    their files, subjects, names and addresses scrubbed. The suppression list
+    (``EmailAddressStatus``) keeps a bounced or unsubscribed address: it exists so that the
+    address is never mailed again."""
+    messages = EmailMessage.objects.filter(thread__in=threads)
+    attachments = EmailAttachment.objects.filter(message__in=messages)
+    files = [(a.file.storage, a.file.name) for a in attachments.only("pk", "file") if a.file]
+    erasure.rows += attachments.delete()[0]
+    # The files go once the rows are gone for good (a rolled-back erasure keeps both).
+    transaction.on_commit(lambda: [storage.delete(name) for storage, name in files])
+    erasure.rows += scrub_rows(
+        messages, scrubber, fields=MAIL_FIELDS, set_values={"text_body": "", "html_body": ""}
+    )
+    erasure.rows += scrub_rows(threads, scrubber, fields=("subject",))
+
+
 def _erase_lead(lead: Lead, scrubber: Scrubber, erasure: Erasure, *, now, by=None) -> None:
     """Erase the lead's own rows (the record, history, activities, touch points, AI insights,
     deals it became, workflow moves). The database-wide scan is the caller's."""
@@ -323,6 +353,7 @@ def _erase_lead(lead: Lead, scrubber: Scrubber, erasure: Erasure, *, now, by=Non
         touch.landing_page = strip_query(touch.landing_page)
     TouchPoint.objects.bulk_update(touches, ["referrer_url", "landing_page"], batch_size=500)
     _erase_activities(Activity.objects.filter(lead=lead), scrubber, erasure)
+    _erase_mail(EmailThread.objects.filter(lead=lead), scrubber, erasure)
     erasure.rows += scrub_rows(
         StatusHistory.objects.filter(project_id=lead.wfm_project_id), scrubber, fields=("reason",)
     )
@@ -487,6 +518,7 @@ def person_anonymize(
             Person.history.model.objects.filter(id=record.pk), scrubber, set_values=fixed
         )
     _erase_activities(Activity.objects.filter(person=person), scrubber, erasure)
+    _erase_mail(EmailThread.objects.filter(person=person), scrubber, erasure)
     _erase_deals(Deal.all_objects.filter(person=person), scrubber, erasure)
     erasure.records.append(f"person {person.pk}")
     erasure.rows += records_forget(record_type="person", ids=[r.pk for r in (person, *twins)])
@@ -653,7 +685,8 @@ def sequence_step_gate(*, lead: Lead, step) -> str:
 
     if not settings.SEQUENCES_REQUIRE_MARKETING_CONSENT:
         return ""
-    if step.activity_type not in CONTACT_STEP_TYPES:
+    sends_email = step.kind == SequenceStep.Kind.EMAIL  # whatever its activity type says
+    if step.activity_type not in CONTACT_STEP_TYPES and not sends_email:
         return ""
     if lead.anonymized_at is not None:
         return "the lead is anonymized"

@@ -20,6 +20,7 @@ def install_reference_data() -> None:
     from crm.roles import sync_roles
     from crm.schedules import install_crm_schedules
     from deals.defaults import install_lost_reasons
+    from emails.schedules import install_email_schedules
     from leads.scoring.defaults import install_scoring_defaults
     from privacy.schedules import install_privacy_schedules
     from wfm.defaults import install_defaults
@@ -31,6 +32,7 @@ def install_reference_data() -> None:
     install_activity_schedules(apps)
     install_scoring_defaults(apps)
     install_privacy_schedules(apps)
+    install_email_schedules(apps)
 
 
 @pytest.fixture(autouse=True)

@@ -40,6 +40,7 @@ def default_source_values() -> dict[str, int]:
         "partner": 90,
         "event": 80,
         "web": 70,
+        "email": 70,  # wrote to the capture address of its own accord, like a web form
         "email_campaign": 60,
         "social": 50,
         "advertising": 50,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -32,9 +33,12 @@ from aiagent.models import Conversation, Proposal
 from crm import permissions, tokens
 from crm.models import ImportJob, Notification, SavedView, User
 from duplicates.models import DuplicateCandidate
+from emails.models import EmailAttachment
+from emails.services import unsubscribe_token
 from tests.activities.factories import ActivityFactory
 from tests.customfields.factories import CustomFieldFactory
 from tests.deals.factories import make_deal
+from tests.emails.factories import EmailMessageFactory, EmailTemplateFactory, EmailThreadFactory
 from tests.factories import OrganizationFactory, PersonFactory
 from tests.leads.factories import CaptureFormFactory, LeadFactory
 from wfm.models import Workflow
@@ -169,6 +173,9 @@ class Entry:
     query: Callable[[World, str], str] | None = None  # what the URL takes after "?"
     body: Callable[[World, str], dict] | None = None  # what a write sends (default: nothing)
     ids: tuple[tuple[str, str], ...] = ()  # (kwarg, subject) of ids naming something else
+    # The record type of a URL's <kind> and <pk> when its subject is something on the record
+    # (an email message: /email/record/lead/<lead>/messages/<message>/…); the same scenario.
+    kind: str | None = None
 
     def cases(self) -> tuple[str, ...]:
         if self.scenarios:
@@ -192,6 +199,9 @@ SUBJECT_SCENARIOS = {
     "sequence": (ANY,),
     "webhook": (ANY,),
     "workflow": (ANY,),
+    "email_template": (ANY,),
+    "unsubscribe": (ANY,),
+    "sent_mail": (ANY,),
 }
 
 POST_ONLY = status(405)  # GET of a write-only URL, for every signed-in role (asked once)
@@ -482,6 +492,55 @@ EXPECTED: dict[str, Entry] = {
     "capture:rotate_key": write_only("capture_form", roles(MANAGES, PASS)),
     "capture:delete": write_only("capture_form", roles(MANAGES, PASS)),
     "capture:page": Entry(subject="capture_page", get=everyone(), post=status(PASS), anonymous=200),
+    # --- email (issue 20): messages follow their record; templates are read by everyone and
+    # written by managers; sending needs change access to the record named in the body.
+    "email-list": Entry(
+        subject="lead",
+        get=everyone(),
+        post=change(),
+        anonymous=401,
+        body=lambda w, sc: {"lead": str(w.id_of("lead", sc))},
+    ),
+    "email-detail": api_record("email_message"),
+    "email-cancel": api_action("email_message", change()),  # a sent message: 409 (PASS)
+    "email-preview": api_action(None, status(PASS)),
+    "email-template-list": Entry(get=everyone(), post=roles(MANAGES, PASS), anonymous=401),
+    "email-template-detail": Entry(
+        subject="email_template",
+        get=everyone(),
+        patch=roles(MANAGES, PASS),
+        delete=roles(MANAGES, PASS),
+        anonymous=401,
+    ),
+    "emails:template_list": Entry(get=roles(MANAGES)),
+    "emails:template_create": Entry(get=roles(MANAGES), post=roles(MANAGES, PASS)),
+    "emails:template_preview": write_only(None, roles(MANAGES, PASS)),
+    "emails:template_edit": Entry(
+        subject="email_template", get=roles(MANAGES), post=roles(MANAGES, PASS)
+    ),
+    "emails:template_deactivate": write_only("email_template", roles(MANAGES, PASS)),
+    # "Sent mail" exists only in DEBUG or with the stored backend (tests: neither).
+    "emails:sent_mail": Entry(get=status(404)),
+    "emails:sent_mail_detail": Entry(subject="sent_mail", get=status(404)),
+    # Public: the signed token in the link is the authority (one-click POST, RFC 8058).
+    "emails:unsubscribe": Entry(
+        subject="unsubscribe", get=everyone(), post=status(PASS), anonymous=200
+    ),
+    # The provider's webhooks: no EMAIL_PROVIDER in the tests, so no such page for anyone.
+    "emails:inbound_webhook": Entry(get=status(404), post=status(404), anonymous=404),
+    "emails:tracking_webhook": Entry(get=status(404), post=status(404), anonymous=404),
+    # Email on record pages: the card follows the record's visibility; writing from it needs
+    # change access to the record (emails.services.check_sender); bulk email is managers'.
+    "emails:record_card": Entry(subject="lead", get=view()),
+    "emails:compose": Entry(subject="lead", get=change(200), post=change()),
+    "emails:compose_template": Entry(subject="lead", get=change(204)),  # no template: 204
+    # The world's messages are outbound: a suggested reply is refused (400) to those who may
+    # write; a sent message cannot be cancelled (409).
+    "emails:draft_reply": Entry(subject="email_message", kind="lead", get=change()),
+    "emails:message_cancel": write_only("email_message", change(), kind="lead"),
+    "emails:attachment": Entry(subject="email_attachment", get=view()),
+    "emails:bulk_compose": Entry(get=roles(MANAGES)),
+    "emails:bulk_send": write_only(None, roles(MANAGES, PASS)),
 }
 
 
@@ -567,7 +626,7 @@ class World:
             return obj.token
         if subject == "capture_page":
             return obj.slug
-        if subject == "duplicate_tab":
+        if subject in ("duplicate_tab", "unsubscribe", "sent_mail"):
             return obj
         return obj.pk
 
@@ -610,6 +669,15 @@ def build_world(actor: User, other: User) -> World:
                 score=95,
             ),
         )
+        thread = EmailThreadFactory(lead=lead)
+        message = EmailMessageFactory(thread=thread, sender=other)
+        put(("email_message", scenario), message)
+        put(
+            ("email_attachment", scenario),
+            EmailAttachment.objects.create(
+                message=message, file=ContentFile(b"%PDF", name="quote.pdf"), filename="quote.pdf"
+            ),
+        )
         put(
             ("enrollment", scenario),
             SequenceEnrollment.objects.create(sequence=_sequence(), lead=lead, enrolled_by=other),
@@ -648,6 +716,10 @@ def build_world(actor: User, other: User) -> World:
     )
     put(("workflow", ANY), Workflow.objects.get(name="Lead Qualification"))
     put(("duplicate_tab", ANY), "leads")
+    put(("email_template", ANY), EmailTemplateFactory())
+    marketing = world.objects[("email_message", OWN)]
+    put(("unsubscribe", ANY), unsubscribe_token(message_id=marketing.pk, address=marketing.to[0]))
+    put(("sent_mail", ANY), "20250101T000000000000-0123456789ab")
     capture_form = CaptureFormFactory()
     put(("capture_form", ANY), capture_form)
     put(("capture_page", ANY), capture_form)
@@ -708,7 +780,9 @@ def url_for(pattern: Pattern, entry: Entry, world: World, scenario: str) -> str:
     kwargs = {}
     for name in pattern.kwargs:
         if name == "kind":
-            kwargs[name] = entry.subject
+            kwargs[name] = entry.kind or entry.subject
+        elif name == "pk" and entry.kind:
+            kwargs[name] = world.id_of(entry.kind, scenario)
         elif name in dict(entry.ids):
             kwargs[name] = world.id_of(dict(entry.ids)[name], ANY)
         else:
@@ -755,6 +829,12 @@ def ask(client: Client, url: str, method: str, api: bool, body: dict | None = No
 
 def _report(failures: list[str]) -> str:
     return f"{len(failures)} unexpected answers:\n" + "\n".join(failures)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    # The world's email attachments are files: in a folder of this test only.
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture

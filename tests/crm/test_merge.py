@@ -38,6 +38,7 @@ COVERED = {
         "aiagent.AnalysisRun.lead": "test_ai_analyses_and_conversations_move",
         "aiagent.NextActionSuggestion.lead": "test_counted_next_actions_move_once_a_day",
         "privacy.Consent.lead": "test_consents_move",
+        "emails.EmailThread.lead": "test_email_threads_move",
         "leads.Lead.merged_into": "test_earlier_merges_follow_to_the_survivor",
         "leads.HistoricalLead.merged_into": "history",
     },
@@ -54,6 +55,7 @@ COVERED = {
         "deals.Deal.person": "test_person_merge_moves_leads_deals_activities_conversions",
         "activities.Activity.person": "test_person_merge_moves_leads_deals_activities_conversions",
         "privacy.Consent.person": "test_consents_move",
+        "emails.EmailThread.person": "test_email_threads_move",
         "crm.Person.merged_into": "test_earlier_merges_follow_to_the_survivor",
         "crm.HistoricalPerson.merged_into": "history",
     },
@@ -481,6 +483,23 @@ def test_admin_restore_leaves_merged_records_merged(admin_user, manager, rep1):
     model_admin = site._registry[Lead]
     model_admin.restore_selected(request, Lead.all_objects.filter(pk__in=[b.pk, c.pk]))
     assert set(Lead.objects.values_list("pk", flat=True)) == {a.pk, c.pk}
+
+
+def test_email_threads_move(manager, rep1):
+    """The mail on a merged lead or person (issue 20) is the kept record's: its Email card
+    lists every thread, and replies to them land on it."""
+    from emails.models import EmailThread
+    from tests.emails.factories import EmailThreadFactory
+
+    kept, other = make_lead(rep1, "Kept"), make_lead(rep1, "Other")
+    thread = EmailThreadFactory(lead=other)
+    lead_services.lead_merge(by=manager, survivor=kept, merged=[other])
+    assert list(EmailThread.objects.filter(lead=kept)) == [thread]
+    person, twin = make_person(rep1, "Kept Person"), make_person(rep1, "Twin Person")
+    EmailThreadFactory(lead=None, person=twin)
+    crm_services.person_merge(by=manager, survivor=person, merged=[twin])
+    assert EmailThread.objects.filter(person=person).count() == 1
+    assert not EmailThread.objects.filter(person=twin).exists()
 
 
 def test_consents_move(manager, rep1):

@@ -265,3 +265,44 @@ def test_anonymizing_a_person_erases_the_leads_merged_into_their_leads(admin, su
 
     assert personal_strings_in_database("teo.lind@old-address.example") == {}
     assert Lead.all_objects.get(pk=copy.pk).anonymized_at is not None
+
+
+def test_anonymizing_a_lead_erases_its_mail_and_the_files_attached(
+    subject, admin, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """Issue 20: the mail on the record (a received message with the person's signature and a
+    file) is the person's: bodies and attachments go, names and addresses are scrubbed; the
+    thread, the direction and the dates stay."""
+    from django.core.files.base import ContentFile
+
+    from emails.models import EmailAttachment
+    from tests.emails.factories import EmailMessageFactory, EmailThreadFactory
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    thread = EmailThreadFactory(lead=subject.lead, subject=f"Call with {subject.name}")
+    message = EmailMessageFactory(
+        thread=thread,
+        direction="inbound",
+        status="received",
+        from_name=subject.name,
+        from_address=subject.email,
+        to=["sales@pipecrm.example"],
+        subject=f"Re: Call with {subject.name}",
+        text_body=f"Talk soon.\n--\n{subject.name}\n{subject.phone}",
+        html_body=f"<p>Talk soon.</p><p>{subject.name}</p>",
+    )
+    attachment = EmailAttachment.objects.create(
+        message=message, file=ContentFile(b"CV", name="cv.pdf"), filename="cv.pdf", size=2
+    )
+    stored = tmp_path / attachment.file.name
+    assert stored.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.lead_anonymize(by=admin, lead=subject.lead, reason="Erasure request")
+
+    assert personal_strings_in_database(subject.name, subject.email, subject.phone) == {}
+    message.refresh_from_db()
+    assert message.text_body == "" and message.html_body == ""
+    assert message.direction == "inbound" and message.thread_id == thread.pk
+    assert not EmailAttachment.objects.filter(message=message).exists()
+    assert not stored.exists()

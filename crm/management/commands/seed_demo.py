@@ -21,6 +21,7 @@ SEED_ORDER = [
     "duplicates",  # before activities: its leads get histories and their events run too
     "activities",
     "aiagent",
+    "emails",
 ]
 
 
