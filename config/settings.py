@@ -312,6 +312,10 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "leads.models.Lead.Source",
         # Custom fields and AI conversations name the same four record types.
         "EntityTypeEnum": "customfields.models.EntityType",
+        # The record an email is written from or merged on; beside it, custom fields' "type"
+        # keeps its name.
+        "EmailRecordTypeEnum": "emails.api.RECORD_TYPES",
+        "TypeEnum": "customfields.models.FieldType",
     },
 }
 

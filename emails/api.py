@@ -2,9 +2,10 @@
 
 - ``/api/v1/emails/``: the messages of the records the user may see (filters ``lead``,
   ``person``, ``deal``, ``thread``, ``direction``, ``status``), newest first; POST sends one
-  from a lead, person or deal (or replies on a thread: ``reply_to``), now or at
-  ``scheduled_at``; ``/{id}/`` one message; POST ``/{id}/cancel/`` stops a scheduled one;
-  POST ``/preview/`` merges a template or a text on a record without sending.
+  from a record (``{"record": {"type": "lead", "id": …}, …}``), now or at ``scheduled_at``;
+  ``/{id}/`` one message; POST ``/{id}/reply/`` replies on its thread; POST
+  ``/{id}/cancel/`` stops a scheduled one; POST ``/preview/`` merges a template or a text on
+  a record without sending.
 - ``/api/v1/email-templates/``: the active templates for everyone who writes mail; all of
   them, and create / update / delete, for Managers and Admins.
 """
@@ -22,13 +23,22 @@ from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
-from crm.errors import NotFound, ValidationFailed
+from crm.errors import NotFound
 from crm.openapi import InputSerializer, ModelInputSerializer
 from crm.rest import TEXT_MAX_LENGTH, FilterBackend, int_pk
 from emails import selectors, services
 from emails.models import EmailAttachment, EmailMessage, EmailTemplate
 
 MAX_RECIPIENTS = services.MAX_RECIPIENTS
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+RECORD_TYPES = ("lead", "person", "deal")
+
+
+class RecordRefSerializer(InputSerializer):
+    """One record by its type and id: ``{"type": "lead", "id": "…"}``."""
+
+    type = serializers.ChoiceField(choices=RECORD_TYPES)
+    id = serializers.UUIDField()
 
 
 @extend_schema_field(
@@ -108,7 +118,12 @@ class EmailMessageSerializer(serializers.ModelSerializer):
 class AttachmentInputSerializer(InputSerializer):
     filename = serializers.CharField(max_length=255)
     content_type = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    content = serializers.CharField(help_text="The file's bytes, base64-encoded.")
+    # The pattern is base64 itself (groups of four, padded), so the schema says what decodes.
+    content = serializers.RegexField(
+        BASE64,
+        help_text="The file's bytes, base64-encoded (standard alphabet, padded).",
+        error_messages={"invalid": "Not base64."},
+    )
 
     def validate_content(self, value: str) -> bytes:
         try:
@@ -117,15 +132,9 @@ class AttachmentInputSerializer(InputSerializer):
             raise serializers.ValidationError("Not base64.") from None
 
 
-class EmailSendSerializer(InputSerializer):
-    lead = serializers.UUIDField(required=False, help_text="Write from this lead …")
-    person = serializers.UUIDField(required=False, help_text="… or this person …")
-    deal = serializers.UUIDField(required=False, help_text="… or this deal.")
-    reply_to = serializers.UUIDField(
-        required=False,
-        help_text="Reply to this message: on its thread and record, with In-Reply-To and "
-        "References (subject and recipient default to the parent's).",
-    )
+class EmailReplySerializer(InputSerializer):
+    """A message's content: a new one (``EmailSendSerializer``) or a reply."""
+
     to = serializers.ListField(
         child=serializers.EmailField(), required=False, max_length=MAX_RECIPIENTS
     )
@@ -148,18 +157,22 @@ class EmailSendSerializer(InputSerializer):
     scheduled_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Send later (a time in the future)."
     )
+    attachments = AttachmentInputSerializer(many=True, required=False, max_length=10)
+
+
+class EmailSendSerializer(EmailReplySerializer):
+    record = RecordRefSerializer(help_text="The lead, person or deal the email is written from.")
     is_marketing = serializers.BooleanField(
         required=False,
         default=False,
         help_text="Marketing mail (one recipient): List-Unsubscribe and an unsubscribe link.",
     )
-    attachments = AttachmentInputSerializer(many=True, required=False, max_length=10)
 
 
 class EmailPreviewSerializer(InputSerializer):
-    lead = serializers.UUIDField(required=False)
-    person = serializers.UUIDField(required=False)
-    deal = serializers.UUIDField(required=False)
+    record = RecordRefSerializer(
+        required=False, help_text="Merge on this record (default: your newest one)."
+    )
     template = serializers.IntegerField(required=False, min_value=1)
     subject = serializers.CharField(required=False, allow_blank=True, max_length=998)
     body = serializers.CharField(required=False, allow_blank=True, max_length=TEXT_MAX_LENGTH)
@@ -185,29 +198,24 @@ class EmailMessageFilter(django_filters.FilterSet):
 
 
 def _record(user, data):
-    """The lead, person or deal the request names (at most one), as ``user`` may see it."""
+    """The lead, person or deal ``data["record"]`` names, as ``user`` may see it (None when
+    it names none)."""
     from crm.selectors import person_get
     from deals.selectors import deal_get
     from leads.selectors import lead_get
 
-    named = [key for key in ("lead", "person", "deal") if data.get(key)]
-    if len(named) > 1:
-        raise ValidationFailed(
-            "Name one record: a lead, a person or a deal.",
-            details={key: ["Name only one record."] for key in named},
-        )
-    if not named:
+    ref = data.get("record")
+    if not ref:
         return None
-    key = named[0]
     getter = {
         "lead": lambda pk: lead_get(user=user, lead_id=pk),
         "person": lambda pk: person_get(user=user, person_id=pk),
         "deal": lambda pk: deal_get(user=user, deal_id=pk),
-    }[key]
+    }[ref["type"]]
     try:
-        return getter(data[key])
+        return getter(ref["id"])
     except NotFound as exc:
-        raise NotFound(exc.message, details={key: [exc.message]}) from None
+        raise NotFound(exc.message, details={"record": [exc.message]}) from None
 
 
 def _template(user, template_id):
@@ -239,29 +247,40 @@ class EmailMessageViewSet(
 
     @extend_schema(request=EmailSendSerializer, responses={201: EmailMessageSerializer})
     def create(self, request):
-        """Send an email now, or at ``scheduled_at``; 201 with the message (queued or
-        scheduled). Refused (400, code ``address_blocked``) when a recipient bounced,
-        complained, or (marketing mail) unsubscribed."""
-        data = EmailSendSerializer(data=request.data)
+        """Send an email from a record, now or at ``scheduled_at``; 201 with the message
+        (queued or scheduled). Refused (400, code ``address_blocked``) when a recipient
+        bounced, complained, or (marketing mail) unsubscribed."""
+        values = self._valid(EmailSendSerializer, request)
+        return self._send(
+            request,
+            values,
+            record=_record(request.user, values),
+            is_marketing=values["is_marketing"],
+        )
+
+    @extend_schema(request=EmailReplySerializer, responses={201: EmailMessageSerializer})
+    @action(detail=True, methods=["post"])
+    def reply(self, request, pk=None):
+        """Reply to this message: on its thread and record, with In-Reply-To and References
+        (subject and recipient default to the message's); 201 with the reply."""
+        parent = self.get_object()
+        values = self._valid(EmailReplySerializer, request)
+        return self._send(request, values, reply_to=parent)
+
+    @staticmethod
+    def _valid(serializer_class, request) -> dict:
+        data = serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        reply_to = None
-        if values.get("reply_to"):
-            try:
-                reply_to = selectors.message_get(user=request.user, message_id=values["reply_to"])
-            except NotFound:
-                raise NotFound(
-                    "Email not found.", details={"reply_to": ["No such email."]}
-                ) from None
-        attachments = [
-            ContentFile(item["content"], name=item["filename"])
-            for item in values.get("attachments", [])
-        ]
-        for upload, item in zip(attachments, values.get("attachments", []), strict=True):
+        return data.validated_data
+
+    def _send(self, request, values: dict, **kwargs) -> Response:
+        attachments = []
+        for item in values.get("attachments", []):
+            upload = ContentFile(item["content"], name=item["filename"])
             upload.content_type = item.get("content_type", "")
+            attachments.append(upload)
         message = services.email_send(
             by=request.user,
-            record=_record(request.user, values),
             to=values.get("to", []),
             cc=values.get("cc", []),
             bcc=values.get("bcc", []),
@@ -270,8 +289,7 @@ class EmailMessageViewSet(
             template=_template(request.user, values.get("template")),
             attachments=attachments,
             scheduled_at=values.get("scheduled_at"),
-            is_marketing=values["is_marketing"],
-            reply_to=reply_to,
+            **kwargs,
         )
         message = selectors.message_get(user=request.user, message_id=message.pk)
         return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)

@@ -100,6 +100,17 @@ def _check_template_texts(data: Mapping[str, Any]) -> None:
         raise ValidationFailed(first, details=errors)
 
 
+def _check_name_free(name: str, *, template: EmailTemplate | None = None) -> None:
+    """Template names are unique: another template's name is a conflict (409), not a
+    malformed request."""
+    taken = EmailTemplate.objects.filter(name=name)
+    if template is not None:
+        taken = taken.exclude(pk=template.pk)
+    if taken.exists():
+        message = f"An email template named “{name}” already exists."
+        raise Conflict(message, code="already_exists", details={"name": [message]})
+
+
 @transaction.atomic
 def email_template_create(
     *, by: User, name: str, subject: str, body: str, is_active: bool = True
@@ -108,6 +119,7 @@ def email_template_create(
     _require_template_manager(by)
     data = crm_services.trimmed({"name": name, "subject": subject}, ("name", "subject"))
     _check_template_texts({"subject": data["subject"], "body": body})
+    _check_name_free(data["name"])
     template = EmailTemplate(
         name=data["name"],
         subject=data["subject"],
@@ -129,6 +141,8 @@ def email_template_update(
     _require_template_manager(by)
     data = crm_services.trimmed(data, ("name", "subject"))
     _check_template_texts(data)
+    if data.get("name"):
+        _check_name_free(data["name"], template=template)
     changed = crm_services.apply_changes(template, data, TEMPLATE_FIELDS)
     if changed:
         crm_services.full_clean_or_raise(template)

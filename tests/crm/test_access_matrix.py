@@ -499,10 +499,13 @@ EXPECTED: dict[str, Entry] = {
         get=everyone(),
         post=change(),
         anonymous=401,
-        body=lambda w, sc: {"lead": str(w.id_of("lead", sc))},
+        body=lambda w, sc: {"record": {"type": "lead", "id": str(w.id_of("lead", sc))}},
     ),
     "email-detail": api_record("email_message"),
-    "email-cancel": api_action("email_message", change()),  # a sent message: 409 (PASS)
+    "email-cancel": api_action("email_message", change()),
+    "email-reply": api_action(
+        "email_message", change()
+    ),  # no text given: 400 (PASS)  # a sent message: 409 (PASS)
     "email-preview": api_action(None, status(PASS)),
     "email-template-list": Entry(get=everyone(), post=roles(MANAGES, PASS), anonymous=401),
     "email-template-detail": Entry(

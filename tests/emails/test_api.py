@@ -18,6 +18,11 @@ TEMPLATES = "/api/v1/email-templates/"
 ANN = "ann@acme.example"
 
 
+def ref(record) -> dict:
+    """The API's name of a record: its type and id."""
+    return {"type": record._meta.model_name, "id": str(record.pk)}
+
+
 @pytest.fixture
 def lead(rep1):
     return LeadFactory(owner=rep1, name="Fleet", contact_email=ANN)
@@ -70,7 +75,7 @@ def test_the_list_costs_the_same_queries_at_two_sizes(
 
 def test_sending_through_the_api(api_as, rep1, lead, django_capture_on_commit_callbacks):
     payload = {
-        "lead": str(lead.pk),
+        "record": {"type": "lead", "id": str(lead.pk)},
         "to": [ANN],
         "subject": "About {{ lead.name }}",
         "body": "Hello",
@@ -93,30 +98,32 @@ def test_sending_through_the_api(api_as, rep1, lead, django_capture_on_commit_ca
 
 def test_sending_refusals_have_the_error_shape(api_as, rep1, rep2, analyst, lead):
     client = api_as(rep1)
-    error = assert_error_shape(client.post(URL, {"lead": str(lead.pk)}, format="json"), 400)
+    error = assert_error_shape(client.post(URL, {"record": ref(lead)}, format="json"), 400)
     assert {"to", "subject", "body"} <= set(error["details"])
     foreign = LeadFactory(owner=rep2)
     error = assert_error_shape(
-        client.post(URL, {"lead": str(foreign.pk), "to": [ANN]}, format="json"), 404
+        client.post(URL, {"record": ref(foreign), "to": [ANN]}, format="json"), 404
     )
-    assert "lead" in error["details"]
+    assert "record" in error["details"]
     assert_error_shape(
-        api_as(analyst).post(URL, {"lead": str(lead.pk), "to": [ANN]}, format="json"),
+        api_as(analyst).post(URL, {"record": ref(lead), "to": [ANN]}, format="json"),
         403,
         "permission_denied",
     )
-    both = {"lead": str(lead.pk), "person": str(lead.pk), "to": [ANN], "subject": "x", "body": "y"}
-    assert_error_shape(client.post(URL, both, format="json"), 400)
+    # No record, or one of an unknown type: the request's shape is wrong (400).
+    assert_error_shape(client.post(URL, {"to": [ANN], "subject": "x", "body": "y"}), 400)
+    unknown = {"record": {"type": "task", "id": str(lead.pk)}, "to": [ANN], "body": "y"}
+    assert_error_shape(client.post(URL, unknown, format="json"), 400)
     EmailAddressStatus.objects.create(address=ANN, status="bounced")
     error = assert_error_shape(
         client.post(
-            URL, {"lead": str(lead.pk), "to": [ANN], "subject": "x", "body": "y"}, format="json"
+            URL, {"record": ref(lead), "to": [ANN], "subject": "x", "body": "y"}, format="json"
         ),
         400,
         "address_blocked",
     )
     assert "bounced" in error["details"]["to"][0]
-    bad = {"lead": str(lead.pk), "to": ["b@x.example"], "subject": "x", "body": "y"}
+    bad = {"record": ref(lead), "to": ["b@x.example"], "subject": "x", "body": "y"}
     bad["attachments"] = [{"filename": "a", "content": "%%%"}]
     assert_error_shape(client.post(URL, bad, format="json"), 400)
 
@@ -132,7 +139,7 @@ def test_replying_and_cancelling_through_the_api(api_as, rep1, rep2, lead):
     client = api_as(rep1)
     later = (timezone.now() + timedelta(days=1)).isoformat()
     response = client.post(
-        URL, {"reply_to": str(received.pk), "body": "Thanks", "scheduled_at": later}, format="json"
+        f"{URL}{received.pk}/reply/", {"body": "Thanks", "scheduled_at": later}, format="json"
     )
     assert response.status_code == 201, response.content
     reply = response.json()
@@ -143,17 +150,14 @@ def test_replying_and_cancelling_through_the_api(api_as, rep1, rep2, lead):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "draft"
     assert_error_shape(client.post(f"{URL}{reply['id']}/cancel/"), 409, "not_scheduled")
     hidden = EmailMessageFactory(thread=EmailThreadFactory(lead=LeadFactory(owner=rep2)))
-    error = assert_error_shape(
-        client.post(URL, {"reply_to": str(hidden.pk), "body": "x"}, format="json"), 404
-    )
-    assert "reply_to" in error["details"]
+    assert_error_shape(client.post(f"{URL}{hidden.pk}/reply/", {"body": "x"}, format="json"), 404)
 
 
 def test_preview_merges_without_sending(api_as, rep1, rep2, lead):
     template = EmailTemplateFactory(subject="About {{ lead.name }}", body="**Hi**")
     client = api_as(rep1)
     data = client.post(
-        f"{URL}preview/", {"lead": str(lead.pk), "template": template.pk}, format="json"
+        f"{URL}preview/", {"record": ref(lead), "template": template.pk}, format="json"
     ).json()
     assert data == {
         "subject": "About Fleet",
@@ -162,7 +166,7 @@ def test_preview_merges_without_sending(api_as, rep1, rep2, lead):
     }
     assert not EmailMessage.objects.exists()
     assert_error_shape(
-        api_as(rep2).post(f"{URL}preview/", {"lead": str(lead.pk), "body": "x"}, format="json"), 404
+        api_as(rep2).post(f"{URL}preview/", {"record": ref(lead), "body": "x"}, format="json"), 404
     )
     error = assert_error_shape(
         client.post(f"{URL}preview/", {"body": "{{ x.y }}"}, format="json"), 400
@@ -193,7 +197,7 @@ def test_managers_write_templates_and_reps_may_not(api_as, rep1, manager):
         client.patch(f"{TEMPLATES}{pk}/", {"body": "{{ lead.nope }}"}, format="json"), 400
     )
     assert "body" in error["details"]
-    assert_error_shape(client.post(TEMPLATES, body, format="json"), 400)  # the name is taken
+    assert_error_shape(client.post(TEMPLATES, body, format="json"), 409, "already_exists")
     patched = client.patch(f"{TEMPLATES}{pk}/", {"is_active": False}, format="json")
     assert patched.status_code == 200 and patched.json()["is_active"] is False
     assert_error_shape(api_as(rep1).delete(f"{TEMPLATES}{pk}/"), 403)

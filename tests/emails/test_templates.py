@@ -3,7 +3,7 @@
 
 import pytest
 
-from crm.errors import NotFound, PermissionDenied, ValidationFailed
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from emails import rendering, services
 from emails.models import EmailTemplate
 from tests.customfields.factories import CustomFieldFactory
@@ -129,10 +129,16 @@ def test_only_managers_and_admins_manage_templates(rep1, manager, admin_user):
 
 
 def test_template_names_are_unique(manager):
+    """Another template's name is a conflict (409 in the API), on create and on rename."""
     services.email_template_create(by=manager, name="Intro", subject="S", body="B")
-    with pytest.raises(ValidationFailed) as exc:
+    with pytest.raises(Conflict) as exc:
         services.email_template_create(by=manager, name="Intro", subject="S", body="B")
-    assert "name" in exc.value.details
+    assert "name" in exc.value.details and exc.value.code == "already_exists"
+    other = services.email_template_create(by=manager, name="Other", subject="S", body="B")
+    with pytest.raises(Conflict):
+        services.email_template_update(by=manager, template=other, data={"name": "Intro"})
+    renamed = services.email_template_update(by=manager, template=other, data={"name": "Other"})
+    assert renamed.name == "Other"  # its own name is not a conflict
 
 
 def test_preview_uses_the_newest_visible_record_and_refuses_an_invisible_one(rep1, rep2, lead):
