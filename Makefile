@@ -18,12 +18,14 @@ STAMP := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help run test schemathesis install install-dev lint format clean
+.PHONY: help run test schemathesis loadtest chaos install install-dev lint format clean
 
 help:
 	@echo "make run          set up, migrate, seed demo data and serve on http://127.0.0.1:$(PORT)/"
 	@echo "make test         set up with the dev extra and run the whole test suite"
 	@echo "make schemathesis check the running API against its OpenAPI schema (all checks)"
+	@echo "make loadtest     load test of the production-mode stack: 100k leads, 25-200 users"
+	@echo "make chaos        fault suite: kill/stop the worker, Redis, PostgreSQL, an ASGI process"
 	@echo "make lint         ruff check + ruff format --check"
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make install      install the project into $(VENV) (make install-dev: with dev extra)"
@@ -81,6 +83,17 @@ test: $(STAMP_DEV)
 # SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_TIME_LIMIT, SCHEMATHESIS_SEED, SCHEMATHESIS_PORT).
 schemathesis: $(STAMP_DEV)
 	.ci/schemathesis.sh
+
+# Load and fault tests (README "Load and fault tests"; loadtest/): each starts its own
+# PostgreSQL cluster and Redis, and exits non-zero when a target or a check is missed.
+LOADTEST_ARGS ?= --users 100 --duration 60 --leads 100000 --curve 25,50,100,200
+CHAOS_ARGS ?=
+
+loadtest: $(STAMP_DEV)
+	$(BIN)/python -m loadtest run $(LOADTEST_ARGS)
+
+chaos: $(STAMP_DEV)
+	$(BIN)/python -m loadtest chaos $(CHAOS_ARGS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .

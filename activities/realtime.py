@@ -26,7 +26,7 @@ def publish_activity_change(activity_id, changed: str, *, event: str = "") -> di
     return message
 
 
-@handles(*EVENT_CHANGES)
+@handles(*EVENT_CHANGES, inline=True)
 def publish_activity_event(event: Event) -> None:
     publish_activity_change(
         event.payload.get("activity_id"), EVENT_CHANGES[event.name], event=event.name

@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.DomainErrorMiddleware",
+    # A database or Redis outage met by a view: a fast 503 with the error body (issue 21).
+    "crm.middleware.ServiceUnavailableMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes asks: turns a sign-in lockout into crm.auth.lockout_response.
     "axes.middleware.AxesMiddleware",
@@ -109,8 +111,28 @@ TEMPLATES = [
 DATABASES = {
     "default": env.dj_db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Connection reuse (issue 21). 0 closes each request's connection at its end: right for the
+# ASGI processes, where Django serves every request in a thread of its own and a kept
+# connection stays with a thread that may never serve again. A Celery worker (one thread per
+# process) may set it (e.g. 60). Health checks: a kept connection that the server dropped
+# (a PostgreSQL restart) is replaced before use, so the app recovers without a restart.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Seconds to wait for a database connection (a server that does not answer must not hold a
+# request for the OS's TCP timeout of minutes), and for one statement (0: no limit; a web
+# process may set e.g. 30, so that a runaway query is cancelled and answered with a 503;
+# leave it 0 for migrations and maintenance commands).
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
+DB_STATEMENT_TIMEOUT = env.int("DB_STATEMENT_TIMEOUT", default=0)
+if DB_CONNECT_TIMEOUT < 1 or DB_STATEMENT_TIMEOUT < 0:
+    raise ImproperlyConfigured("DB_CONNECT_TIMEOUT must be ≥ 1 and DB_STATEMENT_TIMEOUT ≥ 0.")
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    if DB_STATEMENT_TIMEOUT:
+        _pg_options["options"] = (
+            _pg_options.get("options", "") + f" -c statement_timeout={DB_STATEMENT_TIMEOUT * 1000}"
+        ).strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the ASGI server, eager tasks and tests share the file.
     DATABASES["default"]["OPTIONS"] = {
@@ -132,12 +154,21 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.post
 
 # --- Redis: channel layer, Celery broker, cache --------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Seconds a request waits for Redis (connect, and each cache command) before going on without
+# it (issue 21): the cache fails soft (crm.cache), a hung Redis costs one such wait per
+# process every REDIS_FAILURE_BACKOFF seconds, not one per cache call.
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=1.0)
+REDIS_FAILURE_BACKOFF = env.float("REDIS_FAILURE_BACKOFF", default=5.0)
+if not 0 < REDIS_TIMEOUT <= 30 or REDIS_FAILURE_BACKOFF < 0:
+    raise ImproperlyConfigured("REDIS_TIMEOUT must be in (0, 30], REDIS_FAILURE_BACKOFF ≥ 0.")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "crm.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "pipecrm",
+            "FAILURE_BACKOFF": REDIS_FAILURE_BACKOFF,
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
     CHANNEL_LAYERS = {
@@ -147,7 +178,13 @@ if REDIS_URL:
             # gives up a read after socket_timeout, 5 s by default: every socket idle for 5 s
             # died with "Timeout reading from …". Reads must outlast the blocking pop.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "socket_connect_timeout": REDIS_TIMEOUT,
+                    }
+                ],
                 "prefix": "pipecrm",
             },
         }
@@ -202,7 +239,19 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Longer than the longest retry countdown, so a late-acked task is not redelivered early.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+# Socket timeouts (issue 21): a publish to a hung Redis gives up after seconds (the event
+# stays in the outbox) instead of holding the request; reads outlast kombu's 1 s BRPOP.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 4 * 3600,
+    "socket_connect_timeout": REDIS_TIMEOUT,
+    "socket_timeout": max(REDIS_TIMEOUT, 2.0),
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+# A publish (an event's dispatch after commit, in the request) is tried once, then left to
+# the outbox's re-dispatch: measured against a hung Redis, kombu's default retries held a
+# write 6 s (2 s with none). A connection that a restarted Redis dropped is found by the
+# transport's health check (kombu's 25 s default) before it is used.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -217,8 +266,14 @@ REFERENCE_CACHE = env.bool("REFERENCE_CACHE", default=bool(REDIS_URL))
 # most an hour), until it succeeds or has failed EVENT_HANDLER_MAX_ATTEMPTS times (dead).
 EVENT_HANDLER_MAX_ATTEMPTS = env.int("EVENT_HANDLER_MAX_ATTEMPTS", default=8)
 EVENT_RETRY_BACKOFF = env.int("EVENT_RETRY_BACKOFF", default=60)
-if EVENT_HANDLER_MAX_ATTEMPTS < 1 or EVENT_RETRY_BACKOFF < 1:
-    raise ValueError("EVENT_HANDLER_MAX_ATTEMPTS and EVENT_RETRY_BACKOFF must be at least 1.")
+# A pending event whose dispatch is older than this (seconds: a broker outage, a killed
+# worker) is dispatched again by the re-dispatch beat task (every 60 s; admin, Periodic tasks).
+EVENT_REDISPATCH_AFTER = env.int("EVENT_REDISPATCH_AFTER", default=60)
+if EVENT_HANDLER_MAX_ATTEMPTS < 1 or EVENT_RETRY_BACKOFF < 1 or EVENT_REDISPATCH_AFTER < 1:
+    raise ValueError(
+        "EVENT_HANDLER_MAX_ATTEMPTS, EVENT_RETRY_BACKOFF and EVENT_REDISPATCH_AFTER must be at "
+        "least 1."
+    )
 
 # --- Auth and permissions -------------------------------------------------------------------
 AUTH_USER_MODEL = "crm.User"

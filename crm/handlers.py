@@ -22,12 +22,12 @@ LIVE_ORGANIZATIONS = LiveRecords(
 )
 
 
-@handles(*LIVE_PEOPLE.events)
+@handles(*LIVE_PEOPLE.events, inline=True)
 def publish_person_change(event: Event) -> None:
     LIVE_PEOPLE.publish(event)
 
 
-@handles(*LIVE_ORGANIZATIONS.events)
+@handles(*LIVE_ORGANIZATIONS.events, inline=True)
 def publish_organization_change(event: Event) -> None:
     LIVE_ORGANIZATIONS.publish(event)
 

@@ -476,6 +476,15 @@ def permission_denied(request, exception=None):
 
 
 def server_error(request):
+    # An outage met outside a view (a middleware reading the session, say): the same 503
+    # as ``crm.middleware.ServiceUnavailableMiddleware`` gives inside one.
+    import sys
+
+    from crm.middleware import unavailable_part, unavailable_response
+
+    part = unavailable_part(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+    if part is not None:
+        return unavailable_response(request, part)
     if _is_api(request):
         return json_error(request, 500, "server_error", "Internal server error.")
     from django.views.defaults import server_error as default

@@ -38,7 +38,7 @@ LIVE = LiveRecords(
 PUBLISHED_EVENTS = LIVE.events
 
 
-@handles(*PUBLISHED_EVENTS)
+@handles(*PUBLISHED_EVENTS, inline=True)
 def publish_deal_change(event: Event) -> None:
     LIVE.publish(event)
 

@@ -3,8 +3,9 @@ assignment notification. Publishing and rendering are the shared ones of
 ``crm.records.realtime`` (board cards, table rows, the detail page), driven by ``LEADS``.
 
 Publishing happens in outbox handlers, so the services stay untouched: the handlers run after
-the service's commit (in the Celery worker in production, which publishes through the Redis
-channel layer; eagerly in embedded mode) and send only ids and what changed.
+the service's commit (``inline``: at once in the process that committed, through the Redis
+channel layer, else by the Celery worker; eagerly in embedded mode) and send only ids and what
+changed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ LIVE = LiveRecords(
 PUBLISHED_EVENTS = LIVE.events
 
 
-@handles(*PUBLISHED_EVENTS)
+@handles(*PUBLISHED_EVENTS, inline=True)
 def publish_lead_change(event: Event) -> None:
     LIVE.publish(event)
 
