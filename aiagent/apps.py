@@ -6,6 +6,7 @@ class AiagentConfig(AppConfig):
     verbose_name = "AI agent"
 
     def ready(self) -> None:
+        from aiagent import handlers  # noqa: F401  (an email reply re-runs the analysis)
         from aiagent.selectors import ai_usage
         from analytics.registry import register_ai_usage, register_period_summary
 

@@ -272,6 +272,35 @@ def test_a_reply_moves_the_lead_rescores_it_emits_email_received_and_stops_its_s
     assert event.status == Event.Status.PROCESSED
 
 
+def test_a_reply_feeds_the_qualification_analysis_of_its_lead(
+    sent, lead, rep1, django_capture_on_commit_callbacks
+):
+    """The reply's words are the lead's: its BANT and sentiment are read again (offline
+    rules here), stored on the lead for who works it, and recorded as an analysis run."""
+    from aiagent.models import AnalysisRun
+
+    body = (
+        "Hi Sam,\n\nThanks for the proposal. Our budget is around 50,000 EUR and we'd want "
+        "this live within 3 months, but I need to check with my manager first. Honestly we "
+        "are a bit concerned about the price.\n\nMaria\n"
+    )
+    reply = compose(
+        subject=f"Re: {PROPOSAL_SUBJECT}",
+        body=body,
+        headers={"In-Reply-To": f"<{sent.message_id}>", "References": f"<{sent.message_id}>"},
+    )
+    assert not lead.ai_insights
+    with django_capture_on_commit_callbacks(execute=True):
+        email_receive(message=reply)
+    lead.refresh_from_db()
+    insights = lead.ai_insights
+    assert insights["budget"]["level"] == "strong" and insights["budget"]["amount"] == "50000.00"
+    assert insights["sentiment"]["level"] == "negative"  # "concerned about the price"
+    assert "concerned about the price" in insights["sentiment"]["summary"]
+    run = AnalysisRun.objects.get(lead=lead)
+    assert run.user == rep1 and run.stored
+
+
 def test_an_automation_rule_on_email_received_creates_a_task_on_the_lead(
     sent, lead, rep1, django_capture_on_commit_callbacks
 ):
