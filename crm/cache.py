@@ -20,6 +20,7 @@ dropped, ``add`` claims (see below) — and logs one warning per ``FAILURE_BACKO
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import time
@@ -30,10 +31,37 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 DEFAULT_FAILURE_BACKOFF = 5.0
-# When each Redis (by LOCATION) last failed, for the whole process: Django makes a cache
-# backend per thread, and under ASGI every request has a thread of its own, so an attribute
-# of the backend would forget the failure at once.
-_down_until: dict[str, float] = {}
+
+
+class Backoff:
+    """A part of the system that failed (a Redis behind the cache, the broker, the channel
+    layer), left alone for a while by this process: a hung Redis then costs one request its
+    timeout, not every request. Used by the cache below, ``crm.events`` (dispatch) and
+    ``crm.realtime`` (publishing)."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def down(self) -> bool:
+        return time.monotonic() < self._until
+
+    def failed(self, seconds: float | None = None) -> None:
+        """Leave it alone for ``seconds`` (default ``REDIS_FAILURE_BACKOFF``)."""
+        if seconds is None:
+            from django.conf import settings
+
+            seconds = getattr(settings, "REDIS_FAILURE_BACKOFF", DEFAULT_FAILURE_BACKOFF)
+        self._until = time.monotonic() + seconds
+
+    def reset(self) -> None:
+        """Try it again at once (it answered, or a recovery path wants to know)."""
+        self._until = 0.0
+
+
+# Each Redis (by LOCATION) for the whole process: Django makes a cache backend per thread,
+# and under ASGI every request has a thread of its own, so an attribute of the backend would
+# forget the failure at once.
+_down_until: dict[str, Backoff] = collections.defaultdict(Backoff)
 
 
 def _soft(default):
@@ -69,10 +97,10 @@ class ResilientRedisCache(RedisCache):
         self._location = str(server)
 
     def _known_down(self) -> bool:
-        return time.monotonic() < _down_until.get(self._location, 0.0)
+        return _down_until[self._location].down()
 
     def _failed(self, exc: Exception) -> None:
-        _down_until[self._location] = time.monotonic() + self.failure_backoff
+        _down_until[self._location].failed(self.failure_backoff)
         logger.warning(
             "Cache unavailable (%s: %s); serving without it for %.0f s",
             type(exc).__name__,
@@ -84,7 +112,7 @@ class ResilientRedisCache(RedisCache):
         """Ask Redis itself (raises when it does not answer), whatever the backoff says."""
         client = self._cache.get_client(write=True)
         ok = bool(client.ping())
-        _down_until.pop(self._location, None)
+        _down_until[self._location].reset()
         return ok
 
     @_soft(lambda args, kwargs: True)

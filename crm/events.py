@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import threading
-import time
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from crm.cache import Backoff
 from crm.models import Event, HandlerRun
 
 logger = logging.getLogger(__name__)
@@ -91,22 +91,8 @@ def redispatch_after() -> timedelta:
 # Broker outage (issue 21): after a failed publish, this process leaves dispatching to the
 # re-dispatch task for ``REDIS_FAILURE_BACKOFF`` seconds rather than trying (and waiting on)
 # the broker again for every event a request commits; the events wait in the outbox.
-_broker_down_until = 0.0
-
-
-def _broker_known_down() -> bool:
-    return time.monotonic() < _broker_down_until
-
-
-def _broker_failed() -> None:
-    global _broker_down_until
-    _broker_down_until = time.monotonic() + getattr(settings, "REDIS_FAILURE_BACKOFF", 5.0)
-
-
-def _broker_try_again() -> None:
-    """The recovery paths (the re-dispatch task, the admin's retry) try the broker at once."""
-    global _broker_down_until
-    _broker_down_until = 0.0
+# The recovery paths (the re-dispatch task, the admin's retry) try it again at once (reset).
+BROKER = Backoff()
 
 
 def handler_key(func: Handler) -> str:
@@ -279,12 +265,12 @@ def dispatch_many(event_ids: list[int]) -> None:
     """Hand a batch of events to one task that dispatches each (see ``dispatch``)."""
     from crm.tasks import dispatch_events
 
-    if _broker_known_down():
+    if BROKER.down():
         return
     try:
         dispatch_events.delay(event_ids)
     except Exception as exc:  # broker down: the re-dispatch task will pick the events up later
-        _broker_failed()
+        BROKER.failed()
         logger.warning(
             "Could not dispatch %s events (%s); they will be re-dispatched", len(event_ids), exc
         )
@@ -294,7 +280,7 @@ def dispatch(event_id: int) -> None:
     """Hand an event to a worker (or run it in-process in embedded mode)."""
     from crm.tasks import process_event
 
-    if _broker_known_down():
+    if BROKER.down():
         return
     Event.objects.filter(pk=event_id).update(
         dispatch_count=F("dispatch_count") + 1, last_dispatched_at=timezone.now()
@@ -302,7 +288,7 @@ def dispatch(event_id: int) -> None:
     try:
         process_event.delay(event_id)
     except Exception as exc:  # broker down: the re-dispatch task will pick the event up later
-        _broker_failed()
+        BROKER.failed()
         logger.warning("Could not dispatch event %s (%s); it will be re-dispatched", event_id, exc)
 
 
@@ -384,7 +370,7 @@ def retry(event_ids: Iterable[int]) -> int:
         .exclude(status=Event.Status.PROCESSED)
         .values_list("pk", flat=True)
     )
-    _broker_try_again()
+    BROKER.reset()
     HandlerRun.objects.filter(
         event_id__in=ids, status__in=[HandlerRun.Status.FAILED, HandlerRun.Status.DEAD]
     ).update(status=HandlerRun.Status.FAILED, attempts=0)
@@ -413,7 +399,7 @@ def redispatch_stale(
         .values_list("pk", flat=True)[:limit]
     )
     ids = [*lost, *due]
-    _broker_try_again()
+    BROKER.reset()
     for event_id in ids:
         dispatch(event_id)
     return len(ids)

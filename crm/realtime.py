@@ -64,6 +64,7 @@ from django.db.models import Model
 from django.http import QueryDict
 
 from crm import permissions
+from crm.cache import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +117,10 @@ def send_to_groups(groups: list[str], message: dict) -> None:
         if isinstance(layer, InMemoryChannelLayer):
             # Its queues live in the server's event loop: hop into it.
             async_to_sync(send_all)()
-        elif not _layer_known_down():
+        elif not LAYER.down():
             _publisher.run(send_all())
     except Exception as exc:  # realtime is best-effort: the page refreshes on reconnect
-        _layer_failed()
+        LAYER.failed()
         logger.warning("Realtime publish to %s failed (%r)", ", ".join(groups), exc)
 
 
@@ -127,18 +128,7 @@ def send_to_groups(groups: list[str], message: dict) -> None:
 # publishing for REDIS_FAILURE_BACKOFF seconds instead of waiting on every message (issue 21).
 # Nothing is lost that the pages need: their sockets drop with Redis, and every re-opened
 # socket re-reads its page ("realtimeRefresh", static/js/realtime.js).
-_layer_down_until = 0.0
-
-
-def _layer_known_down() -> bool:
-    return time.monotonic() < _layer_down_until
-
-
-def _layer_failed() -> None:
-    global _layer_down_until
-    from django.conf import settings
-
-    _layer_down_until = time.monotonic() + getattr(settings, "REDIS_FAILURE_BACKOFF", 5.0)
+LAYER = Backoff()
 
 
 PUBLISH_TIMEOUT = 5.0  # seconds; the channel layer is down if it takes longer

@@ -198,22 +198,16 @@ class EmailMessageFilter(django_filters.FilterSet):
 
 
 def _record(user, data):
-    """The lead, person or deal ``data["record"]`` names, as ``user`` may see it (None when
-    it names none)."""
-    from crm.selectors import person_get
-    from deals.selectors import deal_get
-    from leads.selectors import lead_get
+    """The lead, person or deal ``data["record"]`` names, read through its record type's
+    selector (as the email card does): None when it names none; 404 when ``user`` may not
+    see it."""
+    from crm.records import registry
 
     ref = data.get("record")
     if not ref:
         return None
-    getter = {
-        "lead": lambda pk: lead_get(user=user, lead_id=pk),
-        "person": lambda pk: person_get(user=user, person_id=pk),
-        "deal": lambda pk: deal_get(user=user, deal_id=pk),
-    }[ref["type"]]
     try:
-        return getter(ref["id"])
+        return registry.get(ref["type"]).get_selector(user, ref["id"])
     except NotFound as exc:
         raise NotFound(exc.message, details={"record": [exc.message]}) from None
 

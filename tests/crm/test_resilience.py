@@ -56,8 +56,8 @@ def dead_cache():
 @pytest.fixture
 def fresh_breakers():
     yield
-    events._broker_down_until = 0.0
-    realtime._layer_down_until = 0.0
+    events.BROKER.reset()
+    realtime.LAYER.reset()
     _down_until.clear()
 
 
