@@ -30,6 +30,7 @@ from emails import selectors, services
 from emails.models import EmailAttachment, EmailMessage, EmailTemplate
 
 MAX_RECIPIENTS = services.MAX_RECIPIENTS
+MAX_ATTACHMENTS = services.MAX_ATTACHMENTS
 BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 RECORD_TYPES = ("lead", "person", "deal")
 
@@ -157,7 +158,11 @@ class EmailReplySerializer(InputSerializer):
     scheduled_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Send later (a time in the future)."
     )
-    attachments = AttachmentInputSerializer(many=True, required=False, max_length=10)
+    # A ListField (not ``many=True``): its length check is a validator, so the schema states
+    # maxItems and a client can know the limit before it is refused.
+    attachments = serializers.ListField(
+        child=AttachmentInputSerializer(), required=False, max_length=MAX_ATTACHMENTS
+    )
 
 
 class EmailSendSerializer(EmailReplySerializer):

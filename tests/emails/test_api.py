@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from crm import permissions
+from emails import services
 from emails.models import EmailAddressStatus, EmailMessage, EmailTemplate
 from tests.crm.test_api import assert_error_shape
 from tests.emails.factories import EmailMessageFactory, EmailTemplateFactory, EmailThreadFactory
@@ -126,6 +127,17 @@ def test_sending_refusals_have_the_error_shape(api_as, rep1, rep2, analyst, lead
     bad = {"record": ref(lead), "to": ["b@x.example"], "subject": "x", "body": "y"}
     bad["attachments"] = [{"filename": "a", "content": "%%%"}]
     assert_error_shape(client.post(URL, bad, format="json"), 400)
+    # Eleven files: over the limit the schema states (maxItems), refused with the field named.
+    one = {"filename": "a.txt", "content": base64.b64encode(b"hi").decode()}
+    bad["attachments"] = [one] * (services.MAX_ATTACHMENTS + 1)
+    error = assert_error_shape(client.post(URL, bad, format="json"), 400)
+    assert "attachments" in error["details"]
+
+
+def test_the_schema_states_the_attachment_limit(db, client):
+    schema = client.get("/api/schema/?format=json").json()
+    attachments = schema["components"]["schemas"]["EmailSendRequest"]["properties"]["attachments"]
+    assert attachments["maxItems"] == services.MAX_ATTACHMENTS
 
 
 def test_replying_and_cancelling_through_the_api(api_as, rep1, rep2, lead):
