@@ -35,7 +35,7 @@ HELP = """\
 *schedule a demo with Globex next Tuesday at 3pm*
 - **Change** (you confirm first): *move Acme platform to Proposal* · *qualify this lead* · \
 *assign it to Sam* · *disqualify it because no budget* · *convert this lead*
-- **Write**: *draft an email to this lead*
+- **Write** (you confirm before it is sent): *draft an email to this lead*
 - **Your day**: *my overdue tasks* · *what's due today* · *show my deals* · *my stats*"""
 
 KIND_NAMES = {"lead": "lead", "deal": "deal", "person": "person", "organization": "organization"}
@@ -866,29 +866,40 @@ def do_analyze(runner: Runner, intent: Intent) -> str:
 
 
 def do_draft_email(runner: Runner, intent: Intent) -> str:
-    """A plain draft from the record's facts, to copy into a mail client (sending from the
-    CRM comes with the email feature)."""
+    """A draft grounded on the record (``draft_email``), proposed for sending
+    (``send_email``): the user confirms it, or opens it in the composer to edit it first."""
     kind, record, problem = _resolve(runner, intent, ("lead", "deal", "person"))
     if record is None:
         return problem or "I could not find it."
-    contact = record.get("contact") or (record.get("name") if kind == "person" else "")
-    first = (contact or "").split(" ")[0] or "there"
-    email = record.get("email") or ""
-    me = getattr(runner.user, "first_name", "") or getattr(runner.user, "username", "")
-    topic = record.get("name") if kind != "person" else "our conversation"
-    nxt = _next_lines(runner, kind, record, limit=1) if kind in ("lead", "deal") else []
-    ask = (
-        "Would you have 20 minutes this week for a short call to go through your needs and "
-        "the next steps?"
+    outcome = runner.call("draft_email", record_type=kind, record_id=record["id"])
+    if not outcome.ok:
+        return f"I could not draft it: {_error(outcome)}"
+    draft = outcome.result
+    to = draft.get("to") or []
+    text = (
+        f"**Draft email** from {_link(record)}" + (f" to {', '.join(to)}" if to else "") + "\n\n"
+        f"Subject: {draft['subject']}\n\n{draft['body']}"
     )
-    if nxt and "proposal" in nxt[0].lower():
-        ask = "I have prepared the proposal we discussed; shall I walk you through it this week?"
-    return (
-        f"**Draft email** to {_link(record)}" + (f" ({email})" if email else "") + "\n\n"
-        f"Subject: Following up on {topic}\n\n"
-        f"Hi {first},\n\nThank you for your time so far regarding {topic}. {ask}\n\n"
-        f"Best regards,\n{me}\n\n"
-        "Copy it into your mail client; I don't send email yet."
+    if not draft.get("can_send"):
+        return text + "\n\nYou may not send email from this record; copy the text if it helps."
+    if not to:
+        return text + (
+            f"\n\nThis {kind} has no email address: add one, then open the Email card's "
+            "composer (or ask me again)."
+        )
+    proposal = runner.call(
+        "send_email",
+        record_type=kind,
+        record_id=record["id"],
+        to=to,
+        subject=draft["subject"],
+        body=draft["body"],
+    )
+    if not proposal.ok:
+        return text + f"\n\nI cannot send it: {_error(proposal)}"
+    return text + (
+        "\n\nNothing is sent yet: **Confirm** sends it as it is, **Edit in the composer** "
+        "opens it to change it first."
     )
 
 

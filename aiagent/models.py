@@ -99,6 +99,10 @@ class Message(models.Model):
         return f"{self.role}: {self.content[:60]}"
 
 
+# Proposals of these tools open in the email composer, prefilled (``aiagent.tools.email_tools``).
+EDITABLE_IN_COMPOSER = frozenset({"send_email"})
+
+
 class Proposal(models.Model):
     """A confirm-only tool call (convert, delete, bulk change, new custom field) waiting for the
     user. It is bound to its exact arguments (``arguments_hash``) and runs only through
@@ -110,6 +114,9 @@ class Proposal(models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        # An email proposal the user opened in the composer to edit: it no longer runs as
+        # proposed (the composer sends the edited message), and the composer can reopen it.
+        EDITED = "edited", "Opened in the composer"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     token = models.CharField(max_length=64, unique=True, editable=False)
@@ -139,6 +146,11 @@ class Proposal(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING and self.expires_at > timezone.now()
+
+    @property
+    def opens_in_composer(self) -> bool:
+        """An email proposal: the composer can open it to edit (``services.proposal_edit``)."""
+        return self.tool in EDITABLE_IN_COMPOSER
 
 
 class ToolCall(models.Model):

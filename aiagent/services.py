@@ -310,6 +310,44 @@ def _proposal_run(*, by: User, token: str) -> Proposal:
     return proposal
 
 
+def proposal_edit(*, by: User, token: str) -> Proposal:
+    """Open an email proposal in the composer instead of confirming it as proposed. A pending
+    one becomes "edited": it can no longer be confirmed, so the message cannot go out twice
+    (once edited, once as proposed); an edited one opens again, whatever its age, since the
+    composer sends nothing by itself. Returns the proposal, whose arguments fill the composer.
+    """
+    _expire(by, token)
+    return _proposal_open(by=by, token=token)
+
+
+@transaction.atomic
+def _proposal_open(*, by: User, token: str) -> Proposal:
+    from aiagent import realtime
+
+    proposal = _proposal_for(by, token)
+    if not proposal.opens_in_composer:
+        raise Conflict(
+            "Only an email proposal opens in the composer.", code="proposal_not_editable"
+        )
+    if proposal.status == Proposal.Status.EXPIRED:
+        raise Conflict("This proposal has expired; ask again.", code="proposal_expired")
+    if proposal.status == Proposal.Status.EDITED:
+        return proposal
+    if proposal.status != Proposal.Status.PENDING:
+        raise Conflict(
+            f"This proposal is {proposal.get_status_display().lower()}.", code="proposal_closed"
+        )
+    proposal.status = Proposal.Status.EDITED
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_at"])
+    crm_services.audit(
+        by=by, action="ai.proposal_edited", tool=proposal.tool, proposal=str(proposal.pk)
+    )
+    if proposal.conversation is not None:
+        realtime.proposal_changed(by, proposal)
+    return proposal
+
+
 def proposal_reject(*, by: User, token: str) -> Proposal:
     _expire(by, token)
     return _proposal_drop(by=by, token=token)

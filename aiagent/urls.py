@@ -16,6 +16,7 @@ urlpatterns = [
     path("<uuid:pk>/delete/", views.delete, name="delete"),
     path("proposals/<str:token>/confirm/", views.proposal_confirm, name="proposal_confirm"),
     path("proposals/<str:token>/reject/", views.proposal_reject, name="proposal_reject"),
+    path("proposals/<str:token>/edit/", views.proposal_edit, name="proposal_edit"),
     path("leads/<uuid:lead_id>/insights/", views.insights, name="insights"),
     path("leads/<uuid:lead_id>/insights/analyze/", views.insights_analyze, name="analyze"),
     path("leads/<uuid:lead_id>/insights/apply/", views.insights_apply, name="apply"),

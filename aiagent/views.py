@@ -6,11 +6,12 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from aiagent import llm, selectors, services
 from aiagent.models import Conversation
@@ -196,6 +197,40 @@ def proposal_reject(request: HttpRequest, token: str) -> HttpResponse:
     return _proposal_decision(request, token, services.proposal_reject)
 
 
+@login_required
+@require_POST
+def proposal_edit(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Edit in the composer" on an email proposal: the composer, prefilled with the proposed
+    message, in the page's modal; the proposal's card changes with it (out of band). A refusal
+    (expired, already sent) shows on the card instead."""
+    from emails.record_views import composer
+
+    try:
+        proposal = services.proposal_edit(by=request.user, token=token)
+    except DomainError as exc:
+        proposal = selectors.proposal_get(user=request.user, token=token)
+        context = {"proposal": proposal, "error": exc.message}
+        response = render(request, "aiagent/_proposal.html", context)
+        return retarget(reswap(response, "outerHTML"), f"#proposal-{proposal.pk}")
+    args = proposal.arguments
+    response = composer(
+        request,
+        kind=args["record_type"],
+        pk=args["record_id"],
+        initial={
+            "to": ", ".join(args.get("to") or []),
+            "cc": ", ".join(args.get("cc") or []),
+            "subject": args.get("subject", ""),
+            "body": args.get("body", ""),
+        },
+    )
+    card = render_to_string(
+        "aiagent/_proposal.html", {"proposal": proposal, "oob": True}, request=request
+    )
+    response.content += card.encode()
+    return response
+
+
 # --- the drawer of lead and deal pages ----------------------------------------------------------
 def _drawer_context(request: HttpRequest, conversation: Conversation | None, **extra) -> dict:
     return {
@@ -321,14 +356,27 @@ def insights_apply(request: HttpRequest, lead_id) -> HttpResponse:
 
 
 # --- the lead intelligence panel -----------------------------------------------------------------
-def _intelligence(request: HttpRequest, lead, *, error: str = "", draft_url: str = ""):
+def _intelligence(request: HttpRequest, lead, *, error: str = "", draft: tuple = ("", "")):
     """The panel as ``request.user`` sees it; the next best action it shows is counted."""
     context = selectors.lead_intelligence(user=request.user, lead=lead)
     services.next_action_shown(by=request.user, lead=lead, suggestion=context["best"])
     if not context["refined"]:
         services.next_action_refine_later(suggestion=context["best"])
-    context.update(error=error, draft_url=draft_url)
+    context.update(error=error, draft_url=draft[0], draft_target=draft[1])
     return render(request, "aiagent/_intelligence_panel.html", context)
+
+
+def _email_draft(user, lead, subject: str) -> tuple[str, str]:
+    """Where "Draft the email" goes, and into which element: the email composer with a
+    drafted message (subject: the suggestion's), in the modal; for a user who may not send
+    from the lead, the timeline's activity form, to log the email they write elsewhere."""
+    from emails.services import can_send_from
+
+    if can_send_from(user, lead):
+        query = urlencode({"draft": "1", "subject": subject})
+        return f"{reverse('emails:compose', args=['lead', lead.pk])}?{query}", "#modal-dialog"
+    query = urlencode({"type": "email", "subject": subject})
+    return f"{reverse('activities:timeline', args=['lead', lead.pk])}?{query}", "#timeline"
 
 
 @login_required
@@ -360,16 +408,12 @@ def intelligence_apply(request: HttpRequest, lead_id) -> HttpResponse:
         return _intelligence(request, lead, error=exc.message)
     if not request.htmx:
         return redirect("leads:detail", lead_id=lead.pk)
-    draft_url = ""
+    draft = ("", "")
     if outcome.action == "draft":
-        draft_url = (
-            reverse("activities:timeline", args=["lead", lead.pk])
-            + "?"
-            + urlencode({"type": "email", "subject": outcome.suggestion.subject})
-        )
+        draft = _email_draft(request.user, lead, outcome.suggestion.subject)
     # The lead again: planning or completing an activity moved its last activity.
     lead = lead_get(user=request.user, lead_id=lead.pk)
-    response = _intelligence(request, lead, draft_url=draft_url)
+    response = _intelligence(request, lead, draft=draft)
     if outcome.action == "move":
         return trigger(
             response, recordSaved=True, showToast={"message": outcome.message, "level": "success"}

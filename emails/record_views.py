@@ -12,7 +12,9 @@ the composer, the suggested reply, and bulk email from the leads table.
   suggested reply. POST: send now or schedule (``emails.services.email_send``); a refusal
   re-renders the form (422) with what was typed and the message on its field.
 - ``compose_template``: picking a template fills subject and body with its merged values.
-- ``draft_reply``: the body field with the suggested reply (``emails.drafts``).
+- ``draft_reply``: the body field with the suggested reply (``emails.drafts``);
+  ``draft_message``: subject and body with a suggested new message from the record.
+- ``composer``: the composer prefilled by a caller (the AI drawer's email proposals).
 - ``message_cancel``: a scheduled message is not sent; ``attachment``: download a file.
 - ``bulk_compose`` / ``bulk_send``: Managers send a template to the checked leads, or to
   every lead the table's filters match (``emails.bulk``).
@@ -145,13 +147,17 @@ def _compose_response(
         "compose_url": reverse("emails:compose", args=[kind, record.pk]),
         "template_url": reverse("emails:compose_template", args=[kind, record.pk]),
         "draft_url": _draft_url(kind, record, reply_to),
+        "new_message": reply_to is None,
     }
     return render(request, "emails/record/compose.html", context, status=status)
 
 
 def _draft_url(kind: str, record, reply_to: EmailMessage | None) -> str:
-    """Where the composer asks for a suggested reply: only when answering a received one."""
-    if reply_to is None or reply_to.direction != EmailMessage.Direction.INBOUND:
+    """Where the composer asks for a suggested text: the reply to a received message, or a
+    new message from the record (none when answering one of our own)."""
+    if reply_to is None:
+        return reverse("emails:draft_message", args=[kind, record.pk])
+    if reply_to.direction != EmailMessage.Direction.INBOUND:
         return ""
     return reverse("emails:draft_reply", args=[kind, record.pk, reply_to.pk])
 
@@ -183,6 +189,9 @@ def compose(request: HttpRequest, kind: str, pk) -> HttpResponse:
             if request.GET.get("draft") and reply_to.direction == EmailMessage.Direction.INBOUND:
                 draft = drafts.draft_reply(user=user, message=reply_to)
                 initial["body"] = draft.body
+        elif request.GET.get("draft"):  # the next best action's "Draft the email"
+            draft = drafts.draft_new(user=user, record=record, subject=request.GET.get("subject"))
+            initial.update(subject=draft.subject, body=draft.body)
         form = ComposeForm(initial=initial, templates=templates, auto_id="compose-%s")
         return _compose_response(request, form, kind, record, reply_to, draft=draft)
 
@@ -224,6 +233,19 @@ def compose(request: HttpRequest, kind: str, pk) -> HttpResponse:
     return _compose_response(request, form, kind, record, reply_to, status=422)
 
 
+def composer(request: HttpRequest, kind: str, pk, *, initial: dict) -> HttpResponse:
+    """The composer for a new message from the record, prefilled with ``initial`` (to, cc,
+    subject, body; a blank one keeps the default): the AI drawer's email proposals open here
+    (``aiagent.views.proposal_edit``). 404/403 as ``compose``."""
+    record = _record(request, kind, pk)
+    services.check_sender(request.user, record)
+    values = {"to": ", ".join(selectors.record_recipients(record))}
+    values.update({key: value for key, value in initial.items() if value})
+    templates = selectors.template_list(user=request.user)
+    form = ComposeForm(initial=values, templates=templates, auto_id="compose-%s")
+    return _compose_response(request, form, kind, record, None)
+
+
 @login_required
 @require_GET
 def compose_template(request: HttpRequest, kind: str, pk) -> HttpResponse:
@@ -254,6 +276,7 @@ def compose_template(request: HttpRequest, kind: str, pk) -> HttpResponse:
         "form": form,
         "template_errors": errors,
         "draft_url": _draft_url(kind, record, reply_to),
+        "new_message": reply_to is None,
     }
     return render(request, "emails/record/compose.html#text", context)
 
@@ -271,6 +294,24 @@ def draft_reply(request: HttpRequest, kind: str, pk, message_id) -> HttpResponse
     form = ComposeForm(initial={"body": draft.body}, auto_id="compose-%s")
     context = {"form": form, "draft": draft, "draft_url": _draft_url(kind, record, message)}
     return render(request, "emails/record/compose.html#body", context)
+
+
+@login_required
+@require_GET
+def draft_message(request: HttpRequest, kind: str, pk) -> HttpResponse:
+    """The composer's subject and text with a suggested new message from the record
+    (``emails.drafts.draft_new``): the subject typed so far is kept."""
+    record = _record(request, kind, pk)
+    services.check_sender(request.user, record)
+    draft = drafts.draft_new(user=request.user, record=record, subject=request.GET.get("subject"))
+    form = ComposeForm(initial={"subject": draft.subject, "body": draft.body}, auto_id="compose-%s")
+    context = {
+        "form": form,
+        "draft": draft,
+        "draft_url": _draft_url(kind, record, None),
+        "new_message": True,
+    }
+    return render(request, "emails/record/compose.html#text", context)
 
 
 @login_required
@@ -431,6 +472,7 @@ urlpatterns = [
     path(RECORD, record_card, name="record_card"),
     path(f"{RECORD}compose/", compose, name="compose"),
     path(f"{RECORD}compose/template/", compose_template, name="compose_template"),
+    path(f"{RECORD}compose/draft/", draft_message, name="draft_message"),
     path(f"{RECORD}messages/<uuid:message_id>/draft/", draft_reply, name="draft_reply"),
     path(f"{RECORD}messages/<uuid:message_id>/cancel/", message_cancel, name="message_cancel"),
     path("email/attachments/<int:attachment_id>/", attachment, name="attachment"),

@@ -458,13 +458,11 @@ def email_send(
         body = body or template.body
     if reply_to is not None and not (subject or "").strip():
         subject = reply_subject(reply_to.subject)
-    recipients = {"to": _addresses("to", to), "cc": _addresses("cc", cc)}
-    recipients["bcc"] = _addresses("bcc", bcc)
-    if not recipients["to"] and reply_to is not None:
-        recipients["to"] = _default_reply_recipients(reply_to)
-    _check_message_shape(recipients, subject=subject, body=body, is_marketing=is_marketing)
-    _check_template_texts({"subject": subject, "body": body})
-    _check_blocked(recipients, marketing=is_marketing)
+    if reply_to is not None and not _addresses("to", to):
+        to = _default_reply_recipients(reply_to)
+    recipients = _checked_recipients(
+        to=to, cc=cc, bcc=bcc, subject=subject, body=body, is_marketing=is_marketing
+    )
     if is_marketing:
         _check_marketing_consent(record)
     files = _attachment_inputs(attachments)
@@ -546,6 +544,38 @@ def email_send(
     if not scheduled:
         _enqueue_on_commit(message.pk)
     return message
+
+
+def _checked_recipients(
+    *, to, cc, bcc, subject: str, body: str, is_marketing: bool
+) -> dict[str, list[str]]:
+    recipients = {"to": _addresses("to", to), "cc": _addresses("cc", cc)}
+    recipients["bcc"] = _addresses("bcc", bcc)
+    _check_message_shape(recipients, subject=subject, body=body, is_marketing=is_marketing)
+    _check_template_texts({"subject": subject, "body": body})
+    _check_blocked(recipients, marketing=is_marketing)
+    return recipients
+
+
+def email_check(
+    *,
+    by: User,
+    record,
+    to: str | Sequence[str] = (),
+    cc: str | Sequence[str] = (),
+    bcc: str | Sequence[str] = (),
+    subject: str = "",
+    body: str = "",
+) -> dict[str, list[str]]:
+    """The refusals ``email_send`` would give a one-to-one message from ``record``, before
+    anything is written (the AI's send proposal checks with it, so a confirmed proposal does
+    not fail on what could be known). Returns the recipients, cleaned: ``{"to", "cc", "bcc"}``.
+    """
+    _record_field(record)
+    check_sender(by, record)
+    return _checked_recipients(
+        to=to, cc=cc, bcc=bcc, subject=subject, body=body, is_marketing=False
+    )
 
 
 def email_schedule(*, by: User, scheduled_at: datetime, **kwargs: Any) -> EmailMessage:

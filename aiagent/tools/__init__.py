@@ -4,6 +4,7 @@ from aiagent.tools import (  # noqa: F401
     activity_tools,
     contact_tools,
     deal_tools,
+    email_tools,
     lead_tools,
     setup_tools,
 )

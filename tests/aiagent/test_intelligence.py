@@ -219,7 +219,14 @@ def test_mark_done_completes_the_overdue_activity(web, rep1):
     assert late.is_done and late.done_at is not None
 
 
-def test_draft_the_email_opens_the_prefilled_form_and_counts(web, rep1):
+def _loader(response) -> tuple[str, str]:
+    html = response.content.decode()
+    assert 'data-testid="nba-draft-loader"' in html
+    found = re.search(r'<div hidden hx-get="([^"]+)" hx-trigger="load" hx-target="([^"]+)"', html)
+    return unescape(found.group(1)), found.group(2)
+
+
+def test_draft_the_email_opens_the_composer_with_a_drafted_email_and_counts(web, rep1):
     lead = dana_lead(rep1, contact_phone="")
     client = web(rep1)
     html = panel(client, lead)
@@ -227,16 +234,29 @@ def test_draft_the_email_opens_the_prefilled_form_and_counts(web, rep1):
 
     response = client.post(apply_url(lead), {"rule": "first_contact", "action": "draft"}, **HX)
 
-    html = response.content.decode()
-    match = re.search(r'data-testid="nba-draft-loader"', html)
-    assert match
-    url = unescape(re.search(r'<div hidden hx-get="([^"]+)"', html).group(1))
-    assert url.startswith(f"/activities/timeline/lead/{lead.pk}/?")
+    url, target = _loader(response)
+    assert url.startswith(reverse("emails:compose", args=["lead", lead.pk]) + "?")
+    assert target == "#modal-dialog"
+    form = client.get(url, **HX).content.decode()
+    assert 'data-testid="compose-modal"' in form
+    assert 'value="First email to Dana Reyes"' in form and 'value="dana@acme.example"' in form
+    assert "Hi Dana," in form and 'data-testid="compose-draft-note"' in form
+    assert not Activity.objects.filter(lead=lead).exists()  # nothing is sent or logged yet
+    assert NextActionSuggestion.objects.get().applied_action == "draft"
+
+
+def test_who_may_not_send_email_gets_the_activity_form_instead(web, rep1, monkeypatch):
+    from emails import services as email_services
+
+    monkeypatch.setattr(email_services, "can_send_from", lambda user, record: False)
+    lead = dana_lead(rep1, contact_phone="")
+    client = web(rep1)
+    response = client.post(apply_url(lead), {"rule": "first_contact", "action": "draft"}, **HX)
+    url, target = _loader(response)
+    assert url.startswith(f"/activities/timeline/lead/{lead.pk}/?") and target == "#timeline"
     form = client.get(url, **HX).content.decode()
     assert 'value="First email to Dana Reyes"' in form
     assert '<option value="email" selected>' in form
-    assert not Activity.objects.filter(lead=lead).exists()  # the user writes and logs it
-    assert NextActionSuggestion.objects.get().applied_action == "draft"
 
 
 def test_a_suggestion_that_no_longer_applies_is_refused(web, rep1):

@@ -94,6 +94,25 @@ def cases(w) -> list[tuple[str, dict, str]]:
         ("list_workflows", {}, ""),
         ("list_custom_fields", {}, ""),
         ("list_users", {}, ""),
+        ("draft_email", {"record_type": "lead", "record_id": lead2}, "not_found"),
+        ("draft_email", {"record_type": "deal", "record_id": deal2}, "not_found"),
+        ("draft_email", {"record_type": "person", "record_id": str(w.person2.pk)}, "not_found"),
+        (
+            "send_email",
+            {"record_type": "lead", "record_id": lead2, "subject": "x", "body": "y"},
+            "not_found",
+        ),
+        (
+            "send_email",
+            {
+                "record_type": "person",
+                "record_id": str(w.person2.pk),
+                "to": ["a@x.example"],
+                "subject": "x",
+                "body": "y",
+            },
+            "not_found",
+        ),
     ]
 
 

@@ -45,6 +45,8 @@ REQUIRED = {
     "list_custom_fields",
     "create_custom_field",
     "lead_metrics",
+    "draft_email",
+    "send_email",
 }
 CONFIRM_ONLY = {
     "move_lead",
@@ -58,6 +60,7 @@ CONFIRM_ONLY = {
     "delete_deal",
     "bulk_assign_leads",
     "create_custom_field",
+    "send_email",
 }
 
 

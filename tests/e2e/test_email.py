@@ -173,3 +173,73 @@ def test_a_manager_emails_the_checked_leads_or_every_lead_the_table_shows(
     sent = EmailMessage.objects.filter(is_marketing=True)
     assert sorted(m.subject for m in sent) == [f"Spring for Fleet {n}" for n in range(3)]
     assert len(backends.stored_messages()) == 3
+
+
+@pytest.mark.browser
+def test_the_assistant_drafts_an_email_the_rep_edits_in_the_composer_and_sends(
+    page: Page, stored_mail
+) -> None:
+    """From the AI drawer (offline): the draft comes with a proposal; "Edit in the composer"
+    opens it prefilled, the rep changes it and sends; the proposal cannot send it again."""
+    rep, lead = a_rep_and_lead()
+    login(page, "mailrep", PASSWORD)
+    page.goto(f"/leads/{lead.pk}/")
+    page.get_by_test_id("ai-drawer-toggle").click()
+    drawer = page.locator("#ai-drawer")
+    drawer.get_by_test_id("ai-input").fill("draft an email to this lead")
+    drawer.get_by_test_id("ai-input").press("Enter")
+
+    answer = drawer.get_by_test_id("ai-answer").last
+    expect(answer).to_contain_text("Subject: Following up on Acme fleet telematics")
+    expect(answer).to_contain_text("Hi Ann,")
+    proposal = drawer.get_by_test_id("ai-proposal")
+    expect(proposal).to_contain_text(
+        f"Send the email “Following up on Acme fleet telematics” to {ANN}"
+    )
+    assert not EmailMessage.objects.exists()  # nothing goes out before the rep says so
+
+    proposal.get_by_role("button", name="Edit in the composer").click()
+    modal = page.locator("#modal-dialog")
+    subject = modal.get_by_label("Subject")
+    expect(subject).to_have_value("Following up on Acme fleet telematics")
+    expect(modal.get_by_label("To", exact=True)).to_have_value(ANN)
+    body = modal.get_by_label("Text", exact=True)
+    expect(body).to_have_value(re.compile(r"^Hi Ann,\n\nI am following up on Acme fleet"))
+    expect(proposal).to_have_attribute("data-status", "edited")
+    expect(proposal.get_by_test_id("ai-confirm")).to_have_count(0)
+    subject.fill("Pricing for your 40 vehicles")
+    body.click()
+    body.press("Control+End")
+    body.press_sequentially("\n\nP.S. I attach nothing; the pricing is on our site.")
+    modal.get_by_role("button", name="Send").click()
+
+    expect(page.locator("#modal")).to_be_hidden()
+    expect(page.locator("#toasts")).to_contain_text(f"Email to {ANN} is on its way.")
+    thread = page.get_by_test_id("email-card").get_by_test_id("email-thread")
+    expect(thread).to_contain_text("Pricing for your 40 vehicles")
+    message = EmailMessage.objects.get()
+    assert message.sender == rep and message.text_body.startswith("Hi Ann,")
+    assert "P.S. I attach nothing" in message.text_body
+
+
+@pytest.mark.browser
+def test_draft_the_email_of_the_next_best_action_opens_the_composer(
+    page: Page, stored_mail
+) -> None:
+    rep, lead = a_rep_and_lead()  # Ann has an address and no phone: the first touch is email
+    login(page, "mailrep", PASSWORD)
+    page.goto(f"/leads/{lead.pk}/")
+    action = page.get_by_test_id("next-best-action")
+    expect(action.get_by_test_id("nba-subject")).to_have_text("First email to Ann Lee")
+
+    action.get_by_test_id("nba-draft-email").click()
+
+    modal = page.locator("#modal-dialog")
+    expect(modal.get_by_label("Subject")).to_have_value("First email to Ann Lee")
+    expect(modal.get_by_label("Text", exact=True)).to_have_value(re.compile(r"^Hi Ann,"))
+    expect(modal.get_by_test_id("compose-draft-note")).to_contain_text("AI offline")
+    modal.get_by_role("button", name="Send").click()
+    expect(page.locator("#toasts")).to_contain_text(f"Email to {ANN} is on its way.")
+    expect(page.get_by_test_id("email-card").get_by_test_id("email-thread")).to_contain_text(
+        "First email to Ann Lee"
+    )

@@ -7,50 +7,22 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import httpx2
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from activities.models import Activity
-from aiagent import breaker, llm
+from aiagent import breaker
 from emails import drafts
 from emails.models import EmailMessage
-from tests.aiagent.conftest import ScriptedClaude, error_reply, text_reply
+from tests.aiagent.conftest import error_reply, text_reply
 from tests.emails.factories import EmailMessageFactory, EmailThreadFactory
 from tests.leads.factories import LeadFactory
 
 ANN = "ann@acme.example"
 
 
-def _refuse_network(request: httpx2.Request) -> httpx2.Response:
-    raise AssertionError(f"Tried to reach {request.url}")
-
-
-@pytest.fixture(autouse=True)
-def offline(settings, monkeypatch):
-    settings.ANTHROPIC_API_KEY = ""
-    settings.AI_MAX_RETRIES = 0
-    monkeypatch.setattr(
-        llm,
-        "http_client_factory",
-        lambda: httpx2.Client(transport=httpx2.MockTransport(_refuse_network)),
-    )
-    breaker.reset()
-    yield
-    breaker.reset()
-
-
-@pytest.fixture
-def claude(settings, monkeypatch) -> ScriptedClaude:
-    scripted = ScriptedClaude()
-    settings.ANTHROPIC_API_KEY = "test-key"
-    monkeypatch.setattr(
-        llm,
-        "http_client_factory",
-        lambda: httpx2.Client(transport=httpx2.MockTransport(scripted.handler)),
-    )
-    return scripted
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture
@@ -137,7 +109,7 @@ def test_claude_writes_the_draft_from_the_thread_and_the_record(rep1, lead, rece
     assert "untrusted" in content and "Fleet telematics" in content
     facts = json.loads(content.split(">\n", 1)[1].rsplit("\n</", 1)[0])
     assert [m["from"] for m in facts["thread"]] == ["us", "them"]  # oldest first
-    assert facts["writer_first_name"] == "Ann"
+    assert facts["contact_first_name"] == "Ann"
 
 
 def test_a_failing_claude_falls_back_to_the_offline_draft_and_counts_for_the_breaker(
