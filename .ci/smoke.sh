@@ -110,9 +110,11 @@ assert_running() {
 }
 
 step "start daphne, celery worker and celery beat"
-start daphne "$BIN/daphne" -b 127.0.0.1 -p "$PORT" config.asgi:application
-start worker "$BIN/celery" -A config worker --loglevel=INFO --concurrency=2
-start beat "$BIN/celery" -A config beat --loglevel=INFO
+# As the README's production deployment runs them: the web process with a pool of database
+# connections, the worker and beat keeping theirs a minute.
+start daphne env DB_POOL_MAX_SIZE=4 "$BIN/daphne" -b 127.0.0.1 -p "$PORT" config.asgi:application
+start worker env DB_CONN_MAX_AGE=60 "$BIN/celery" -A config worker --loglevel=INFO --concurrency=2
+start beat env DB_CONN_MAX_AGE=60 "$BIN/celery" -A config beat --loglevel=INFO
 
 # --- HTTP helpers --------------------------------------------------------------------------
 # request <method> <path> <expected status> [json body] [extra curl args...]: body -> $BODY

@@ -126,6 +126,19 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
 DB_STATEMENT_TIMEOUT = env.int("DB_STATEMENT_TIMEOUT", default=0)
 if DB_CONNECT_TIMEOUT < 1 or DB_STATEMENT_TIMEOUT < 0:
     raise ImproperlyConfigured("DB_CONNECT_TIMEOUT must be ≥ 1 and DB_STATEMENT_TIMEOUT ≥ 0.")
+# A pool of connections per process (psycopg's, through Django's "pool" option), for the ASGI
+# web processes: a request takes a connection from it and gives it back at its end, so no
+# request pays for a new PostgreSQL connection (a server process forked and warmed up: a
+# fifth of the CPU under load, issue 21), and a process never holds more than DB_POOL_MAX_SIZE
+# connections however many requests are in flight (the others wait up to DB_POOL_TIMEOUT,
+# then answer 503). 0: no pool. Leave it off for Celery's prefork workers: a pool made before
+# the fork would have no threads in the children (they keep a connection with
+# DB_CONN_MAX_AGE instead). Connections are checked when taken (CONN_HEALTH_CHECKS), so a
+# PostgreSQL restart costs no request more than a reconnect.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+if DB_POOL_MAX_SIZE < 0 or DB_POOL_TIMEOUT <= 0:
+    raise ImproperlyConfigured("DB_POOL_MAX_SIZE must be ≥ 0 and DB_POOL_TIMEOUT > 0.")
 if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     _pg_options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
@@ -133,6 +146,18 @@ if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
         _pg_options["options"] = (
             _pg_options.get("options", "") + f" -c statement_timeout={DB_STATEMENT_TIMEOUT * 1000}"
         ).strip()
+    if DB_POOL_MAX_SIZE:
+        if DATABASES["default"]["CONN_MAX_AGE"]:
+            raise ImproperlyConfigured("DB_POOL_MAX_SIZE needs DB_CONN_MAX_AGE=0.")
+        _pg_options["pool"] = {
+            "min_size": min(2, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+            # A connection idle this long is closed (down to min_size), one older than
+            # max_lifetime replaced: a quiet process gives its connections back.
+            "max_idle": 300,
+            "max_lifetime": 3600,
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the ASGI server, eager tasks and tests share the file.
     DATABASES["default"]["OPTIONS"] = {
@@ -402,6 +427,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# With Redis, sessions are read from the cache and written through to the database: a request
+# reads its session without a query (issue 21), and a session outlives the cache (a Redis
+# without persistence, or one that is down: the cache then reads as empty, crm.cache).
+if REDIS_URL:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -332,6 +332,11 @@ class Service:
 # daphne's websocket keepalive (README "Production deployment"): a ping every 20 s, and a
 # socket whose client has not answered for 30 s is closed (a vanished client frees its slot).
 DAPHNE_OPTIONS = ["--ping-interval", "20", "--ping-timeout", "30"]
+# The web processes' own settings (README "Production deployment"): a pool of database
+# connections each (not for the Celery worker, whose prefork children cannot share one).
+WEB_ENV = {"DB_POOL_MAX_SIZE": "8"}
+# The Celery worker and beat (one thread per process) keep their connection a minute.
+WORKER_ENV = {"DB_CONN_MAX_AGE": "60"}
 
 
 @dataclass
@@ -444,8 +449,12 @@ class Stack:
             ]
         else:
             raise KeyError(name)
-        self.services[name] = Service(name, cmd, logfile, self.env)
+        self.services[name] = Service(name, cmd, logfile, self.service_env(name))
         return self.services[name]
+
+    def service_env(self, name: str) -> dict:
+        own = WEB_ENV if name.startswith("web") else WORKER_ENV
+        return {**own, **self.env}  # a run's extra_env may still set them
 
     @property
     def names(self) -> list[str]:
@@ -454,7 +463,7 @@ class Stack:
     def start(self, *names: str) -> None:
         for name in names or self.names:
             service = self.service(name)
-            service.env = self.env
+            service.env = self.service_env(name)
             service.start()
             log(f"  started {name} (pid {service.pid})")
         for name in names or self.names:

@@ -334,3 +334,85 @@ def test_timeouts_reach_the_database_redis_and_broker_settings():
     assert found["broker"]["socket_timeout"] == 2.0
     assert found["publish"] == {"max_retries": 0}
     assert found["acks_late"] is True and found["prefetch"] == 1
+
+
+def _settings(env_update: dict, code: str) -> subprocess.CompletedProcess:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}},
+        "DATABASE_URL": "postgres://u@127.0.0.1:9/pipecrm",
+        **env_update,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_web_process_can_keep_a_bounded_pool_of_connections():
+    code = "import json, config.settings as s; print(json.dumps(s.DATABASES['default']['OPTIONS']))"
+    result = _settings({"DB_POOL_MAX_SIZE": "8", "DB_POOL_TIMEOUT": "4"}, code)
+    assert result.returncode == 0, result.stderr
+    pool = json.loads(result.stdout.strip().splitlines()[-1])["pool"]
+    assert pool == {
+        "min_size": 2,
+        "max_size": 8,
+        "timeout": 4.0,
+        "max_idle": 300,
+        "max_lifetime": 3600,
+    }
+    # Off by default (a Celery prefork worker must not inherit one).
+    result = _settings({}, code)
+    assert "pool" not in json.loads(result.stdout.strip().splitlines()[-1])
+    # A pool hands connections out per request: kept connections would contradict it.
+    result = _settings({"DB_POOL_MAX_SIZE": "8", "DB_CONN_MAX_AGE": "60"}, code)
+    assert result.returncode != 0 and "DB_POOL_MAX_SIZE needs DB_CONN_MAX_AGE=0" in result.stderr
+
+
+def test_with_redis_sessions_are_read_from_the_cache_and_kept_in_the_database():
+    code = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; "
+        "from django.conf import settings; print(settings.SESSION_ENGINE)"
+    )
+    result = _settings({"REDIS_URL": "redis://127.0.0.1:9/0"}, code)
+    assert result.stdout.strip().splitlines()[-1] == "django.contrib.sessions.backends.cached_db"
+    result = _settings({"REDIS_URL": ""}, code)
+    assert result.stdout.strip().splitlines()[-1] == "django.contrib.sessions.backends.db"
+
+
+POOLED_THREADS = """
+import json, os, threading
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+import django
+django.setup()
+from django.db import connection
+backends, errors = set(), []
+def requests():
+    try:
+        for _ in range(4):  # a request: a connection from the pool, given back at its end
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid(), pg_sleep(0.02)")
+                backends.add(cursor.fetchone()[0])
+            connection.close()
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=requests) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(json.dumps({"backends": len(backends), "errors": errors}))
+"""
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").split(":", 1)[0] not in {"postgres", "postgresql"},
+    reason="the connection pool is PostgreSQL's (psycopg_pool)",
+)
+def test_eight_threads_of_requests_share_a_pool_of_two_connections(db):
+    from django.db import connection
+
+    s = connection.settings_dict
+    url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
+    result = _settings(
+        {"DATABASE_URL": url, "DB_POOL_MAX_SIZE": "2", "DB_POOL_TIMEOUT": "20"}, POOLED_THREADS
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"backends": 2, "errors": []}  # 32 requests, two server processes
