@@ -151,7 +151,12 @@ class Organization(TimestampedModel, SoftDeleteModel, MergeableModel):
             ("change_all_organizations", "Can change all organizations"),
             ("delete_all_organizations", "Can delete all organizations"),
         ]
-        indexes = MergeableModel.Meta.indexes
+        indexes = [
+            *MergeableModel.Meta.indexes,
+            # The newest changes first: what the duplicate check reads of records changed
+            # since the last duplicate run (duplicates.selectors._fresh), on every record page.
+            models.Index(fields=["updated_at"], name="crm_org_updated_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -192,7 +197,10 @@ class Person(TimestampedModel, SoftDeleteModel, MergeableModel):
             ("change_all_people", "Can change all people"),
             ("delete_all_people", "Can delete all people"),
         ]
-        indexes = MergeableModel.Meta.indexes
+        indexes = [
+            *MergeableModel.Meta.indexes,
+            models.Index(fields=["updated_at"], name="crm_person_updated_idx"),  # as above
+        ]
 
     def __str__(self) -> str:
         return self.full_name

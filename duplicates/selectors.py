@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, Model, Q, Subquery, Value
+from django.db.models import Model, Q
 from django.urls import NoReverseMatch, reverse
 
 from crm import permissions
@@ -86,11 +86,16 @@ def _fresh(facts: rules.Facts, *, types, kinds) -> dict[str, dict]:
     """The facts of the records changed since the last run started (their keys may not be
     stored yet) that could pair with ``facts``, the newest ``DUPLICATE_LIVE_FRESH`` of each
     type: one query per such type."""
-    runs = DuplicateRun.objects.filter(finished_at__isnull=False)
-    started = Subquery(runs.order_by("-started_at").values("started_at")[:1])
-    # As far back as the next run will look (``rules.OVERLAP`` before the last start).
-    since = ExpressionWrapper(started - Value(OVERLAP), output_field=DateTimeField())
-    changed = Q(updated_at__gte=since) | ~Exists(runs)
+    started = (
+        DuplicateRun.objects.filter(finished_at__isnull=False)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    # As far back as the next run will look (``rules.OVERLAP`` before the last start); before
+    # any run, the newest of all. A plain range (not an OR with "no run yet"), so that the
+    # ``updated_at`` index reads just those rows.
+    changed = Q(updated_at__gte=started - OVERLAP) if started is not None else Q()
     limit = settings.DUPLICATE_LIVE_FRESH
     return {
         t: SOURCES[t].recent(changed, limit)

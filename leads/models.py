@@ -201,6 +201,9 @@ class Lead(TimestampedModel, SoftDeleteModel, MergeableModel):
         ]
         indexes = [
             *MergeableModel.Meta.indexes,
+            # The newest changes first: the duplicate check's records changed since the last
+            # duplicate run (duplicates.selectors._fresh), read on every lead page.
+            models.Index(fields=["updated_at"], name="lead_updated_idx"),
             models.Index(fields=["owner", "created_at"], name="lead_owner_idx"),
             models.Index(fields=["assigned_to", "created_at"], name="lead_assignee_idx"),
             models.Index(fields=["source"], name="lead_source_idx"),
