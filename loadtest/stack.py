@@ -334,7 +334,7 @@ class Service:
 DAPHNE_OPTIONS = ["--ping-interval", "20", "--ping-timeout", "30"]
 # The web processes' own settings (README "Production deployment"): a pool of database
 # connections each (not for the Celery worker, whose prefork children cannot share one).
-WEB_ENV = {"DB_POOL_MAX_SIZE": "16"}
+WEB_ENV = {"DB_POOL_MAX_SIZE": "32"}
 # The Celery worker and beat (one thread per process) keep their connection a minute.
 WORKER_ENV = {"DB_CONN_MAX_AGE": "60"}
 

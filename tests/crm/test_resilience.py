@@ -416,3 +416,45 @@ def test_eight_threads_of_requests_share_a_pool_of_two_connections(db):
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found == {"backends": 2, "errors": []}  # 32 requests, two server processes
+
+
+POOL_SERVER_DOWN = """
+import json, os, time
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+import django
+django.setup()
+from django.db import OperationalError, connection
+timings = []
+for _ in range(3):  # the first asks the server; the next ones know for a second
+    started = time.monotonic()
+    try:
+        connection.ensure_connection()
+        outcome = "connected"
+    except OperationalError:
+        outcome = "refused"
+    timings.append([outcome, round(time.monotonic() - started, 2)])
+print(json.dumps({"engine": connection.settings_dict["ENGINE"], "timings": timings}))
+"""
+
+
+def test_a_pool_whose_server_is_down_fails_at_once_not_after_its_timeout():
+    result = _settings(
+        {
+            "DATABASE_URL": f"postgres://u@127.0.0.1:{_closed_port()}/pipecrm",
+            "DB_POOL_MAX_SIZE": "2",
+            "DB_POOL_TIMEOUT": "10",
+        },
+        POOL_SERVER_DOWN,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["engine"] == "crm.dbpool"
+    for outcome, seconds in found["timings"]:
+        assert outcome == "refused" and seconds < 2, found  # not DB_POOL_TIMEOUT's 10 s
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on: connecting is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
