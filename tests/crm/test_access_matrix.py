@@ -461,6 +461,8 @@ EXPECTED: dict[str, Entry] = {
     "aiagent:delete": write_only("conversation", mine()),
     "aiagent:proposal_confirm": write_only("proposal", mine()),
     "aiagent:proposal_reject": write_only("proposal", mine()),
+    # Another tool's proposal of one's own opens no composer: its card says why (200).
+    "aiagent:proposal_edit": write_only("proposal", mine()),
     "aiagent:insights": Entry(subject="lead", get=view()),
     "aiagent:analyze": write_only("lead", view(PASS)),
     "aiagent:apply": write_only("lead", change()),
@@ -537,6 +539,7 @@ EXPECTED: dict[str, Entry] = {
     "emails:record_card": Entry(subject="lead", get=view()),
     "emails:compose": Entry(subject="lead", get=change(200), post=change()),
     "emails:compose_template": Entry(subject="lead", get=change(204)),  # no template: 204
+    "emails:draft_message": Entry(subject="lead", get=change(200)),
     # The world's messages are outbound: a suggested reply is refused (400) to those who may
     # write; a sent message cannot be cancelled (409).
     "emails:draft_reply": Entry(subject="email_message", kind="lead", get=change()),

@@ -20,8 +20,6 @@ from tests.leads.factories import LeadFactory
 ANN = "ann@acme.example"
 HX = {"HTTP_HX_REQUEST": "true"}
 
-pytestmark = pytest.mark.usefixtures("offline")
-
 
 @pytest.fixture
 def lead(rep1):

@@ -22,9 +22,6 @@ from tests.leads.factories import LeadFactory
 ANN = "ann@acme.example"
 
 
-pytestmark = pytest.mark.usefixtures("offline")
-
-
 @pytest.fixture
 def lead(rep1):
     return LeadFactory(

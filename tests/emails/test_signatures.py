@@ -3,10 +3,9 @@ refinement behind the breaker (a scripted Claude on a mocked transport, never th
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 
-from aiagent import breaker, llm
+from aiagent import breaker
 from emails.inbound import read_message
 from emails.signatures import (
     Signature,
@@ -15,39 +14,13 @@ from emails.signatures import (
     signature_of,
     split_signature,
 )
-from tests.aiagent.conftest import ScriptedClaude, error_reply, tool_reply
+from tests.aiagent.conftest import error_reply, tool_reply
 from tests.emails.inbound_support import sample
 
 
-def _refuse_network(request: httpx2.Request) -> httpx2.Response:
-    raise AssertionError(f"Tried to reach {request.url}")
-
-
 @pytest.fixture(autouse=True)
-def offline(settings, monkeypatch):
-    settings.ANTHROPIC_API_KEY = ""
-    settings.AI_MAX_RETRIES = 0
+def us_numbers(settings):
     settings.DEFAULT_PHONE_REGION = "US"
-    monkeypatch.setattr(
-        llm,
-        "http_client_factory",
-        lambda: httpx2.Client(transport=httpx2.MockTransport(_refuse_network)),
-    )
-    breaker.reset()
-    yield
-    breaker.reset()
-
-
-@pytest.fixture
-def claude(settings, monkeypatch) -> ScriptedClaude:
-    scripted = ScriptedClaude()
-    settings.ANTHROPIC_API_KEY = "test-key"
-    monkeypatch.setattr(
-        llm,
-        "http_client_factory",
-        lambda: httpx2.Client(transport=httpx2.MockTransport(scripted.handler)),
-    )
-    return scripted
 
 
 def parsed(name: str) -> Signature:
