@@ -666,17 +666,15 @@ class ImportRequestSerializer(InputSerializer):
         allow_empty_file=True, help_text="A CSV (any common encoding and delimiter) or XLSX."
     )
     record_type = serializers.ChoiceField(choices=["lead", "person", "organization", "deal"])
-    # ``mapping`` and ``mode`` may be null, which is the same as leaving them out: a multipart
-    # body cannot carry a null (a client's library drops the part), so the schema says what
-    # the server does with either.
     mapping = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=100),
         required=False,
-        allow_null=True,
         help_text="Column header → field name (custom fields: cf_<name>; an empty name skips "
         "the column). Columns left out are guessed from their headers. A JSON object (in a "
         "multipart body: its JSON text).",
     )
+    # A null ``mode`` is the same as leaving it out: a multipart body cannot carry a null (a
+    # client's library drops the part), so the schema says what the server does with it.
     mode = serializers.ChoiceField(
         choices=ImportJob.Mode.choices,
         required=False,
@@ -688,9 +686,8 @@ class ImportRequestSerializer(InputSerializer):
     def to_internal_value(self, data):
         # Multipart bodies carry the objects as JSON text.
         data = {key: data.get(key) for key in data}  # one value each (a QueryDict has lists)
-        for name in ("mapping", "mode"):
-            if name in data and data[name] is None:  # null: as if left out
-                data.pop(name)
+        if "mode" in data and data["mode"] is None:  # null: as if left out
+            data.pop("mode")
         for name in ("mapping",):
             value = data.get(name)
             if isinstance(value, str):

@@ -149,6 +149,11 @@ def _capped_count_sql(queryset: QuerySet, limit: int) -> RawSQL:
     return RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS capped", params, output_field=IntegerField())
 
 
+# Page numbers from 1 up to below this, for the tables and the API alike: the offset of the
+# last one (times a page's rows) stays far inside the databases' 64-bit OFFSET.
+MAX_PAGE_NUMBER = 10**9
+
+
 def window(queryset: QuerySet, *, number: int, size: int, limit: int | None = None) -> Window:
     """Page ``number`` (from 1) of ``queryset`` by ``size`` rows, in one query with the
     capped count (``count``'s rule), plus the estimate's ``EXPLAIN`` above the limit. A page

@@ -205,7 +205,7 @@ def paginate(state: TableState, rows) -> paging.Window:
     with contextlib.suppress(ValueError):
         per_page = max(1, min(int(state.get("page_size", PER_PAGE)), MAX_PER_PAGE))
     raw = str(state.get("page") or "1")
-    number = int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else 1
+    number = int(raw) if raw.isdigit() and 0 < int(raw) < paging.MAX_PAGE_NUMBER else 1
     page = paging.window(rows, number=number, size=per_page)
     if not page.rows and number > 1:  # past the end: the last page, from the exact count
         last = max(1, -(-rows.order_by().count() // per_page))
