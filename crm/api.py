@@ -13,6 +13,7 @@ import operator
 from django.contrib.auth import authenticate
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.http import QueryDict
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import ISO_8601, generics, mixins, serializers, status, viewsets
@@ -684,10 +685,11 @@ class ImportRequestSerializer(InputSerializer):
     )
 
     def to_internal_value(self, data):
-        # Multipart bodies carry the objects as JSON text.
+        # Multipart bodies carry the objects as JSON text, and a null as the text "null".
+        multipart = isinstance(data, QueryDict)
         data = {key: data.get(key) for key in data}  # one value each (a QueryDict has lists)
-        if "mode" in data and data["mode"] is None:  # null: as if left out
-            data.pop("mode")
+        if "mode" in data and (data["mode"] is None or (multipart and data["mode"] == "null")):
+            data.pop("mode")  # null: as if left out
         for name in ("mapping",):
             value = data.get(name)
             if isinstance(value, str):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import QueryDict
 
 from crm.models import ImportJob
 from leads.models import Lead
@@ -186,6 +187,13 @@ def test_a_null_mode_is_as_if_left_out(db, client):
 
     upload = SimpleUploadedFile("leads.csv", b"Name\nAcme\n", content_type="text/csv")
     serializer = ImportRequestSerializer(data={"file": upload, "record_type": "lead", "mode": None})
+    assert serializer.is_valid(), serializer.errors
+    assert "mode" not in serializer.validated_data
+    # In a multipart body, the null is the text "null".
+    upload.seek(0)
+    form = QueryDict(mutable=True)
+    form.update({"file": upload, "record_type": "lead", "mode": "null"})
+    serializer = ImportRequestSerializer(data=form)
     assert serializer.is_valid(), serializer.errors
     assert "mode" not in serializer.validated_data
     schema = client.get("/api/schema/?format=json").json()
