@@ -687,7 +687,11 @@ class ImportRequestSerializer(InputSerializer):
     def to_internal_value(self, data):
         # Multipart bodies carry the objects as JSON text, and a null as the text "null".
         multipart = isinstance(data, QueryDict)
-        data = {key: data.get(key) for key in data}  # one value each (a QueryDict has lists)
+        if multipart:  # one part per field: a repeated one is not a value of it
+            repeated = {key: ["Give one value."] for key in data if len(data.getlist(key)) > 1}
+            if repeated:
+                raise serializers.ValidationError(repeated)
+        data = {key: data.get(key) for key in data}  # one value each
         if "mode" in data and (data["mode"] is None or (multipart and data["mode"] == "null")):
             data.pop("mode")  # null: as if left out
         for name in ("mapping",):

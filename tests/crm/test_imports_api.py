@@ -196,6 +196,10 @@ def test_a_null_mode_is_as_if_left_out(db, client):
     serializer = ImportRequestSerializer(data=form)
     assert serializer.is_valid(), serializer.errors
     assert "mode" not in serializer.validated_data
+    form.setlist("mode", ["null", "null"])  # a field given twice is refused
+    upload.seek(0)
+    refused = ImportRequestSerializer(data=form)
+    assert not refused.is_valid() and refused.errors["mode"] == ["Give one value."]
     schema = client.get("/api/schema/?format=json").json()
     mode = schema["components"]["schemas"]["ImportRequestRequest"]["properties"]["mode"]
     assert mode.get("nullable") is True or "null" in json.dumps(mode)
