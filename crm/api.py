@@ -688,7 +688,9 @@ class ImportRequestSerializer(InputSerializer):
         # Multipart bodies carry the objects as JSON text, and a null as the text "null".
         multipart = isinstance(data, QueryDict)
         if multipart:  # one part per field: a repeated one is not a value of it
-            repeated = {key: ["Give one value."] for key in data if len(data.getlist(key)) > 1}
+            repeated = {
+                key: ["Give one value."] for key in self.fields if len(data.getlist(key)) > 1
+            }
             if repeated:
                 raise serializers.ValidationError(repeated)
         data = {key: data.get(key) for key in data}  # one value each
