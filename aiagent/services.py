@@ -337,15 +337,18 @@ def _proposal_open(*, by: User, token: str) -> Proposal:
         raise Conflict(
             f"This proposal is {proposal.get_status_display().lower()}.", code="proposal_closed"
         )
-    proposal.status = Proposal.Status.EDITED
-    proposal.decided_at = timezone.now()
-    proposal.save(update_fields=["status", "decided_at"])
-    crm_services.audit(
-        by=by, action="ai.proposal_edited", tool=proposal.tool, proposal=str(proposal.pk)
-    )
+    _decide(proposal, Proposal.Status.EDITED, by=by, action="ai.proposal_edited")
     if proposal.conversation is not None:
         realtime.proposal_changed(by, proposal)
     return proposal
+
+
+def _decide(proposal: Proposal, status: str, *, by: User, action: str) -> None:
+    """Close a pending proposal without running it (rejected, or opened in the composer)."""
+    proposal.status = status
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_at"])
+    crm_services.audit(by=by, action=action, tool=proposal.tool, proposal=str(proposal.pk))
 
 
 def proposal_reject(*, by: User, token: str) -> Proposal:
@@ -362,12 +365,7 @@ def _proposal_drop(*, by: User, token: str) -> Proposal:
         raise Conflict(
             f"This proposal is {proposal.get_status_display().lower()}.", code="proposal_closed"
         )
-    proposal.status = Proposal.Status.REJECTED
-    proposal.decided_at = timezone.now()
-    proposal.save(update_fields=["status", "decided_at"])
-    crm_services.audit(
-        by=by, action="ai.proposal_rejected", tool=proposal.tool, proposal=str(proposal.pk)
-    )
+    _decide(proposal, Proposal.Status.REJECTED, by=by, action="ai.proposal_rejected")
     if proposal.conversation is not None:
         message = message_add(
             conversation=proposal.conversation,
