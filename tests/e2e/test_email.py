@@ -243,3 +243,24 @@ def test_draft_the_email_of_the_next_best_action_opens_the_composer(
     expect(page.get_by_test_id("email-card").get_by_test_id("email-thread")).to_contain_text(
         "First email to Ann Lee"
     )
+
+
+@pytest.mark.browser
+def test_a_viewer_gets_the_draft_but_no_send_proposal(page: Page, stored_mail) -> None:
+    from crm import permissions
+
+    _, lead = a_rep_and_lead()
+    viewer = UserFactory(username="mailviewer", role=Role.VIEWER)
+    permissions.share(viewer, lead)
+    login(page, "mailviewer", PASSWORD)
+    page.goto(f"/leads/{lead.pk}/")
+    expect(page.get_by_test_id("email-card")).to_be_visible()
+    expect(page.get_by_test_id("email-compose")).to_have_count(0)
+    page.get_by_test_id("ai-drawer-toggle").click()
+    drawer = page.locator("#ai-drawer")
+    drawer.get_by_test_id("ai-input").fill("draft an email to this lead")
+    drawer.get_by_test_id("ai-input").press("Enter")
+    answer = drawer.get_by_test_id("ai-answer").last
+    expect(answer).to_contain_text("Subject: Following up on Acme fleet telematics")
+    expect(answer).to_contain_text("You may not send email from this record")
+    expect(drawer.get_by_test_id("ai-proposal")).to_have_count(0)
