@@ -33,3 +33,25 @@ def install_crm_schedules(apps, schema_editor=None) -> None:
         every_seconds=30,
         description="Proves to /healthz that beat and a worker are alive.",
     )
+
+
+BOARD_TALLIES_TASK = "crm.tasks.rebuild_board_tallies"
+
+
+def install_board_tally_schedule(apps, schema_editor=None) -> None:
+    ensure_interval_task(
+        apps,
+        name="Rebuild board tallies",
+        task=BOARD_TALLIES_TASK,
+        every_seconds=24 * 3600,
+        description=(
+            "Counts every lead and deal again into the boards' column counts and totals, "
+            "which events keep current in between (and marks the workflows as tallied)."
+        ),
+    )
+
+
+def uninstall_board_tally_schedule(apps, schema_editor=None) -> None:
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
+        task=BOARD_TALLIES_TASK
+    ).delete()

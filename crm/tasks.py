@@ -70,3 +70,13 @@ def run_in_thread(task, job_id: int) -> None:
         logger.exception("Import task %s failed for job %s", task.name, job_id)
     finally:
         connection.close()
+
+
+@shared_task
+def rebuild_board_tallies() -> dict:
+    """Count every board record again into the column tallies (``crm.records.tallies``):
+    nightly, so that what reached the records without an event (a bulk ``UPDATE``) is counted
+    too."""
+    from crm.records import tallies
+
+    return tallies.rebuild_all()

@@ -50,7 +50,7 @@ from crm.models import Event, ImportJob, ImportRow, User
 from crm.roles import Role
 from customfields.models import CustomFieldDefinition
 from leads.models import Lead, LeadUserObjectPermission
-from wfm.models import Project, StatusHistory, WorkflowStep
+from wfm.models import BoardEntry, Project, StatusHistory, WorkflowStep
 from wfm.selectors import project_type_for
 
 BENCH_PREFIX = "[bench]"
@@ -479,6 +479,8 @@ def delete_dataset() -> None:
         )
         history = q(StatusHistory._meta.db_table)
         cursor.execute(f"DELETE FROM {history} WHERE project_id IN ({projects})", [pattern])
+        entries = q(BoardEntry._meta.db_table)  # the board tallies' (rebuilt after a build)
+        cursor.execute(f"DELETE FROM {entries} WHERE project_id IN ({projects})", [pattern])
         project_ids = [row[0] for row in _fetch(cursor, projects, [pattern])]
         cursor.execute(f"DELETE FROM {lead_table} WHERE name LIKE %s", [pattern])
         project_table = q(Project._meta.db_table)

@@ -174,16 +174,20 @@ def column_summaries(
     weighted: bool = False,
     extra_sums: Mapping[str, Aggregate] | None = None,
     project_field: str = "wfm_project",
+    counted: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[Column]:
     """Columns with counts and totals but no cards: the column headers to refresh after a
-    move (one query)."""
-    totals = column_totals(
-        queryset=queryset,
-        value_field=value_field,
-        extra_sums=extra_sums,
-        step_ids=[s.pk for s in steps],
-        project_field=project_field,
-    )
+    move (one query). ``counted``: the counts and totals known already (``column_totals``'s
+    shape, e.g. kept current in ``BoardTally`` rows), which saves the ``GROUP BY``."""
+    totals = counted
+    if totals is None:
+        totals = column_totals(
+            queryset=queryset,
+            value_field=value_field,
+            extra_sums=extra_sums,
+            step_ids=[s.pk for s in steps],
+            project_field=project_field,
+        )
     columns = []
     for step in steps:
         row = totals.get(step.pk, {})
@@ -214,6 +218,7 @@ def build_board(
     steps: Sequence[WorkflowStep] | None = None,
     project_field: str = "wfm_project",
     annotations: Mapping[str, Any] | None = None,
+    counted: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[Column]:
     """The columns of ``workflow`` (one per step, in order) over the records of ``queryset``
     that are in that workflow, each with count, totals and its first ``per_column`` cards.
@@ -225,6 +230,7 @@ def build_board(
     ``order_by``: card order within a column (field names, "-" for descending, or
     expressions). ``steps``: the workflow's steps if already loaded (saves a query).
     ``annotations``: expressions read with the cards (e.g. whether the user may move each).
+    ``counted``: the columns' counts and totals when known already (``column_summaries``).
     """
     steps = list(steps) if steps is not None else step_list(workflow=workflow)
     in_workflow = queryset.filter(**{f"{project_field}__workflow": workflow})
@@ -235,6 +241,7 @@ def build_board(
         weighted=weighted,
         extra_sums=extra_sums,
         project_field=project_field,
+        counted=counted,
     )
     if per_column <= 0 or not any(c.count for c in columns):
         return columns

@@ -64,6 +64,17 @@ class Workflow(TimestampedModel):
         ),
     )
 
+    tallied_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "When the board's column counts and totals of this workflow were last rebuilt "
+            "(manage.py board_tallies, and nightly). From then on large boards read them "
+            "instead of counting every record; until then they count."
+        ),
+    )
+
     class Meta:
         ordering = ["name"]
 
@@ -377,3 +388,58 @@ class StatusHistory(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Status history is append-only; a row cannot be deleted.")
+
+
+class BoardTally(models.Model):
+    """One board column's count and value total as one viewer sees it (issue 17).
+
+    Kept current from the records' events by ``crm.records.tallies``, so that a large board
+    reads a row per column instead of counting every record of the workflow. ``viewer`` is
+    empty for the whole column (what users who see every record see); otherwise the column
+    as far as that user holds a view permission on its records (a Sales Rep's own and shared
+    ones)."""
+
+    step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="+")
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    count = models.IntegerField(default=0)
+    total = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["step", "viewer"], name="board_tally_unique"),
+            models.UniqueConstraint(
+                fields=["step"], condition=Q(viewer__isnull=True), name="board_tally_all_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.step_id}, viewer {self.viewer_id or 'all'}: {self.count}"
+
+
+class BoardEntry(models.Model):
+    """What ``BoardTally`` last counted of one record (its project) for one viewer: the step
+    and value it was counted in, so a change moves exactly that much between columns."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    step = models.ForeignKey(WorkflowStep, on_delete=models.CASCADE, related_name="+")
+    value = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "board entries"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "viewer"], name="board_entry_unique"),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(viewer__isnull=True),
+                name="board_entry_all_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["step", "viewer"], name="board_entry_step_idx")]
+
+    def __str__(self) -> str:
+        return f"project {self.project_id}, viewer {self.viewer_id or 'all'}: step {self.step_id}"

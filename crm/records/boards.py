@@ -42,7 +42,7 @@ from crm import permissions
 from crm.errors import DomainError, NotFound
 from crm.forms import require_int
 from crm.htmx import region_only, render_page, saved
-from crm.records import groupings, tables
+from crm.records import groupings, tables, tallies
 from crm.records.realtime import socket_moved
 from crm.records.tables import VIEW_PARAMS, TableState, filtered
 from crm.records.types import Board, RecordType
@@ -227,6 +227,7 @@ def record_board(request: HttpRequest, record_type: RecordType) -> HttpResponse:
             per_column=board.per_column,
             order_by=board.order_by,
             annotations=movable_annotation(user, rt),
+            counted=None if query else tallies.column_counts(rt, user, shown.workflow, shown.steps),
         )
         context["columns"] = columns
         context["movable"] = movable_ids(user, rt, [c for col in columns for c in col.cards])
@@ -300,11 +301,17 @@ def board_move(request: HttpRequest, record_type: RecordType, pk) -> HttpRespons
     state = board_state(request.GET)
     _, rows, _ = filtered(request, rt, state)
     steps = [s for s in board.steps() if s.workflow_id == to_step.workflow_id]
+    counted = None
+    if not filter_query(state):
+        # The heads as they are after this move: its event's refresh may not have run yet.
+        tallies.refresh(rt, [obj.pk])
+        counted = tallies.column_counts(rt, user, to_step.workflow, steps)
     columns = boards.column_summaries(
         steps=steps,
         queryset=rows,
         value_field=board.value_field,
         weighted=board.weighted,
+        counted=counted,
     )
     context = {
         "rt": rt,

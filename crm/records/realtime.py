@@ -311,17 +311,22 @@ class LiveRecords:
         """The headers of the columns in ``scope`` (None: every column) and the board's
         totals, as ``user`` sees them now (one count-and-sum query)."""
         from crm.records import boards as record_boards
+        from crm.records import tallies
         from wfm import boards
 
         board = self.rt.board
         rows = self._rows(user, params, has_filters)
         if rows is None:
             return None
+        counted = None
+        if not has_filters:  # the tallies were moved before this change was published
+            counted = tallies.column_counts(self.rt, user, steps[0].workflow, steps)
         columns = boards.column_summaries(
             steps=steps,
             queryset=rows.filter(wfm_project__workflow_id=workflow_id),
             value_field=board.value_field,
             weighted=board.weighted,
+            counted=counted,
         )
         shared = {
             "currency": settings.DEFAULT_CURRENCY,

@@ -9,6 +9,10 @@ _TYPES: dict[str, RecordType] = {}
 
 def register(record_type: RecordType) -> RecordType:
     _TYPES[record_type.key] = record_type
+    if record_type.board is not None:
+        from crm.records import tallies
+
+        tallies.watch(record_type)
     return record_type
 
 

@@ -81,6 +81,26 @@ def test_move_reaches_the_owner_board_with_card_in_new_column_and_headers(
     run(scenario, rt)
 
 
+def test_pushed_heads_of_a_tallied_board_count_the_move(rt, board, rep1, manager, steps):
+    """A tallied board's heads are read from the tallies, which the event moved before it
+    was published: the column the card entered counts it."""
+    from crm.records import registry, tallies
+
+    lead = LeadFactory(owner=rep1, name="Counted Co", estimated_value=321)
+    LeadFactory(owner=rep1, estimated_value=5)
+    tallies.rebuild(registry.get("lead"))
+    contacted = steps[LeadStep.CONTACTED]
+
+    async def scenario():
+        socket = await rt.connect(board, rep1)
+        await db(services.lead_transition)(by=manager, lead=lead, to_step=contacted)
+        heads = await receive_until(socket, lambda h: f"board-head-{contacted.pk}" in h)
+        head = heads[heads.index(f'id="board-head-{contacted.pk}"') :].split("</header>")[0]
+        assert 'title="Records in this step">1<' in head and "€321" in head
+
+    run(scenario, rt)
+
+
 def test_other_rep_receives_nothing_when_a_private_lead_changes(rt, board, rep1, rep2, steps):
     lead = LeadFactory(owner=rep1, name="Private Deal Inc")
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from crm.demo import DEMO_PASSWORD, DEMO_USERS, ensure_users
+from crm.records import tallies
 
 # Apps contribute demo data through an optional ``<app>.demo.seed(users, out)``, in this order,
 # and may add an optional ``<app>.demo.finish(users, out)``, run in the same order once every
@@ -51,6 +52,9 @@ class Command(BaseCommand):
             for label, module in modules:
                 if hasattr(module, "finish"):
                     self._step(f"Finishing {label}", module.finish, users)
+        # After the commit, whose events have run: the boards read their column heads from
+        # then on (crm.records.tallies).
+        self._step("Counting the boards", lambda users, out: tallies.rebuild_all(), users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo data ready in {time.perf_counter() - started:.0f} s. "
