@@ -302,10 +302,11 @@ def board_move(request: HttpRequest, record_type: RecordType, pk) -> HttpRespons
     _, rows, _ = filtered(request, rt, state)
     steps = [s for s in board.steps() if s.workflow_id == to_step.workflow_id]
     counted = None
-    if not filter_query(state):
+    workflow = steps[0].workflow
+    if workflow.tallied_at is not None and not filter_query(state):
         # The heads as they are after this move: its event's refresh may not have run yet.
         tallies.refresh(rt, [obj.pk])
-        counted = tallies.column_counts(rt, user, to_step.workflow, steps)
+        counted = tallies.column_counts(rt, user, workflow, steps)
     columns = boards.column_summaries(
         steps=steps,
         queryset=rows,

@@ -47,7 +47,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from guardian.models import UserObjectPermissionBase
 
-from crm import permissions
+from crm import permissions, reference
 from crm.records import registry
 from crm.records.types import RecordType
 from wfm.models import BoardEntry, BoardTally, Workflow, WorkflowStep
@@ -99,13 +99,18 @@ def _perm_model(model: type[Model]) -> type[Model]:
 
 
 def _view_permission_id(model: type[Model]) -> int | None:
+    """The id of the model's view permission (reference data: cached until permissions
+    change)."""
     opts = model._meta
-    return (
-        Permission.objects.filter(
-            codename=f"view_{opts.model_name}", content_type__app_label=opts.app_label
-        )
-        .values_list("pk", flat=True)
-        .first()
+    return reference.cached(
+        f"view-permission:{opts.label_lower}",
+        lambda: (
+            Permission.objects.filter(
+                codename=f"view_{opts.model_name}", content_type__app_label=opts.app_label
+            )
+            .values_list("pk", flat=True)
+            .first()
+        ),
     )
 
 
