@@ -34,7 +34,6 @@ search, whose records no tally describes.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -195,15 +194,40 @@ def _add(step_id: int, viewer_id: int | None, count: int, total: Decimal) -> Non
 
 def refresh_later(rt: RecordType, pk) -> None:
     """``refresh`` the record once the current transaction commits (nothing if it rolls
-    back)."""
-    transaction.on_commit(functools.partial(_refresh_quietly, rt.key, pk))
+    back); the records of one transaction in one refresh (a bulk assignment moves dozens of
+    permissions)."""
+    if connection.in_atomic_block:
+        # Join the refresh already waiting in this transaction (Django keeps its callbacks as
+        # (savepoint ids, callback, robust)). That one is dropped only with a savepoint it
+        # was registered in; any such savepoint still open is open now too, so rolling it
+        # back undoes this change as well: nothing is missed, at worst a record is refreshed
+        # that a rolled-back inner savepoint left as it was.
+        for _sids, callback, _robust in connection.run_on_commit:
+            if isinstance(callback, _Pending) and not callback.done:
+                callback.add(rt.key, pk)
+                return
+    pending = _Pending()
+    pending.add(rt.key, pk)
+    transaction.on_commit(pending)
 
 
-def _refresh_quietly(key: str, pk) -> None:
-    try:
-        refresh(registry.get(key), [pk])
-    except Exception:  # noqa: BLE001 - what committed stands; the nightly rebuild mends
-        logger.exception("Board tallies of %s %s not refreshed", key, pk)
+class _Pending:
+    """The records a committed transaction's permission changes touched, by type."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, set] = defaultdict(set)
+        self.done = False  # run (a test's captured callbacks run without a commit)
+
+    def add(self, key: str, pk) -> None:
+        self.ids[key].add(pk)
+
+    def __call__(self) -> None:
+        self.done = True
+        for key, ids in self.ids.items():
+            try:
+                refresh(registry.get(key), ids)
+            except Exception:  # noqa: BLE001 - what committed stands; the nightly rebuild mends
+                logger.exception("Board tallies of %s %s not refreshed", key, sorted(ids))
 
 
 def rebuild(rt: RecordType) -> int:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm import permissions
@@ -113,8 +113,9 @@ def test_a_rebuild_counts_what_every_viewer_sees(leads_rt, manager, rep1, rep2, 
 def test_every_change_through_the_services_keeps_them_equal_to_counting(
     leads_rt, manager, rep1, rep2, viewer, lead_step, on_commit
 ):
-    first = LeadFactory(owner=rep1, estimated_value=500)
-    other = LeadFactory(owner=rep2, estimated_value=300)
+    with on_commit():
+        first = LeadFactory(owner=rep1, estimated_value=500)
+        other = LeadFactory(owner=rep2, estimated_value=300)
     tallies.rebuild(leads_rt)
     everyone = (manager, rep1, rep2, viewer)
 
@@ -226,3 +227,39 @@ def test_entries_are_one_per_record_and_viewer(leads_rt, rep1, rep2):
     assert sorted(BoardEntry.objects.values_list("viewer_id", flat=True), key=str) == sorted(
         [None, rep1.pk, rep2.pk], key=str
     )
+
+
+def test_the_permission_changes_of_a_transaction_refresh_once(
+    leads_rt, rep1, viewer, on_commit, monkeypatch
+):
+    with on_commit():
+        first, second = LeadFactory(owner=rep1), LeadFactory(owner=rep1)
+    tallies.rebuild(leads_rt)
+    calls, real = [], tallies.refresh
+
+    def counted_refresh(rt, ids):
+        calls.append({str(pk) for pk in ids})
+        real(rt, ids)
+
+    monkeypatch.setattr(tallies, "refresh", counted_refresh)
+    with on_commit(), transaction.atomic():
+        permissions.share(viewer, first)
+        permissions.share(viewer, second)
+    assert calls == [{str(first.pk), str(second.pk)}]
+    assert_same(leads_rt, viewer)
+
+
+def test_a_rolled_back_savepoint_refreshes_nothing_of_its_own(leads_rt, rep1, viewer, on_commit):
+    with on_commit():
+        kept, undone = LeadFactory(owner=rep1), LeadFactory(owner=rep1)
+    tallies.rebuild(leads_rt)
+    with on_commit(), transaction.atomic():
+        permissions.share(viewer, kept)
+        try:
+            with transaction.atomic():
+                permissions.share(viewer, undone)
+                raise RuntimeError("undo")
+        except RuntimeError:
+            pass
+    assert_same(leads_rt, viewer)
+    assert sum(row["count"] for row in tallied(leads_rt, viewer).values()) == 1

@@ -325,7 +325,11 @@ def test_timeouts_reach_the_database_redis_and_broker_settings():
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["db"] == {"connect_timeout": 5, "options": "-c statement_timeout=30000"}
+    assert found["db"] == {
+        "connect_timeout": 5,
+        # Page queries run without parallel workers (DB_PARALLEL_WORKERS, default 0).
+        "options": "-c statement_timeout=30000 -c max_parallel_workers_per_gather=0",
+    }
     assert found["age"] == 0 and found["checks"] is True
     assert found["cache"]["BACKEND"] == "crm.cache.ResilientRedisCache"
     assert found["cache"]["OPTIONS"] == {"socket_connect_timeout": 1.5, "socket_timeout": 1.5}
