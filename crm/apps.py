@@ -9,8 +9,10 @@ class CrmConfig(AppConfig):
         # Event handlers register themselves by name when their module is imported.
         from crm import handlers, reference  # noqa: F401
         from crm.record_types import ORGANIZATIONS, PEOPLE
-        from crm.records.registry import register
+        from crm.records import registry, tallies
 
-        register(PEOPLE)
-        register(ORGANIZATIONS)
+        registry.register(PEOPLE)
+        registry.register(ORGANIZATIONS)
+        # Boards' tallies follow the records of every type with a board (leads, deals).
+        registry.when_registered(tallies.watch)
         reference.connect()

@@ -263,3 +263,25 @@ def test_a_rolled_back_savepoint_refreshes_nothing_of_its_own(leads_rt, rep1, vi
             pass
     assert_same(leads_rt, viewer)
     assert sum(row["count"] for row in tallied(leads_rt, viewer).values()) == 1
+
+
+def test_events_that_move_nothing_refresh_nothing(leads_rt, rep1, on_commit, monkeypatch):
+    """Run inline before the realtime publishers: an edit of other fields, an attribution
+    touch or a rescore's event skips the refresh."""
+    with on_commit():
+        lead = lead_services.lead_create(by=rep1, name="Quiet", estimated_value=Decimal("5"))
+    tallies.rebuild(leads_rt)
+    calls, real = [], tallies.refresh
+
+    def counted_refresh(rt, ids):
+        calls.append(list(ids))
+        real(rt, ids)
+
+    monkeypatch.setattr(tallies, "refresh", counted_refresh)
+    with on_commit():
+        lead_services.lead_update(by=rep1, lead=lead, data={"description": "Called twice"})
+    assert calls == []
+    with on_commit():
+        lead_services.lead_update(by=rep1, lead=lead, data={"estimated_value": Decimal("6")})
+    assert len(calls) == 1
+    assert_same(leads_rt, rep1)
