@@ -76,6 +76,8 @@ def insert(model: type[Model], objs: Sequence[Model], *, with_ids: bool = False)
                     for f, name, auto, prepare in prepared
                 ]
             )
+    for obj in objs:  # saved: a later save() updates them, as after bulk_create
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def insert_rows(model: type[Model], attnames: Sequence[str], rows: Iterable[Sequence]) -> None:

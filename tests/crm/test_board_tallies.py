@@ -285,3 +285,34 @@ def test_events_that_move_nothing_refresh_nothing(leads_rt, rep1, on_commit, mon
         lead_services.lead_update(by=rep1, lead=lead, data={"estimated_value": Decimal("6")})
     assert len(calls) == 1
     assert_same(leads_rt, rep1)
+
+
+def test_a_batch_of_imported_leads_and_a_conversion_keep_them_equal(
+    leads_rt, deals_rt, manager, rep1, rep2, lead_step, on_commit
+):
+    tallies.rebuild(leads_rt)
+    tallies.rebuild(deals_rt)
+    rows = [
+        {
+            "name": f"Imported {n}",
+            "owner": rep1,
+            "estimated_value": Decimal(n * 10),
+            "company_name": f"Company {n}",
+            "contact_name": f"Contact {n}",
+        }
+        for n in range(1, 6)
+    ] + [{"name": "Imported for rep2", "owner": rep2, "assigned_to": rep1}]
+    with on_commit():
+        created = lead_services.lead_create_many(by=manager, rows=rows)
+    assert all(isinstance(lead, Lead) for lead in created)
+    assert_same(leads_rt, manager, rep1, rep2)
+    lead = created[0]
+    with on_commit():
+        lead_services.lead_transition(by=rep1, lead=lead, to_step=lead_step(LeadStep.CONTACTED))
+        lead_services.lead_transition(by=rep1, lead=lead, to_step=lead_step(LeadStep.QUALIFIED))
+    with on_commit():
+        lead_services.lead_convert(by=rep1, lead=Lead.objects.get(pk=lead.pk))
+    assert_same(leads_rt, manager, rep1, rep2)
+    assert_same(deals_rt, manager, rep1, rep2)
+    converted = lead_step(LeadStep.CONVERTED)
+    assert tallied(leads_rt, rep1)[converted.pk]["count"] == 1

@@ -44,3 +44,18 @@ def test_insert_rows_writes_the_values_given_by_attribute_name(rep1):
         AuditLog.objects.filter(action="import.test").order_by("pk").values("user_id", "details")
     )
     assert rows == [{"user_id": rep1.pk, "details": {"n": 1}}, {"user_id": None, "details": {}}]
+
+
+def test_inserted_instances_are_saved_ones(rep1):
+    """Instances with keys of their own (UUIDs) are stored, not new, once inserted: a later
+    ``save()`` updates their row instead of inserting it again (on PostgreSQL it did, and
+    failed on the duplicate key: a lead of an import batch qualified afterwards)."""
+    from tests.leads.factories import LeadFactory
+
+    lead = LeadFactory.build(owner=rep1, created_by=rep1)
+    lead.wfm_project.save()
+    db.insert(type(lead), [lead])
+    assert not lead._state.adding
+    lead.name = "Renamed"
+    lead.save()
+    assert type(lead).objects.get(pk=lead.pk).name == "Renamed"
