@@ -25,6 +25,19 @@ def login(page: Page, username: str, password: str) -> None:
         raise AssertionError(f"login as {username!r} failed: still on {page.url}")
 
 
+def ask_assistant(scope, text: str):
+    """Type ``text`` into the assistant (the chat page or a record's drawer, ``scope``), send
+    it as a person would with Enter, and return the answer once it has arrived."""
+    from playwright.sync_api import expect
+
+    answers = scope.get_by_test_id("ai-answer")
+    before = answers.count()
+    scope.get_by_test_id("ai-input").fill(text)
+    scope.get_by_test_id("ai-input").press("Enter")
+    expect(answers).to_have_count(before + 1)
+    return answers.last
+
+
 def in_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``func`` in a fresh thread and return its result (or raise its exception).
 

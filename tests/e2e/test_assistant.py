@@ -14,7 +14,7 @@ from crm.roles import Role
 from leads import services as lead_services
 from leads.models import Lead
 from tests.aiagent.factories import make_lead
-from tests.e2e.helpers import in_thread, login
+from tests.e2e.helpers import ask_assistant, in_thread, login
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -32,14 +32,6 @@ def _world():
     return hot
 
 
-def _ask(page: Page, scope, text: str):
-    before = scope.get_by_test_id("ai-answer").count()
-    scope.get_by_test_id("ai-input").fill(text)
-    scope.get_by_test_id("ai-input").press("Enter")
-    expect(scope.get_by_test_id("ai-answer")).to_have_count(before + 1)
-    return scope.get_by_test_id("ai-answer").last
-
-
 @pytest.mark.browser
 def test_the_drawer_answers_about_its_lead(page: Page, live_server_url) -> None:
     hot = in_thread(_world)
@@ -49,7 +41,7 @@ def test_the_drawer_answers_about_its_lead(page: Page, live_server_url) -> None:
     drawer = page.locator("#ai-drawer")
     expect(drawer.get_by_test_id("ai-mode")).to_have_text("AI offline")
 
-    answer = _ask(page, drawer, "summarize this lead")
+    answer = ask_assistant(drawer, "summarize this lead")
     expect(answer.get_by_role("link", name="Acme expansion")).to_have_attribute(
         "href", f"/leads/{hot.pk}/"
     )
@@ -57,7 +49,7 @@ def test_the_drawer_answers_about_its_lead(page: Page, live_server_url) -> None:
     expect(answer).to_contain_text("Email campaign")
     expect(answer).not_to_contain_text("Cold prospect")
 
-    answer = _ask(page, drawer, "what should I do next")
+    answer = ask_assistant(drawer, "what should I do next")
     expect(answer).to_contain_text("Next for Acme expansion")
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from crm.roles import Role
 from emails import backends, services
 from emails.models import EmailMessage
-from tests.e2e.helpers import in_thread, login
+from tests.e2e.helpers import ask_assistant, in_thread, login
 from tests.e2e.test_realtime import COUNT_SOCKETS, LIVE_MS, not_reloaded, open_page
 from tests.emails.factories import EmailTemplateFactory
 from tests.factories import PASSWORD, UserFactory
@@ -186,10 +186,7 @@ def test_the_assistant_drafts_an_email_the_rep_edits_in_the_composer_and_sends(
     page.goto(f"/leads/{lead.pk}/")
     page.get_by_test_id("ai-drawer-toggle").click()
     drawer = page.locator("#ai-drawer")
-    drawer.get_by_test_id("ai-input").fill("draft an email to this lead")
-    drawer.get_by_test_id("ai-input").press("Enter")
-
-    answer = drawer.get_by_test_id("ai-answer").last
+    answer = ask_assistant(drawer, "draft an email to this lead")
     expect(answer).to_contain_text("Subject: Following up on Acme fleet telematics")
     expect(answer).to_contain_text("Hi Ann,")
     proposal = drawer.get_by_test_id("ai-proposal")
@@ -258,9 +255,7 @@ def test_a_viewer_gets_the_draft_but_no_send_proposal(page: Page, stored_mail) -
     expect(page.get_by_test_id("email-compose")).to_have_count(0)
     page.get_by_test_id("ai-drawer-toggle").click()
     drawer = page.locator("#ai-drawer")
-    drawer.get_by_test_id("ai-input").fill("draft an email to this lead")
-    drawer.get_by_test_id("ai-input").press("Enter")
-    answer = drawer.get_by_test_id("ai-answer").last
+    answer = ask_assistant(drawer, "draft an email to this lead")
     expect(answer).to_contain_text("Subject: Following up on Acme fleet telematics")
     expect(answer).to_contain_text("You may not send email from this record")
     expect(drawer.get_by_test_id("ai-proposal")).to_have_count(0)
