@@ -52,6 +52,39 @@ def _object_perm(model: type[Model], action: Action) -> str:
     return f"{opts.app_label}.{action}_{opts.model_name}"
 
 
+def _permission(model: type[Model], action: Action) -> QuerySet[Permission]:
+    opts = model._meta
+    return Permission.objects.filter(
+        codename=f"{action}_{opts.model_name}", content_type__app_label=opts.app_label
+    )
+
+
+def permission_id(model: type[Model], action: Action) -> int | None:
+    """The id of ``model``'s object permission for ``action`` (reference data: cached until
+    permissions change)."""
+    from crm import reference
+
+    return reference.cached(
+        f"permission-id:{model._meta.label_lower}:{action}",
+        lambda: _permission(model, action).values_list("pk", flat=True).first(),
+    )
+
+
+def user_permission_model(model: type[Model]) -> type[Model]:
+    """``model``'s own table of user object permissions (a direct foreign key, as every
+    record model here has): guardian's ``get_user_obj_perms_model``, found without a query
+    (that one reads content types, which ``AppConfig.ready`` may not)."""
+    from guardian.models import UserObjectPermissionBase
+
+    for relation in model._meta.related_objects:
+        related = relation.related_model
+        if issubclass(related, UserObjectPermissionBase) and relation.field.name == (
+            "content_object"
+        ):
+            return related
+    raise LookupError(f"{model.__name__} has no user object permission model.")
+
+
 def owned_or_assigned(user_id) -> Q:
     """Records the user owns or is assigned: what My day counts as "mine", and the tables'
     ``owner_or_assignee`` filter."""
@@ -90,12 +123,8 @@ def visible(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
     # driven join).
     # The permission id is a scalar subquery (an InitPlan): PostgreSQL then estimates the
     # user's rows from the (user, permission) statistics instead of guessing a handful.
-    opts = model._meta
-    permission_id = Permission.objects.filter(
-        codename=f"{action}_{opts.model_name}", content_type__app_label=opts.app_label
-    ).values("pk")[:1]
     rows = get_user_obj_perms_model(model).objects.filter(
-        user=user, permission_id=Subquery(permission_id)
+        user=user, permission_id=Subquery(_permission(model, action).values("pk")[:1])
     )
     return queryset.filter(pk__in=rows.values("content_object_id"))
 

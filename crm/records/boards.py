@@ -227,7 +227,9 @@ def record_board(request: HttpRequest, record_type: RecordType) -> HttpResponse:
             per_column=board.per_column,
             order_by=board.order_by,
             annotations=movable_annotation(user, rt),
-            counted=None if query else tallies.column_counts(rt, user, shown.workflow, shown.steps),
+            counted=tallies.column_counts(
+                rt, user, shown.workflow, shown.steps, filtered=bool(query)
+            ),
         )
         context["columns"] = columns
         context["movable"] = movable_ids(user, rt, [c for col in columns for c in col.cards])
@@ -301,12 +303,11 @@ def board_move(request: HttpRequest, record_type: RecordType, pk) -> HttpRespons
     state = board_state(request.GET)
     _, rows, _ = filtered(request, rt, state)
     steps = [s for s in board.steps() if s.workflow_id == to_step.workflow_id]
-    counted = None
-    workflow = steps[0].workflow
-    if workflow.tallied_at is not None and not filter_query(state):
+    workflow, has_filters = steps[0].workflow, bool(filter_query(state))
+    if tallies.apply(workflow, filtered=has_filters):
         # The heads as they are after this move: its event's refresh may not have run yet.
         tallies.refresh(rt, [obj.pk])
-        counted = tallies.column_counts(rt, user, workflow, steps)
+    counted = tallies.column_counts(rt, user, workflow, steps, filtered=has_filters)
     columns = boards.column_summaries(
         steps=steps,
         queryset=rows,

@@ -318,9 +318,10 @@ class LiveRecords:
         rows = self._rows(user, params, has_filters)
         if rows is None:
             return None
-        counted = None
-        if not has_filters:  # the tallies were moved before this change was published
-            counted = tallies.column_counts(self.rt, user, steps[0].workflow, steps)
+        # The tallies were moved before this change was published.
+        counted = tallies.column_counts(
+            self.rt, user, steps[0].workflow, steps, filtered=has_filters
+        )
         columns = boards.column_summaries(
             steps=steps,
             queryset=rows.filter(wfm_project__workflow_id=workflow_id),

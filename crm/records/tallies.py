@@ -39,14 +39,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model
+from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
-from guardian.models import UserObjectPermissionBase
 
-from crm import permissions, reference
+from crm import permissions
 from crm.records import registry
 from crm.records.types import RecordType
 from wfm.models import BoardEntry, BoardTally, Workflow, WorkflowStep
@@ -57,13 +55,19 @@ Key = tuple[int, int | None]  # (project id, viewer id); None: everyone who sees
 
 
 # --- reading ----------------------------------------------------------------------------------
+def apply(workflow: Workflow, *, filtered: bool) -> bool:
+    """Whether the tallies hold a board's column heads: its workflow was tallied and the board
+    shows all its records (a filter or a search counts its own)."""
+    return workflow.tallied_at is not None and not filtered
+
+
 def column_counts(
-    rt: RecordType, user, workflow: Workflow, steps: Sequence[WorkflowStep]
+    rt: RecordType, user, workflow: Workflow, steps: Sequence[WorkflowStep], *, filtered: bool
 ) -> dict[int, dict] | None:
     """``{step id: {"count", "total"}}`` of the board's columns as ``user`` sees them, in one
-    query (``wfm.boards.column_totals``'s shape), or None when the workflow's tallies were
-    never built (count instead)."""
-    if workflow.tallied_at is None:
+    query (``wfm.boards.column_totals``'s shape), or None when the tallies do not hold them
+    (``apply``): count instead."""
+    if not apply(workflow, filtered=filtered):
         return None
     model = rt.model
     if not (user.is_authenticated and user.is_active) or not permissions.role_allows(
@@ -82,35 +86,6 @@ def column_counts(
 # --- keeping them current ---------------------------------------------------------------------
 def board_types() -> list[RecordType]:
     return [rt for rt in registry.all_types() if rt.board is not None]
-
-
-def _perm_model(model: type[Model]) -> type[Model]:
-    """The model's own user object permission table (a direct foreign key, as every record
-    model here has), found without a query (guardian's lookup reads content types)."""
-    for relation in model._meta.related_objects:
-        related = relation.related_model
-        if (
-            issubclass(related, UserObjectPermissionBase)
-            and relation.field.name == "content_object"
-        ):
-            return related
-    raise LookupError(f"{model.__name__} has no user object permission model.")
-
-
-def _view_permission_id(model: type[Model]) -> int | None:
-    """The id of the model's view permission (reference data: cached until permissions
-    change)."""
-    opts = model._meta
-    return reference.cached(
-        f"view-permission:{opts.label_lower}",
-        lambda: (
-            Permission.objects.filter(
-                codename=f"view_{opts.model_name}", content_type__app_label=opts.app_label
-            )
-            .values_list("pk", flat=True)
-            .first()
-        ),
-    )
 
 
 def refresh(rt: RecordType, ids: Iterable) -> None:
@@ -135,8 +110,8 @@ def refresh(rt: RecordType, ids: Iterable) -> None:
             project_of[pk] = project_id
             if pk in live:
                 desired[(project_id, None)] = (step_id, value)
-        permission_id = _view_permission_id(model)
-        viewers = _perm_model(model).objects.filter(
+        permission_id = permissions.permission_id(model, "view")
+        viewers = permissions.user_permission_model(model).objects.filter(
             content_object_id__in=[pk for pk in project_of if pk in live],
             permission_id=permission_id,
         )
@@ -254,8 +229,8 @@ def rebuild(rt: RecordType) -> int:
             ).values_list("e_project", "e_step", "e_value"),
             with_viewer=False,
         )
-        viewers = _perm_model(model).objects.filter(
-            permission_id=_view_permission_id(model),
+        viewers = permissions.user_permission_model(model).objects.filter(
+            permission_id=permissions.permission_id(model, "view"),
             content_object_id__in=records.values("pk"),
         )
         _insert_entries(
@@ -354,10 +329,12 @@ def _may_move(rt: RecordType, name: str, payload: dict) -> bool:
 
 
 def _permission_changed(sender, instance=None, **kwargs) -> None:
-    rt = next((t for t in board_types() if _perm_model(t.model) is sender), None)
+    rt = next(
+        (t for t in board_types() if permissions.user_permission_model(t.model) is sender), None
+    )
     if rt is None or instance is None:
         return
-    if instance.permission_id == _view_permission_id(rt.model):
+    if instance.permission_id == permissions.permission_id(rt.model, "view"):
         refresh_later(rt, instance.content_object_id)
 
 
@@ -374,7 +351,7 @@ def watch(rt: RecordType) -> None:
         n for n in EVENT_NAMES if n.startswith(f"{rt.key}.") and n.split(".", 1)[1] not in _IGNORED
     )
     handles(*names, "wfm.status_changed", inline=True)(_on_event)
-    perm_model = _perm_model(rt.model)
+    perm_model = permissions.user_permission_model(rt.model)
     uid = f"board-tallies-{rt.key}"
     post_save.connect(_permission_changed, sender=perm_model, dispatch_uid=f"{uid}-save")
     post_delete.connect(_permission_changed, sender=perm_model, dispatch_uid=f"{uid}-delete")

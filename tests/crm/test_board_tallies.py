@@ -48,7 +48,7 @@ def tallied(rt, user) -> dict:
     heads = {}
     for workflow in {s.workflow for s in steps}:
         found = tallies.column_counts(
-            rt, user, workflow, [s for s in steps if s.workflow == workflow]
+            rt, user, workflow, [s for s in steps if s.workflow == workflow], filtered=False
         )
         assert found is not None, f"{workflow} was never tallied"
         heads.update(found)
@@ -88,7 +88,9 @@ def on_commit(django_capture_on_commit_callbacks):
 def test_an_untallied_workflow_counts(leads_rt, manager):
     workflow = _steps(leads_rt)[0].workflow
     assert workflow.tallied_at is None
-    assert tallies.column_counts(leads_rt, manager, workflow, _steps(leads_rt)) is None
+    assert (
+        tallies.column_counts(leads_rt, manager, workflow, _steps(leads_rt), filtered=False) is None
+    )
 
 
 def test_a_rebuild_counts_what_every_viewer_sees(leads_rt, manager, rep1, rep2, viewer, analyst):
