@@ -40,7 +40,8 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -268,18 +269,18 @@ def _insert_entries(rows, *, with_viewer: bool) -> None:
 
 
 def _insert_tallies(step_ids: Sequence[int]) -> None:
-    if not step_ids:
-        return
-    q = connection.ops.quote_name
-    placeholders = ", ".join(["%s"] * len(step_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {q(BoardTally._meta.db_table)} (step_id, viewer_id, count, total) "
-            f"SELECT step_id, viewer_id, COUNT(*), COALESCE(SUM(value), 0) "
-            f"FROM {q(BoardEntry._meta.db_table)} WHERE step_id IN ({placeholders}) "
-            "GROUP BY step_id, viewer_id",
-            list(step_ids),
-        )
+    """The tallies of the entries just inserted: a row per column and viewer (a few hundred
+    at most, whatever the number of records)."""
+    rows = (
+        BoardEntry.objects.filter(step_id__in=step_ids)
+        .values("step_id", "viewer_id")
+        .annotate(n=Count("*"), summed=Coalesce(Sum("value"), Decimal(0)))
+        .order_by()
+    )
+    BoardTally.objects.bulk_create(
+        BoardTally(step_id=r["step_id"], viewer_id=r["viewer_id"], count=r["n"], total=r["summed"])
+        for r in rows
+    )
 
 
 def rebuild_all() -> dict[str, int]:
