@@ -153,15 +153,16 @@ if DB_PARALLEL_WORKERS < -1 or DASHBOARD_PARALLEL_WORKERS < -1:
 if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     _pg_options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
-    if DB_STATEMENT_TIMEOUT:
-        _pg_options["options"] = (
-            _pg_options.get("options", "") + f" -c statement_timeout={DB_STATEMENT_TIMEOUT * 1000}"
-        ).strip()
-    if DB_PARALLEL_WORKERS >= 0:
-        _pg_options["options"] = (
-            _pg_options.get("options", "")
-            + f" -c max_parallel_workers_per_gather={DB_PARALLEL_WORKERS}"
-        ).strip()
+    # Server settings for the app's connections (``-c name=value``).
+    _pg_settings = {
+        "statement_timeout": DB_STATEMENT_TIMEOUT * 1000 if DB_STATEMENT_TIMEOUT else None,
+        "max_parallel_workers_per_gather": DB_PARALLEL_WORKERS
+        if DB_PARALLEL_WORKERS >= 0
+        else None,
+    }
+    _pg_flags = [f"-c {name}={value}" for name, value in _pg_settings.items() if value is not None]
+    if _pg_flags:
+        _pg_options["options"] = " ".join([_pg_options.get("options", ""), *_pg_flags]).strip()
     if DB_POOL_MAX_SIZE:
         if DATABASES["default"]["CONN_MAX_AGE"]:
             raise ImproperlyConfigured("DB_POOL_MAX_SIZE needs DB_CONN_MAX_AGE=0.")
