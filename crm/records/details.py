@@ -39,7 +39,7 @@ from django.utils.text import capfirst
 
 from crm import formatting, permissions
 from crm import realtime as crm_realtime
-from crm.htmx import region_only
+from crm.htmx import region_only, trigger
 from crm.records import merge as merging
 from crm.records import privacy as privacy_hooks
 from customfields.selectors import display_rows
@@ -627,7 +627,9 @@ def detail_page(
         return render(request, template, context)
     if request.htmx.target == HISTORY_REGION:
         return render(request, "records/_detail_history.html", {"history": history})
-    return render(request, "records/_detail_main.html", context)
+    # The region's swap keeps the timeline element (hx-preserve in records/_detail_main.html):
+    # it reloads itself in place on this event.
+    return trigger(render(request, "records/_detail_main.html", context), recordRefreshed=True)
 
 
 def merged_redirect(

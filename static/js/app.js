@@ -110,12 +110,17 @@
     toast(message, "error");
   });
   // Forms marked data-keep-input (the timeline's quick log) keep what the user typed when a
-  // refresh that is not their own submission redraws them: a live update of the record
-  // re-renders the region around the form, and a half-written entry must not be lost. The
-  // values are kept per form (its data-keep-input key) and put back into the new copy as it
-  // loads; the form's own submission drops them (the answer shows what was saved, or the
-  // server's re-rendered input with its errors).
+  // refresh that is not their own submission redraws them: a live update of the record reloads
+  // the timeline around the form, and a half-written entry must not be lost. The values are
+  // kept per form (its data-keep-input key) and put back into the new copy in the task that
+  // swaps it in (htmx:afterSwap, before the settle), so no keystroke lands between the two,
+  // with the focus and caret of the field typed in when the swap took them. The
+  // form's own submission drops what it sent (the answer shows what was saved, or the server's
+  // re-rendered input with its errors), but not what was typed after it was sent: the saved
+  // entry can show (a live redraw) before the submission's own answer arrives, and the user may
+  // already be typing the next one.
   var typed = {};
+  var edits = 0;
   function keepInput(e) {
     var form = e.target.closest ? e.target.closest("form[data-keep-input]") : null;
     if (!form) return;
@@ -125,18 +130,44 @@
       values.push([el.name, el.type === "checkbox" || el.type === "radio" ? el.checked : el.value]);
     });
     var details = form.querySelector("details");
-    typed[form.dataset.keepInput] = { values: values, open: !!(details && details.open) };
+    var before = typed[form.dataset.keepInput] || {};
+    var focus = before.focus || null, caret = before.caret || null;
+    if (e.type === "input") {  // typing (a change also fires as the field loses the focus)
+      focus = e.target.name || null;
+      try { caret = [e.target.selectionStart, e.target.selectionEnd]; } catch (err) { caret = null; }
+    }
+    edits += 1;
+    typed[form.dataset.keepInput] = {
+      values: values, open: !!(details && details.open), edit: edits, focus: focus, caret: caret
+    };
   }
   document.body.addEventListener("input", keepInput);
   document.body.addEventListener("change", keepInput);
-  document.body.addEventListener("htmx:beforeSwap", function (e) {
+  function leftInput(e) {  // the user went elsewhere: a redraw leaves the focus where it is
+    if (e.target.closest && e.target.closest("form[data-keep-input]")) return;
+    Object.keys(typed).forEach(function (key) { typed[key].focus = null; });
+  }
+  document.addEventListener("pointerdown", leftInput, true);
+  document.addEventListener("focusin", leftInput, true);
+  function ownForm(e) {
     var elt = (e.detail.requestConfig && e.detail.requestConfig.elt) || e.detail.elt;
-    var form = elt && elt.closest ? elt.closest("form[data-keep-input]") : null;
-    if (form) delete typed[form.dataset.keepInput];
+    return elt && elt.closest ? elt.closest("form[data-keep-input]") : null;
+  }
+  document.body.addEventListener("htmx:beforeRequest", function (e) {
+    var form = ownForm(e);
+    if (form) e.detail.requestConfig.keptEdit = edits;  // what was typed up to the sending
   });
-  htmx.onLoad(function (content) {
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var form = ownForm(e);
+    if (!form) return;
+    var kept = typed[form.dataset.keepInput];
+    var sent = e.detail.requestConfig ? e.detail.requestConfig.keptEdit : undefined;
+    if (kept && (sent === undefined || kept.edit <= sent)) delete typed[form.dataset.keepInput];
+  });
+  function restoreInput(content) {
+    if (!content || !content.querySelectorAll) return;
     var forms = content.matches && content.matches("form[data-keep-input]") ? [content] : [];
-    forms = forms.concat(Array.prototype.slice.call(content.querySelectorAll ? content.querySelectorAll("form[data-keep-input]") : []));
+    forms = forms.concat(Array.prototype.slice.call(content.querySelectorAll("form[data-keep-input]")));
     forms.forEach(function (form) {
       var kept = typed[form.dataset.keepInput];
       if (!kept) return;
@@ -144,12 +175,23 @@
         var el = form.elements[pair[0]];
         if (!el || (window.RadioNodeList && el instanceof RadioNodeList)) return;  // a radio group: as rendered
         if (el.type === "checkbox") el.checked = pair[1];
-        else el.value = pair[1];
+        else if (el.value !== pair[1]) el.value = pair[1];
       });
       var details = form.querySelector("details");
       if (details && kept.open) details.open = true;
+      // The field typed in went with the old copy (the focus fell to the page): typing goes on
+      // in the new one.
+      var active = document.activeElement;
+      var field = kept.focus ? form.elements[kept.focus] : null;
+      if (field && field.focus && (!active || active === document.body) && !(window.RadioNodeList && field instanceof RadioNodeList)) {
+        field.focus();
+        try { if (kept.caret) field.setSelectionRange(kept.caret[0], kept.caret[1]); } catch (err) { /* no caret */ }
+      }
     });
-  });
+  }
+  document.body.addEventListener("htmx:afterSwap", function (e) { restoreInput(e.target); });
+  document.body.addEventListener("htmx:oobAfterSwap", function (e) { restoreInput(e.target); });
+  htmx.onLoad(restoreInput);
 
   document.body.addEventListener("htmx:sendError", function () {
     toast("Network error: the server could not be reached. Your input is kept; try again.", "error");

@@ -3,6 +3,7 @@ what each role is offered, what the page shows, and the regions HTMX refreshes."
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -200,6 +201,11 @@ def test_every_record_page_has_the_same_frame_and_refresh_region(web, rep1, kind
     html = refresh.content.decode()
     assert "<html" not in html and 'data-testid="record-header"' in html
     assert f'id="{kind}-main"' not in html and "ws-connect" not in html
+    # The swap keeps the timeline element (a half-written quick-log entry keeps its focus); the
+    # answer's event reloads it in place.
+    assert 'id="timeline"' in html and 'hx-preserve="true"' in html
+    assert "recordRefreshed from:body" in html
+    assert json.loads(refresh["HX-Trigger"]) == {"recordRefreshed": True}
 
 
 # --- deals -------------------------------------------------------------------------------------
