@@ -120,9 +120,18 @@ def run(scenario, rt: RealtimeKit) -> None:
             await rt.close_all()
 
     from asgiref.sync import async_to_sync
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
     from crm.consumers import wait_idle
 
+    if not isinstance(get_channel_layer(), InMemoryChannelLayer):
+        # Each test body runs in an event loop of its own. channels_redis keeps asyncio locks
+        # on its layer (the receive lock, a lock per process channel) that bind to the first
+        # loop that waits on them, and one left behind by a consumer cancelled as its loop
+        # ended broke a later test ("Lock … is bound to a different event loop", seen in CI).
+        # A layer per test, as a server has one per process and loop; publishers call
+        # get_channel_layer() each time and pick it up too.
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     try:
         async_to_sync(wrapped)()
     finally:
