@@ -31,7 +31,7 @@ from activities.models import (
     SequenceStep,
 )
 from activities.realtime import publish_activity_change
-from crm import assignment, permissions, realtime
+from crm import assignment, badges, permissions, realtime
 from crm import services as crm_services
 from crm.errors import Conflict, PermissionDenied, ValidationFailed
 from crm.events import emit
@@ -151,6 +151,12 @@ def lead_first_activity_refresh(*, lead_ids: Iterable) -> None:
     Lead.all_objects.filter(pk__in=list(lead_ids)).update(first_activity_at=Subquery(first))
 
 
+def _overdue_changed(*user_ids) -> None:
+    """The navigation's remembered "N overdue" of these assignees is stale (``crm.badges``)."""
+    for user_id in set(user_ids) - {None}:
+        badges.forget(badges.OVERDUE, user_id)
+
+
 def _duplicate() -> Conflict:
     return Conflict("This automation already created its activity.", code="duplicate_automation")
 
@@ -231,6 +237,7 @@ def activity_create(
     if activity.lead_id and not activity.is_system_activity:
         _touch_lead(activity.lead_id, now)
         _first_activity(activity.lead_id, activity.created_at)
+    _overdue_changed(activity.assigned_to_id)
     emit(
         "activity.created",
         actor=by,
@@ -265,7 +272,7 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
     if "subject" in data:
         data["subject"] = (data["subject"] or "").strip()
     _check_direction(activity, data)
-    lead_before = activity.lead_id
+    lead_before, assignee_before = activity.lead_id, activity.assigned_to_id
     changed = crm_services.apply_changes(activity, data, EDITABLE_FIELDS)
     if "due_at" in changed and OVERDUE_FLAG in activity.metadata:
         activity.metadata = {k: v for k, v in activity.metadata.items() if k != OVERDUE_FLAG}
@@ -274,6 +281,7 @@ def activity_update(*, by: User, activity: Activity, data: Mapping[str, Any]) ->
         crm_services.full_clean_or_raise(activity)
         activity.save(update_fields=[*changed, "updated_at"])
         publish_activity_change(activity.pk, "updated")
+        _overdue_changed(assignee_before, activity.assigned_to_id)
     if activity.lead_id != lead_before and not activity.is_system_activity:
         lead_first_activity_refresh(lead_ids={lead_before, activity.lead_id} - {None})
     if done is True and not activity.is_done:
@@ -326,6 +334,7 @@ def activity_complete(*, by: User, activity: Activity, outcome: str | None = Non
     activity.save(update_fields=fields)
     if activity.lead_id:
         _touch_lead(activity.lead_id, now)
+    _overdue_changed(activity.assigned_to_id)
     emit(
         "activity.completed",
         actor=by,
@@ -352,6 +361,7 @@ def activity_reopen(*, by: User, activity: Activity) -> Activity:
     activity.done_at = None
     activity.save(update_fields=["is_done", "done_at", "updated_at"])
     publish_activity_change(activity.pk, "reopened")
+    _overdue_changed(activity.assigned_to_id)
     return activity
 
 
@@ -364,6 +374,7 @@ def activity_delete(*, by: User, activity: Activity) -> None:
     if lead_id and not activity.is_system_activity:
         lead_first_activity_refresh(lead_ids=[lead_id])
     publish_activity_change(activity_id, "deleted")
+    _overdue_changed(activity.assigned_to_id)
 
 
 # --- automation helpers: welcome tasks, conversion ---------------------------------------------

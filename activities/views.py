@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from activities import selectors, services
 from activities.forms import QUICK_TYPES, ActivityFilterForm, ActivityForm, EnrollForm, QuickLogForm
 from activities.models import Activity, SequenceEnrollment
-from crm import permissions
+from crm import badges, permissions
 from crm import selectors as crm_selectors
 from crm.errors import DomainError, NotFound, PermissionDenied
 from crm.forms import add_domain_errors
@@ -314,8 +314,10 @@ def enrollment_stop(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def badge(request: HttpRequest) -> HttpResponse:
     """The "N overdue" badge of the navigation, loaded after the page (and again whenever an
-    activity changes): one count query."""
-    request._activities_overdue_count = selectors.overdue_count(user=request.user)
+    activity changes): one count query, remembered for the next pages (``crm.badges``)."""
+    request._activities_overdue_count = badges.remember(
+        badges.OVERDUE, request.user.pk, selectors.overdue_count(user=request.user)
+    )
     return render(request, "activities/_nav_badge.html")
 
 
@@ -367,7 +369,9 @@ def activity_list(request: HttpRequest) -> HttpResponse:
     unfiltered = not any(v for k, v in request.GET.items() if k != "page")
     if unfiltered:
         # The navigation badge shows the same number: no second query for it.
-        request._activities_overdue_count = sections["overdue"].total
+        request._activities_overdue_count = badges.remember(
+            badges.OVERDUE, user.pk, sections["overdue"].total
+        )
     for section in sections.values():
         selectors.mark_changeable(user, section.activities)
     own = not request.GET.get("assignee") and not any(request.GET.get(k) for k in TIMELINE_KINDS)

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import realtime
+from crm import badges, realtime
 from crm.errors import NotFound
 from crm.models import Notification, User
 
@@ -52,6 +52,7 @@ def notify(
         url=_clip(url or "", Notification._meta.get_field("url").max_length),
     )
     realtime.publish(realtime.user_group(user.pk), {"type": PUSHED, "id": notification.pk})
+    badges.forget(badges.UNREAD, user.pk)
     return notification
 
 
@@ -89,11 +90,13 @@ def mark_read(*, by: User, notification_id: int) -> Notification:
     if notification.read_at is None:
         notification.read_at = timezone.now()
         notification.save(update_fields=["read_at"])
+        badges.forget(badges.UNREAD, by.pk)
     return notification
 
 
 def mark_all_read(*, by: User) -> int:
     """Mark every unread notification of ``by`` read; returns how many."""
+    badges.forget(badges.UNREAD, by.pk)
     return unread(user=by).update(read_at=timezone.now())
 
 
@@ -135,7 +138,11 @@ def render_push(user_id: int, notification_id: int) -> str | None:
     notification = Notification.objects.filter(pk=notification_id, user_id=user_id).first()
     if notification is None:
         return None
-    unread_total = Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    unread_total = badges.remember(
+        badges.UNREAD,
+        user_id,
+        Notification.objects.filter(user_id=user_id, read_at__isnull=True).count(),
+    )
     return render_to_string(
         "crm/_notification_push.html", {"notification": notification, "unread": unread_total}
     )

@@ -2,6 +2,7 @@
 
 from django import template
 
+from crm import badges
 from crm.models import Notification
 
 register = template.Library()
@@ -17,9 +18,13 @@ ICONS = {
 
 @register.inclusion_tag("crm/_bell.html", takes_context=True)
 def notification_bell(context) -> dict:
-    """The bell; its unread count loads after the page (``crm:notification_count``), so the
-    app shell adds no query to any page's budget."""
-    return {"unread": None, "lazy": True}
+    """The bell with its unread count when one is remembered (``crm.badges``); otherwise the
+    count loads after the page (``crm:notification_count``), so the app shell adds no query to
+    any page's budget."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    unread = badges.cached(badges.UNREAD, user.pk) if user and user.is_authenticated else None
+    return {"unread": unread, "lazy": unread is None}
 
 
 @register.filter
