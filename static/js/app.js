@@ -40,15 +40,35 @@
   });
 
   // Modals: any HTMX response swapped into #modal-dialog opens the modal.
+  // Its [autofocus] field gets the focus once the modal is shown (Bootstrap's focus trap takes
+  // it for the dialog at the end of the fade), or at once when the modal is already open (a form
+  // re-rendered with its errors). A field the user chose meanwhile keeps it: the focus is never
+  // moved from under someone typing (htmx's own autofocus, 20 ms after the swap, is left out
+  // for that reason).
   var modalEl = document.getElementById("modal");
+  var modalFocus = { field: null, chosen: null };
+  function focusModal() {
+    var field = modalFocus.chosen || modalFocus.field;
+    modalFocus.field = modalFocus.chosen = null;
+    if (field && field.isConnected && document.activeElement !== field) field.focus();
+  }
   document.body.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail.target && e.detail.target.id === "modal-dialog" && e.detail.xhr.status !== 204) {
-      bootstrap.Modal.getOrCreateInstance(modalEl).show();
       var first = e.detail.target.querySelector("[autofocus]");
-      if (first) setTimeout(function () { first.focus(); }, 150);
+      if (first) first.removeAttribute("autofocus");
+      modalFocus.field = first;
+      modalFocus.chosen = null;
+      if (modalEl.classList.contains("show")) focusModal();
+      else bootstrap.Modal.getOrCreateInstance(modalEl).show();
     }
   });
   if (modalEl) {
+    modalEl.addEventListener("shown.bs.modal", focusModal);
+    modalEl.addEventListener("focusin", function (e) {
+      if (modalFocus.field && e.target !== modalEl && e.target.matches("input, select, textarea")) {
+        modalFocus.chosen = e.target;
+      }
+    });
     modalEl.addEventListener("hidden.bs.modal", function () {
       document.getElementById("modal-dialog").innerHTML = "";
     });
