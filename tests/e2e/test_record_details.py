@@ -170,3 +170,32 @@ def test_a_deal_created_from_the_table_modal_opens_on_its_page(page: Page) -> No
     page.get_by_role("link", name="Modal Works – rollout").first.click()
     expect(page.locator("#deal-main [data-testid='record-facts']")).to_contain_text("€12,500")
     expect(page.locator("#deal-main")).to_contain_text("Modal Works GmbH")
+
+
+@pytest.mark.browser
+def test_an_edit_modal_focuses_its_first_field_but_never_takes_the_one_chosen(page: Page) -> None:
+    """The modal's first field has the focus once it is open; a field the user clicks while the
+    modal is still fading in keeps it, and what is typed lands there."""
+
+    def setup():
+        rep = UserFactory(username="focusrep", role=Role.SALES_REP)
+        return PersonFactory(owner=rep, first_name="Ines", last_name="Gruber", job_title="Buyer")
+
+    person = in_thread(setup)
+    login(page, "focusrep", PASSWORD)
+    page.goto(f"/people/{person.pk}/")
+    page.get_by_role("link", name="Edit").click()
+    modal = page.locator("#modal-dialog")
+    expect(modal.get_by_label("First name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#modal")).to_be_hidden()
+
+    # Straight to the job title, while the dialog fades in.
+    page.get_by_role("link", name="Edit").click()
+    modal.get_by_label("Job title").click()
+    page.keyboard.press("End")
+    page.keyboard.type(" and Head of Purchasing")
+    page.wait_for_timeout(500)  # past the fade: nothing moves the focus afterwards
+    expect(modal.get_by_label("Job title")).to_be_focused()
+    expect(modal.get_by_label("Job title")).to_have_value("Buyer and Head of Purchasing")
+    expect(modal.get_by_label("First name")).to_have_value("Ines")
