@@ -116,6 +116,13 @@ def unread_count(*, user: User) -> int:
     return unread(user=user).count()
 
 
+def counted_unread(user_id) -> int:
+    """The unread count of the bell, counted now and remembered for the next pages' navigation
+    (``crm.badges``): what the count view and a pushed notification show."""
+    count = Notification.objects.filter(user_id=user_id, read_at__isnull=True).count()
+    return badges.remember(badges.UNREAD, user_id, count)
+
+
 def notification_get(*, user: User, notification_id) -> Notification:
     try:
         notification = notification_list(user=user).filter(pk=int(notification_id)).first()
@@ -138,11 +145,7 @@ def render_push(user_id: int, notification_id: int) -> str | None:
     notification = Notification.objects.filter(pk=notification_id, user_id=user_id).first()
     if notification is None:
         return None
-    unread_total = badges.remember(
-        badges.UNREAD,
-        user_id,
-        Notification.objects.filter(user_id=user_id, read_at__isnull=True).count(),
-    )
+    unread_total = counted_unread(user_id)
     return render_to_string(
         "crm/_notification_push.html", {"notification": notification, "unread": unread_total}
     )

@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from crm import badges, notifications, permissions, tokens
+from crm import notifications, permissions, tokens
 from crm.errors import DomainError, NotFound, PermissionDenied
 from crm.forms import ApiTokenForm, add_domain_errors
 from crm.htmx import paginate, saved
@@ -326,7 +326,5 @@ def _notification_menu(request: HttpRequest) -> HttpResponse:
 def notification_count(request: HttpRequest) -> HttpResponse:
     """The bell's unread count, loaded after the page so the shell costs no query (and
     remembered: the next pages show it in place, ``crm.badges``)."""
-    unread = badges.remember(
-        badges.UNREAD, request.user.pk, notifications.unread_count(user=request.user)
-    )
+    unread = notifications.counted_unread(request.user.pk)
     return render(request, "crm/_bell_count.html", {"unread": unread})
